@@ -1,0 +1,77 @@
+"""JSON API v1. The OpenAPI document at /api/v1/openapi.json is generated from these
+blueprints and schemas by flask-smorest (apispec), never written by hand."""
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import HTTPException
+
+
+API_PREFIX = "/api/v1"
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def error_body(status: int, message: str, details=None, code: str | None = None) -> dict:
+    return {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message, "details": details or {}}}
+
+
+class Api(SmorestApi):
+    """flask-smorest, with our error shape `{"error": {"code", "message", "details"}}`,
+    and only for /api/ paths: pages keep their HTML error pages."""
+
+    def handle_http_exception(self, error: HTTPException):
+        if not request.path.startswith("/api/"):
+            return _html_error(error)
+        data = getattr(error, "data", None) or {}
+        details = data.get("errors") or data.get("messages") or {}
+        status = error.code or 500
+        if status == 422:  # webargs' validation errors: a bad request to our clients
+            status = 400
+        message = data.get("message") or error.description
+        headers = data.get("headers") or {}
+        if status == 401:
+            headers = {**headers, "WWW-Authenticate": 'Bearer realm="api"'}
+        return error_body(status, message, details, ERROR_CODES.get(error.code)), status, headers
+
+
+def _html_error(error: HTTPException):
+    if error.code is None or error.code < 400:
+        return error  # redirects and the like pass through untouched
+    from flask import render_template
+
+    return render_template("errors/error.html", code=error.code, message=error.description), error.code
+
+
+api = Api()
+
+
+def init_api(app: Flask) -> None:
+    from coordinator.api import events, units
+
+    api.init_app(app, spec_kwargs={
+        "info": {"description": "Coordination of nationwide tiered videoconferences. "
+                                "Authenticate with a session cookie or `Authorization: Bearer <token>` "
+                                "(`flask --app app users token EMAIL`)."},
+    })
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    api.register_blueprint(units.blp, url_prefix=f"{API_PREFIX}/units")
+    api.register_blueprint(events.blp, url_prefix=f"{API_PREFIX}/events")
+
+    @app.errorhandler(500)
+    def _internal(error):
+        if request.path.startswith("/api/"):
+            return error_body(500, "internal server error"), 500
+        return error

@@ -1,0 +1,57 @@
+"""The one authorization helper every view and API route goes through.
+
+A permission is granted by role; a coordinator is further limited to its unit's subtree,
+checked whenever the action concerns a unit.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, current_app
+from flask_login import current_user
+
+from coordinator.auth.models import ADMIN, COORDINATOR, OPERATOR, ORGANIZER
+from coordinator.units.models import Unit
+
+ALL_ROLES = frozenset({ADMIN, ORGANIZER, COORDINATOR, OPERATOR})
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "events.view": ALL_ROLES,
+    "events.manage": frozenset({ADMIN, ORGANIZER}),
+    "units.view": ALL_ROLES,
+    "audit.view": frozenset({ADMIN, ORGANIZER}),
+    "users.manage": frozenset({ADMIN}),
+}
+
+
+def can(user, permission: str, unit: Unit | None = None) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    if user.role not in PERMISSIONS[permission]:
+        return False
+    if unit is not None and user.role == COORDINATOR:
+        return user.unit is not None and user.unit.contains(unit)
+    return True
+
+
+def authorize(permission: str, unit: Unit | None = None) -> None:
+    """Abort with 401 for anonymous requests and 403 for a missing right."""
+    if not current_user.is_authenticated:
+        # Pages redirect to the login form; the API answers 401 (see auth.setup).
+        abort(current_app.login_manager.unauthorized())
+    if not can(current_user, permission, unit):
+        abort(403)
+
+
+def require(permission: str):
+    """View decorator: `@require("events.manage")`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            authorize(permission)
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission
+        return wrapped
+
+    return decorator

@@ -1,0 +1,168 @@
+"""Command-line interface: `flask --app app <group> <command>`. Commands call services only."""
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+units_cli = AppGroup("units", help="Administrative units.")
+schedules_cli = AppGroup("schedules", help="Event plans (TOML files in schedules/).")
+users_cli = AppGroup("users", help="Users and API tokens.")
+events_cli = AppGroup("events", help="Events.")
+scheduler_cli = AppGroup("scheduler", help="The background scheduler.")
+
+
+@units_cli.command("load")
+@click.option("--structure", type=click.Choice(["2024", "2025"]), required=True,
+              help="2024: 63 provinces / 705 districts / 10,599 communes; 2025: 34 provinces / 3,321 communes.")
+def units_load(structure: str) -> None:
+    """Load (or refresh) the bundled units of STRUCTURE. Idempotent."""
+    from coordinator.units import services
+
+    started = time.perf_counter()
+    rows = services.read_rows(services.data_file(structure))
+    with click.progressbar(length=len(rows), label=f"Units {structure}", file=sys.stderr) as bar:
+        result = services.load_structure(structure, rows=rows, progress=bar.update)
+    elapsed = time.perf_counter() - started
+    counts = ", ".join(f"{tier}: {n:,}" for tier, n in result.per_tier.items() if n)
+    click.echo(f"structure {structure}: {counts}")
+    click.echo(f"inserted {result.inserted:,}, updated {result.updated:,}, unchanged {result.unchanged:,} "
+               f"in {elapsed:.2f} s")
+
+
+def _print_plan_errors(exc) -> None:
+    for err in exc.errors:
+        click.echo(f"{exc.source}: {err}" if exc.source else str(err), err=True)
+
+
+@schedules_cli.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def schedules_check(files: tuple[str, ...]) -> None:
+    """Validate plan FILES; print every error as FILE: KEY.PATH: REASON and exit 1 if any."""
+    from coordinator.events.plans import PlanInvalid, read_plan_file
+
+    failed = False
+    for path in files:
+        try:
+            plan = read_plan_file(path)
+        except PlanInvalid as exc:
+            _print_plan_errors(exc)
+            failed = True
+        else:
+            click.echo(f"{path}: OK ({plan.slug}: {len(plan.sessions)} sessions, {len(plan.deadlines)} deadlines, "
+                       f"{len(plan.reminders)} reminders, tiers {', '.join(t.tier for t in plan.tiers)})")
+    if failed:
+        sys.exit(1)
+
+
+@schedules_cli.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--shift-to", "shift_to", metavar="YYYY-MM-DD",
+              help="Move every date so that the first session falls on this day (times of day and gaps kept).")
+def schedules_load(file: str, shift_to: str | None) -> None:
+    """Create the event of plan FILE, or update it (matched by slug). Nothing is saved on error."""
+    from coordinator.events import services
+    from coordinator.events.plans import PlanInvalid, read_plan_file, shift_plan
+    from coordinator.timeutil import format_local
+
+    try:
+        plan = read_plan_file(file)
+        if shift_to:
+            try:
+                plan = shift_plan(plan, date.fromisoformat(shift_to))
+            except ValueError:
+                raise click.BadParameter("use YYYY-MM-DD", param_hint="--shift-to") from None
+        result = services.apply_plan(plan)
+    except PlanInvalid as exc:
+        if not exc.source:
+            exc.source = file
+        _print_plan_errors(exc)
+        sys.exit(1)
+    event = result.event
+    verb = "created" if result.created else ("updated" if result.changes else "unchanged")
+    click.echo(f"{event.slug}: {verb} ({event.status})")
+    for s in event.sessions:
+        click.echo(f"  {s.kind}: {format_local(s.starts_at, event.timezone)}–"
+                   f"{format_local(s.ends_at, event.timezone)} {event.timezone} (SEQUENCE {s.sequence})")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--role", required=True, type=click.Choice(["admin", "organizer", "coordinator", "operator"]))
+@click.option("--unit", "unit_code", help="Unit code (GSO): a coordinator's scope, e.g. 56 for Khánh Hòa.")
+@click.option("--structure", type=click.Choice(["2024", "2025"]), help="Structure of --unit (default: loaded one).")
+@click.option("--name", "display_name", default="", help="Display name.")
+def users_create(email, password, role, unit_code, structure, display_name) -> None:
+    """Create a user."""
+    from coordinator.auth.services import UserError, create_user
+
+    try:
+        user = create_user(email, password, role, unit_code=unit_code, structure=structure,
+                           display_name=display_name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    scope = f" for {user.unit.code} {user.unit.name}" if user.unit else ""
+    click.echo(f"created {user.role} {user.email}{scope}")
+
+
+@users_cli.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", help="A label for the token.")
+def users_token(email: str, name: str) -> None:
+    """Print a new API bearer token for EMAIL (stored hashed: shown only now)."""
+    from coordinator.auth.services import get_user_by_email, issue_token
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    click.echo(issue_token(user, name))
+
+
+@users_cli.command("demo")
+def users_demo() -> None:
+    """Create the demo users (idempotent) and print their logins."""
+    from coordinator.auth.services import create_user, get_user_by_email
+
+    demo = [
+        ("admin@demo.gov.vn", "admin", None, "Quản trị hệ thống"),
+        ("organizer@demo.gov.vn", "organizer", None, "Cục Thông tin cơ sở"),
+        ("khanhhoa@demo.gov.vn", "coordinator", "56", "Sở TT&TT Khánh Hòa"),
+        ("hanoi@demo.gov.vn", "coordinator", "01", "Sở TT&TT Hà Nội"),
+        ("operator@demo.gov.vn", "operator", None, "Kỹ thuật viên trực"),
+    ]
+    password = "demo-2024"
+    for email, role, unit, name in demo:
+        if get_user_by_email(email) is None:
+            create_user(email, password, role, unit_code=unit, display_name=name)
+        click.echo(f"  {role:<12} {email:<26} password: {password}" + (f"  (unit {unit})" if unit else ""))
+
+
+@events_cli.command("finish-past")
+def events_finish_past() -> None:
+    """Mark published events whose sessions are all over as finished."""
+    from coordinator.events.services import finish_past_events
+
+    for slug in finish_past_events():
+        click.echo(f"{slug}: finished")
+
+
+@scheduler_cli.command("run")
+def scheduler_run() -> None:
+    """Run the scheduler in the foreground (one per deployment)."""
+    from flask import current_app
+
+    from coordinator.scheduling.scheduler import run_forever
+
+    run_forever(current_app._get_current_object())
+
+
+def register_cli(app: Flask) -> None:
+    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli):
+        app.cli.add_command(group)
+
+

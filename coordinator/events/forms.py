@@ -1,0 +1,193 @@
+"""The organizer's event form. Its data becomes a plan dict and goes through the same
+validation as a plan file (`plans.parse_plan`); errors come back to the fields they concern."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, FieldList, Form, FormField, SelectField, StringField, TextAreaField
+from wtforms.validators import Email, Optional, ValidationError
+
+from coordinator.events.models import DEADLINE_KINDS, SESSION_KINDS
+from coordinator.events.plans import STRUCTURE_TIERS, PlanError
+from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
+
+TIER_LABELS = {
+    "central": _l("Central"),
+    "province": _l("Province"),
+    "district": _l("District"),
+    "commune": _l("Commune"),
+}
+SESSION_LABELS = {
+    "connectivity_test": _l("Connectivity test"),
+    "rehearsal": _l("Rehearsal"),
+    "main": _l("Main session"),
+}
+DEADLINE_LABELS = {
+    "focal_contacts": _l("Focal contacts registered"),
+    "endpoints": _l("Endpoints registered"),
+    "documents": _l("Documents submitted"),
+}
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "published": _l("Published"),
+    "finished": _l("Finished"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+class LocalDateTimeField(StringField):
+    """A wall-clock time typed as dd/mm/yyyy HH:MM (the Vietnamese way), in the event's zone."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        self.raw = (valuelist[0] if valuelist else "").strip()
+        if self.raw:
+            try:
+                self.data = datetime.strptime(self.raw, DISPLAY_FORMAT)
+            except ValueError:
+                raise ValueError(_l("Use the form dd/mm/yyyy HH:MM, e.g. 28/06/2024 08:30.")) from None
+
+    def _value(self):
+        if getattr(self, "raw", None) is not None and self.data is None:
+            return self.raw
+        return self.data.strftime(DISPLAY_FORMAT) if self.data else ""
+
+
+def _choices(labels, blank=True):
+    return ([("", "—")] if blank else []) + [(k, v) for k, v in labels.items()]
+
+
+class TierRowForm(Form):
+    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), validate_choice=True)
+    chair = TextAreaField(_l("Chair"))
+    attendees = TextAreaField(_l("Attendees"))
+    may_attend_at_parent = BooleanField(_l("Units without an endpoint attend at their parent's"))
+
+    def is_empty(self) -> bool:
+        return not self.tier.data
+
+
+class SessionRowForm(Form):
+    kind = SelectField(_l("Session"), choices=_choices(SESSION_LABELS))
+    title = StringField(_l("Title"))
+    starts_at = LocalDateTimeField(_l("Starts (dd/mm/yyyy HH:MM)"))
+    ends_at = LocalDateTimeField(_l("Ends (dd/mm/yyyy HH:MM)"))
+    location = StringField(_l("Place"))
+
+    def is_empty(self) -> bool:
+        return not (self.kind.data or self.starts_at.raw or self.ends_at.raw)
+
+    def validate_starts_at(self, field):
+        if self.kind.data and field.data is None and not field.errors:
+            raise ValidationError(_l("Required."))
+
+    validate_ends_at = validate_starts_at
+
+    def validate_kind(self, field):
+        if not field.data and (self.starts_at.raw or self.ends_at.raw):
+            raise ValidationError(_l("Choose the kind of session."))
+
+
+class DeadlineRowForm(Form):
+    kind = SelectField(_l("Deadline"), choices=_choices(DEADLINE_LABELS))
+    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS))
+    title = StringField(_l("Title"))
+    due_at = LocalDateTimeField(_l("Due (dd/mm/yyyy HH:MM)"))
+
+    def is_empty(self) -> bool:
+        return not (self.kind.data or self.due_at.raw)
+
+    def validate_due_at(self, field):
+        if self.kind.data and field.data is None and not field.errors:
+            raise ValidationError(_l("Required."))
+
+    def validate_tier(self, field):
+        if self.kind.data and not field.data:
+            raise ValidationError(_l("Required."))
+
+
+class EventForm(FlaskForm):
+    slug = StringField(_l("Short name (in links)"), description=_l("a-z, 0-9 and '-', e.g. nd49-2024"))
+    title = TextAreaField(_l("Title"))
+    legal_reference = TextAreaField(_l("Legal reference"))
+    description = TextAreaField(_l("Agenda and notes"))
+    timezone = SelectField(_l("Time zone"), default="Asia/Ho_Chi_Minh")
+    unit_structure = SelectField(_l("Administrative structure"), choices=[
+        ("2024", _l("2024: province, district, commune")),
+        ("2025", _l("From 07/2025: province, commune")),
+    ])
+    organizer_name = StringField(_l("Organizer"))
+    organizer_office = StringField(_l("Contact office"))
+    organizer_email = EmailField(_l("Contact email"), validators=[Optional(), Email()])
+    organizer_phone = StringField(_l("Contact phone"))
+    tiers = FieldList(FormField(TierRowForm), min_entries=4, max_entries=4)
+    sessions = FieldList(FormField(SessionRowForm), min_entries=3, max_entries=3)
+    deadlines = FieldList(FormField(DeadlineRowForm), min_entries=3, max_entries=6)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = common_timezones()
+
+    def filled_rows(self, name: str) -> list[tuple[int, Form]]:
+        return [(i, entry.form) for i, entry in enumerate(getattr(self, name)) if not entry.form.is_empty()]
+
+    def to_plan_data(self, reminders: list[dict] | None = None) -> tuple[dict, dict[str, dict[int, int]]]:
+        """The plan dict and, per list, which form row each plan item came from."""
+        rows = {name: self.filled_rows(name) for name in ("tiers", "sessions", "deadlines")}
+        data = {
+            "slug": (self.slug.data or "").strip(),
+            "title": self.title.data or "",
+            "legal_reference": self.legal_reference.data or "",
+            "description": self.description.data or "",
+            "timezone": self.timezone.data,
+            "unit_structure": self.unit_structure.data,
+            "organizer": {
+                "name": self.organizer_name.data or "",
+                "office": self.organizer_office.data or "",
+                "email": self.organizer_email.data or "",
+                "phone": self.organizer_phone.data or "",
+            },
+            "tiers": [{k: f.data[k] for k in ("tier", "chair", "attendees", "may_attend_at_parent")}
+                      for _, f in rows["tiers"]],
+            "sessions": [{k: f.data[k] for k in ("kind", "title", "starts_at", "ends_at", "location")}
+                         for _, f in rows["sessions"]],
+            "deadlines": [{k: f.data[k] for k in ("kind", "tier", "title", "due_at")}
+                          for _, f in rows["deadlines"]],
+            "reminders": reminders or [],
+        }
+        index = {name: {plan_i: form_i for plan_i, (form_i, _) in enumerate(r)} for name, r in rows.items()}
+        return data, index
+
+    def attach_errors(self, errors: list[PlanError], index: dict[str, dict[int, int]]) -> list[str]:
+        """Put each plan error next to its field; return those that belong to no field."""
+        leftover = []
+        for err in errors:
+            field = self._field_for(err.path, index)
+            if field is not None:
+                field.errors = list(field.errors) + [err.message]
+            else:
+                leftover.append(str(err))
+        return leftover
+
+    def _field_for(self, path: str, index):
+        import re
+
+        if path.startswith("organizer."):
+            return getattr(self, "organizer_" + path.split(".", 1)[1], None)
+        m = re.match(r"^(tiers|sessions|deadlines)\[(\d+)\](?:\.(\w+))?$", path)
+        if m:
+            name, plan_i, attr = m.group(1), int(m.group(2)), m.group(3)
+            form_i = index[name].get(plan_i)
+            if form_i is None:
+                return None
+            sub = getattr(self, name)[form_i].form
+            return getattr(sub, attr or next(iter(sub._fields)), None)
+        if path in ("tiers", "sessions"):
+            return getattr(self, path)[0].form[("tier" if path == "tiers" else "kind")]
+        return getattr(self, path, None) if path and "." not in path and "[" not in path else None
+
+
+def allowed_tiers(structure: str) -> tuple[str, ...]:
+    return STRUCTURE_TIERS.get(structure, ())

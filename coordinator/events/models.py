@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from coordinator.extensions import db
+from coordinator.timeutil import UTCDateTime, utcnow
+
+# Event lifecycle: draft -> published -> finished, or -> cancelled from draft/published.
+DRAFT, PUBLISHED, FINISHED, CANCELLED = "draft", "published", "finished", "cancelled"
+STATUSES = (DRAFT, PUBLISHED, FINISHED, CANCELLED)
+
+SESSION_KINDS = ("connectivity_test", "rehearsal", "main")
+DEADLINE_KINDS = ("focal_contacts", "endpoints", "documents")
+REMINDER_CHANNELS = ("sms", "email")
+REMINDER_AUDIENCES = ("chairs", "technical", "all_contacts", "units_missing_deadline")
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    legal_reference: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    organizer_name: Mapped[str] = mapped_column(String(255), default="")
+    organizer_office: Mapped[str] = mapped_column(String(255), default="")
+    organizer_email: Mapped[str] = mapped_column(String(255), default="")
+    organizer_phone: Mapped[str] = mapped_column(String(32), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    # Which administrative structure the event's units come from ("2024" or "2025").
+    unit_structure: Mapped[str] = mapped_column(String(8), default="2024")
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The tiers in use are exactly the event's TierRole rows, in `position` order.
+    tier_roles: Mapped[list[TierRole]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="TierRole.position"
+    )
+    sessions: Mapped[list[EventSession]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="EventSession.starts_at"
+    )
+    deadlines: Mapped[list[Deadline]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="Deadline.due_at"
+    )
+    reminder_rules: Mapped[list[ReminderRule]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="ReminderRule.id"
+    )
+
+    @property
+    def tiers(self) -> list[str]:
+        return [role.tier for role in self.tier_roles]
+
+    def session(self, kind: str) -> EventSession | None:
+        return next((s for s in self.sessions if s.kind == kind), None)
+
+
+class TierRole(db.Model):
+    """Per event and tier: who chairs and who attends ("thành phần tham dự")."""
+
+    __tablename__ = "tier_roles"
+    __table_args__ = (UniqueConstraint("event_id", "tier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(default=0)
+    chair: Mapped[str] = mapped_column(Text, default="")
+    attendees: Mapped[str] = mapped_column(Text, default="")
+    # The letter's rule: a unit of this tier without an endpoint attends at its parent's endpoint.
+    may_attend_at_parent: Mapped[bool] = mapped_column(default=False)
+
+    event: Mapped[Event] = relationship(back_populates="tier_roles")
+
+
+class EventSession(db.Model):
+    """A session of an event. `ical_uid` never changes; `sequence` grows on every significant change."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("event_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    location: Mapped[str] = mapped_column(Text, default="")
+    ical_uid: Mapped[str] = mapped_column(String(255), unique=True)
+    sequence: Mapped[int] = mapped_column(default=0)
+
+    event: Mapped[Event] = relationship(back_populates="sessions")
+
+
+class Deadline(db.Model):
+    """Something units of one tier must deliver by `due_at` (focal contacts, endpoints, documents)."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (UniqueConstraint("event_id", "kind", "tier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship(back_populates="deadlines")
+
+
+class ReminderRule(db.Model):
+    """When to remind whom of what. Anchored to a session ("session:main") or a deadline
+    ("deadline:focal_contacts"); `offset_seconds` is negative for "before"."""
+
+    __tablename__ = "reminder_rules"
+    __table_args__ = (UniqueConstraint("event_id", "anchor", "offset_seconds", "channel", "audience"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    anchor: Mapped[str] = mapped_column(String(64))
+    offset_seconds: Mapped[int] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(8))
+    audience: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(Text)
+
+    event: Mapped[Event] = relationship(back_populates="reminder_rules")

@@ -1,0 +1,253 @@
+"""Events: create or update from a plan, publish, cancel, finish. Callable without a request."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from coordinator.audit import services as audit
+from coordinator.events.models import (
+    CANCELLED,
+    DRAFT,
+    FINISHED,
+    PUBLISHED,
+    Deadline,
+    Event,
+    EventSession,
+    ReminderRule,
+    TierRole,
+)
+from coordinator.events.plans import (
+    DeadlineSpec,
+    OrganizerSpec,
+    PlanError,
+    PlanInvalid,
+    PlanSpec,
+    ReminderSpec,
+    SessionSpec,
+    TierSpec,
+)
+from coordinator.extensions import db
+from coordinator.timeutil import from_local, to_local, utcnow
+
+
+class EventStateError(Exception):
+    """An action the event's current status does not allow."""
+
+
+@dataclass
+class ApplyResult:
+    event: Event
+    created: bool
+    changes: list[str] = field(default_factory=list)
+
+
+def _event_query():
+    return select(Event).options(
+        selectinload(Event.tier_roles),
+        selectinload(Event.sessions),
+        selectinload(Event.deadlines),
+        selectinload(Event.reminder_rules),
+    )
+
+
+def list_events() -> list[Event]:
+    return list(db.session.scalars(_event_query().order_by(Event.created_at.desc(), Event.id.desc())))
+
+
+def get_event(slug: str) -> Event | None:
+    return db.session.scalar(_event_query().where(Event.slug == slug))
+
+
+def new_ical_uid() -> str:
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+    return f"{uuid.uuid4()}@{host}"
+
+
+def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) -> ApplyResult:
+    """Create the event of `plan`, or bring the existing one with the same slug in line with it.
+
+    Sessions keep their iCalendar UID; a session whose time or place changes gets SEQUENCE + 1.
+    Removing a session from a published event is refused: cancel the event instead.
+    """
+    slug = expected_slug or plan.slug
+    event = get_event(slug)
+    created = event is None
+    if created:
+        if db.session.scalar(select(Event.id).where(Event.slug == plan.slug)):
+            raise PlanInvalid([PlanError("slug", f"an event with slug {plan.slug!r} already exists")])
+        event = Event(slug=plan.slug, status=DRAFT)
+        db.session.add(event)
+    elif plan.slug != event.slug:
+        raise PlanInvalid([PlanError("slug", "the slug of an existing event cannot change")])
+
+    changes: list[str] = []
+    tz = plan.timezone
+    for attr, value in (
+        ("title", plan.title),
+        ("legal_reference", plan.legal_reference),
+        ("description", plan.description),
+        ("timezone", tz),
+        ("unit_structure", plan.unit_structure),
+        ("organizer_name", plan.organizer.name),
+        ("organizer_office", plan.organizer.office),
+        ("organizer_email", plan.organizer.email),
+        ("organizer_phone", plan.organizer.phone),
+    ):
+        if getattr(event, attr, None) != value:
+            setattr(event, attr, value)
+            changes.append(attr)
+
+    _sync_tiers(event, plan.tiers, changes)
+    _sync_sessions(event, plan.sessions, tz, changes)
+    _sync_deadlines(event, plan.deadlines, tz, changes)
+    _sync_reminders(event, plan.reminders, changes)
+
+    if created or changes:
+        audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
+    db.session.commit()
+    return ApplyResult(event, created, changes)
+
+
+def _sync_tiers(event: Event, specs: list[TierSpec], changes: list[str]) -> None:
+    by_tier = {r.tier: r for r in event.tier_roles}
+    wanted = []
+    for position, spec in enumerate(specs):
+        role = by_tier.pop(spec.tier, None) or TierRole(tier=spec.tier)
+        new = (position, spec.chair, spec.attendees, spec.may_attend_at_parent)
+        if role.id is None or (role.position, role.chair, role.attendees, role.may_attend_at_parent) != new:
+            role.position, role.chair, role.attendees, role.may_attend_at_parent = new
+            changes.append(f"tier:{spec.tier}")
+        wanted.append(role)
+    changes.extend(f"tier-removed:{t}" for t in by_tier)
+    event.tier_roles = wanted
+
+
+def _sync_sessions(event: Event, specs: list[SessionSpec], tz: str, changes: list[str]) -> None:
+    by_kind = {s.kind: s for s in event.sessions}
+    wanted = []
+    for spec in specs:
+        starts, ends = from_local(spec.starts_at, tz), from_local(spec.ends_at, tz)
+        session = by_kind.pop(spec.kind, None)
+        if session is None:
+            session = EventSession(kind=spec.kind, ical_uid=new_ical_uid(), sequence=0,
+                                   starts_at=starts, ends_at=ends, title=spec.title, location=spec.location)
+            changes.append(f"session-added:{spec.kind}")
+        else:
+            significant = (session.starts_at, session.ends_at, session.location) != (starts, ends, spec.location)
+            if significant:
+                session.sequence += 1
+            if significant or session.title != spec.title:
+                session.starts_at, session.ends_at = starts, ends
+                session.title, session.location = spec.title, spec.location
+                changes.append(f"session:{spec.kind}")
+        wanted.append(session)
+    if by_kind and event.status != DRAFT:
+        raise PlanInvalid([PlanError("sessions", f"session {kind!r} cannot be removed from a {event.status} event; "
+                                                 "cancel the event instead") for kind in by_kind])
+    changes.extend(f"session-removed:{k}" for k in by_kind)
+    event.sessions = wanted
+
+
+def _sync_deadlines(event: Event, specs: list[DeadlineSpec], tz: str, changes: list[str]) -> None:
+    by_key = {(d.kind, d.tier): d for d in event.deadlines}
+    wanted = []
+    for spec in specs:
+        due = from_local(spec.due_at, tz)
+        deadline = by_key.pop((spec.kind, spec.tier), None) or Deadline(kind=spec.kind, tier=spec.tier)
+        new = (spec.title, spec.description, due)
+        if deadline.id is None or (deadline.title, deadline.description, deadline.due_at) != new:
+            deadline.title, deadline.description, deadline.due_at = new
+            changes.append(f"deadline:{spec.kind}:{spec.tier}")
+        wanted.append(deadline)
+    changes.extend(f"deadline-removed:{k}:{t}" for k, t in by_key)
+    event.deadlines = wanted
+
+
+def _sync_reminders(event: Event, specs: list[ReminderSpec], changes: list[str]) -> None:
+    def key(anchor, offset_seconds, channel, audience):
+        return (anchor, offset_seconds, channel, audience)
+
+    by_key = {key(r.anchor, r.offset_seconds, r.channel, r.audience): r for r in event.reminder_rules}
+    wanted = []
+    for spec in specs:
+        k = key(spec.anchor, int(spec.offset.total_seconds()), spec.channel, spec.audience)
+        rule = by_key.pop(k, None)
+        if rule is None:
+            rule = ReminderRule(anchor=k[0], offset_seconds=k[1], channel=k[2], audience=k[3], template=spec.template)
+            changes.append(f"reminder-added:{spec.anchor}")
+        elif rule.template != spec.template:
+            rule.template = spec.template
+            changes.append(f"reminder:{spec.anchor}")
+        wanted.append(rule)
+    changes.extend(f"reminder-removed:{k[0]}" for k in by_key)
+    event.reminder_rules = wanted
+
+
+def plan_of(event: Event) -> PlanSpec:
+    """The event as a plan (wall-clock times in its zone): what the edit form starts from."""
+    tz = event.timezone
+
+    def local(dt: datetime) -> datetime:
+        return to_local(dt, tz).replace(tzinfo=None)
+
+    return PlanSpec.model_construct(
+        slug=event.slug,
+        title=event.title,
+        legal_reference=event.legal_reference,
+        description=event.description,
+        timezone=tz,
+        unit_structure=event.unit_structure,
+        organizer=OrganizerSpec.model_construct(name=event.organizer_name, office=event.organizer_office,
+                                                email=event.organizer_email, phone=event.organizer_phone),
+        tiers=[TierSpec.model_construct(tier=r.tier, chair=r.chair, attendees=r.attendees,
+                                        may_attend_at_parent=r.may_attend_at_parent) for r in event.tier_roles],
+        sessions=[SessionSpec.model_construct(kind=s.kind, title=s.title, starts_at=local(s.starts_at),
+                                              ends_at=local(s.ends_at), location=s.location) for s in event.sessions],
+        deadlines=[DeadlineSpec.model_construct(kind=d.kind, tier=d.tier, title=d.title, description=d.description,
+                                                due_at=local(d.due_at)) for d in event.deadlines],
+        reminders=[ReminderSpec.model_construct(anchor=r.anchor, offset=timedelta(seconds=r.offset_seconds), channel=r.channel,
+                                                audience=r.audience, template=r.template) for r in event.reminder_rules],
+    )
+
+
+def publish(event: Event, *, actor=None) -> Event:
+    if event.status == PUBLISHED:
+        return event
+    if event.status != DRAFT:
+        raise EventStateError(f"a {event.status} event cannot be published")
+    event.status = PUBLISHED
+    event.published_at = utcnow()
+    audit.record("event.publish", "event", event.slug, actor=actor)
+    db.session.commit()
+    return event
+
+
+def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
+    if event.status == CANCELLED:
+        return event
+    if event.status == FINISHED:
+        raise EventStateError("a finished event cannot be cancelled")
+    event.status = CANCELLED
+    event.cancelled_at = utcnow()
+    audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason)
+    db.session.commit()
+    return event
+
+
+def finish_past_events(now: datetime | None = None) -> list[str]:
+    """Mark published events whose last session has ended as finished (run by the scheduler)."""
+    now = now or utcnow()
+    finished = []
+    for event in db.session.scalars(_event_query().where(Event.status == PUBLISHED)):
+        if event.sessions and max(s.ends_at for s in event.sessions) <= now:
+            event.status = FINISHED
+            audit.record("event.finish", "event", event.slug, actor=None)
+            finished.append(event.slug)
+    db.session.commit()
+    return finished

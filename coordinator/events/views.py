@@ -1,0 +1,126 @@
+"""Organizer pages: list, create, edit, view, publish, cancel. Thin: services do the work."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from coordinator.auth.permissions import require
+from coordinator.events import services
+from coordinator.events.forms import DEADLINE_LABELS, SESSION_LABELS, STATUS_LABELS, TIER_LABELS, EventForm
+from coordinator.events.plans import PlanInvalid, parse_plan
+
+bp = Blueprint("events", __name__, url_prefix="/events")
+
+
+@bp.context_processor
+def labels():
+    return {"TIER_LABELS": TIER_LABELS, "SESSION_LABELS": SESSION_LABELS,
+            "DEADLINE_LABELS": DEADLINE_LABELS, "STATUS_LABELS": STATUS_LABELS}
+
+
+def _event_or_404(slug: str):
+    event = services.get_event(slug)
+    if event is None:
+        abort(404)
+    return event
+
+
+@bp.get("/")
+@require("events.view")
+def list_events():
+    return render_template("events/list.html", events=services.list_events())
+
+
+@bp.get("/<slug>")
+@require("events.view")
+def show(slug: str):
+    return render_template("events/show.html", event=_event_or_404(slug))
+
+
+def _form_data(event) -> dict:
+    plan = services.plan_of(event)
+    return {
+        "slug": plan.slug, "title": plan.title, "legal_reference": plan.legal_reference,
+        "description": plan.description, "timezone": plan.timezone, "unit_structure": plan.unit_structure,
+        "organizer_name": plan.organizer.name, "organizer_office": plan.organizer.office,
+        "organizer_email": plan.organizer.email, "organizer_phone": plan.organizer.phone,
+        "tiers": [t.__dict__ for t in plan.tiers],
+        "sessions": [s.__dict__ for s in plan.sessions],
+        "deadlines": [d.__dict__ for d in plan.deadlines],
+    }
+
+
+def _reminder_dicts(event) -> list[dict]:
+    # Reminder rules are edited on their own page; the event form keeps them as they are.
+    return [{"anchor": r.anchor, "offset": timedelta(seconds=r.offset_seconds), "channel": r.channel, "audience": r.audience, "template": r.template}
+            for r in event.reminder_rules] if event else []
+
+
+def _save(form: EventForm, event=None):
+    """Validate the form as a plan and apply it; on errors, put them on the form and return None."""
+    if event is not None:
+        form.slug.data = event.slug
+    if not form.validate_on_submit():
+        return None
+    data, index = form.to_plan_data(_reminder_dicts(event))
+    try:
+        plan = parse_plan(data)
+        return services.apply_plan(plan, expected_slug=event.slug if event else None).event
+    except PlanInvalid as exc:
+        for message in form.attach_errors(exc.errors, index):
+            flash(message, "error")
+        return None
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require("events.manage")
+def create():
+    form = EventForm()
+    if request.method == "GET":
+        form.timezone.data = "Asia/Ho_Chi_Minh"
+        form.tiers[0].form.tier.data = "central"
+    event = _save(form) if request.method == "POST" else None
+    if event is not None:
+        flash(_("Event created."), "success")
+        return redirect(url_for("events.show", slug=event.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("events/form.html", form=form, event=None), status
+
+
+@bp.route("/<slug>/edit", methods=["GET", "POST"])
+@require("events.manage")
+def edit(slug: str):
+    event = _event_or_404(slug)
+    form = EventForm() if request.method == "POST" else EventForm(data=_form_data(event))
+    saved = _save(form, event) if request.method == "POST" else None
+    if saved is not None:
+        flash(_("Changes saved."), "success")
+        return redirect(url_for("events.show", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("events/form.html", form=form, event=event), status
+
+
+@bp.post("/<slug>/publish")
+@require("events.manage")
+def publish(slug: str):
+    event = _event_or_404(slug)
+    try:
+        services.publish(event)
+        flash(_("Event published."), "success")
+    except services.EventStateError:
+        flash(_("This event cannot be published in its current state."), "error")
+    return redirect(url_for("events.show", slug=slug))
+
+
+@bp.post("/<slug>/cancel")
+@require("events.manage")
+def cancel(slug: str):
+    event = _event_or_404(slug)
+    try:
+        services.cancel(event, reason=request.form.get("reason", ""))
+        flash(_("Event cancelled."), "success")
+    except services.EventStateError:
+        flash(_("This event cannot be cancelled in its current state."), "error")
+    return redirect(url_for("events.show", slug=slug))

@@ -1,0 +1,5 @@
+"""Imports every model module so that the metadata is complete (Alembic, create_all)."""
+from coordinator.audit.models import AuditEntry  # noqa: F401
+from coordinator.auth.models import ApiToken, User  # noqa: F401
+from coordinator.events.models import Deadline, Event, EventSession, ReminderRule, TierRole  # noqa: F401
+from coordinator.units.models import Unit  # noqa: F401

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from coordinator.extensions import db
+
+TIERS = ("central", "province", "district", "commune")
+STRUCTURES = ("2024", "2025")
+ROOT_CODE = "TW"  # "Trung ương": the central root above the provinces, in every structure
+PATH_SEPARATOR = "/"
+
+
+class Unit(db.Model):
+    """An administrative unit of one structure (2024: province/district/commune; 2025: province/commune).
+
+    `path` is a materialised path of codes ("/TW/56/568/22333/") so that a subtree is one
+    indexed prefix query, cheap enough for a coordinator scope check on every request.
+    """
+
+    __tablename__ = "units"
+    __table_args__ = (
+        UniqueConstraint("structure", "code"),
+        Index("ix_units_structure_path", "structure", "path"),
+        Index("ix_units_structure_tier", "structure", "tier"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    structure: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    # Lower-case, without diacritics: lets "khanh hoa" find "Tỉnh Khánh Hòa".
+    search_name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    path: Mapped[str] = mapped_column(String(128))
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+    @property
+    def parent_code(self) -> str | None:
+        parts = self.path.strip(PATH_SEPARATOR).split(PATH_SEPARATOR)
+        return parts[-2] if len(parts) > 1 else None
+
+    def contains(self, other: Unit) -> bool:
+        """True when `other` is this unit or lies below it."""
+        return other.structure == self.structure and other.path.startswith(self.path)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.structure}:{self.code} {self.name}>"

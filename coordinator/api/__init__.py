@@ -43,7 +43,7 @@ class Api(SmorestApi):
         headers = data.get("headers") or {}
         if status == 401:
             headers = {**headers, "WWW-Authenticate": 'Bearer realm="api"'}
-        return error_body(status, message, details, ERROR_CODES.get(error.code)), status, headers
+        return error_body(status, message, details), status, headers
 
 
 def _html_error(error: HTTPException):

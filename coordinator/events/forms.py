@@ -10,7 +10,7 @@ from wtforms import BooleanField, EmailField, FieldList, Form, FormField, Select
 from wtforms.validators import Email, Optional, ValidationError
 
 from coordinator.events.models import DEADLINE_KINDS, SESSION_KINDS
-from coordinator.events.plans import STRUCTURE_TIERS, PlanError
+from coordinator.events.plans import SLUG_RE, STRUCTURE_TIERS, PlanError
 from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
 
 TIER_LABELS = {
@@ -60,7 +60,7 @@ def _choices(labels, blank=True):
 
 
 class TierRowForm(Form):
-    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), validate_choice=True)
+    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), default="")
     chair = TextAreaField(_l("Chair"))
     attendees = TextAreaField(_l("Attendees"))
     may_attend_at_parent = BooleanField(_l("Units without an endpoint attend at their parent's"))
@@ -70,7 +70,7 @@ class TierRowForm(Form):
 
 
 class SessionRowForm(Form):
-    kind = SelectField(_l("Session"), choices=_choices(SESSION_LABELS))
+    kind = SelectField(_l("Session"), choices=_choices(SESSION_LABELS), default="")
     title = StringField(_l("Title"))
     starts_at = LocalDateTimeField(_l("Starts (dd/mm/yyyy HH:MM)"))
     ends_at = LocalDateTimeField(_l("Ends (dd/mm/yyyy HH:MM)"))
@@ -91,8 +91,8 @@ class SessionRowForm(Form):
 
 
 class DeadlineRowForm(Form):
-    kind = SelectField(_l("Deadline"), choices=_choices(DEADLINE_LABELS))
-    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS))
+    kind = SelectField(_l("Deadline"), choices=_choices(DEADLINE_LABELS), default="")
+    tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), default="")
     title = StringField(_l("Title"))
     due_at = LocalDateTimeField(_l("Due (dd/mm/yyyy HH:MM)"))
 
@@ -110,13 +110,17 @@ class DeadlineRowForm(Form):
 
 class EventForm(FlaskForm):
     slug = StringField(_l("Short name (in links)"), description=_l("a-z, 0-9 and '-', e.g. nd49-2024"))
+
+    def validate_slug(self, field):
+        if not SLUG_RE.match(field.data or ""):
+            raise ValidationError(_l("Use 3–64 characters: a-z, 0-9 and '-', e.g. nd49-2024."))
     title = TextAreaField(_l("Title"))
     legal_reference = TextAreaField(_l("Legal reference"))
     description = TextAreaField(_l("Agenda and notes"))
     timezone = SelectField(_l("Time zone"), default="Asia/Ho_Chi_Minh")
     unit_structure = SelectField(_l("Administrative structure"), choices=[
-        ("2024", _l("2024: province, district, commune")),
-        ("2025", _l("From 07/2025: province, commune")),
+        SelectChoice("2024", _l("2024: province, district, commune")),
+        SelectChoice("2025", _l("From 07/2025: province, commune")),
     ])
     organizer_name = StringField(_l("Organizer"))
     organizer_office = StringField(_l("Contact office"))
@@ -131,13 +135,19 @@ class EventForm(FlaskForm):
         self.timezone.choices = common_timezones()
 
     def filled_rows(self, name: str) -> list[tuple[int, Form]]:
-        return [(i, entry.form) for i, entry in enumerate(getattr(self, name)) if not entry.form.is_empty()]
+        """Non-empty rows; rows with a field that failed to parse are left out of the plan (their
+        error is already on the field) so the plan rules can still check the others."""
+        return [(i, entry.form) for i, entry in enumerate(getattr(self, name))
+                if not entry.form.is_empty() and not entry.form.errors]
 
     def to_plan_data(self, reminders: list[dict] | None = None) -> tuple[dict, dict[str, dict[int, int]]]:
         """The plan dict and, per list, which form row each plan item came from."""
         rows = {name: self.filled_rows(name) for name in ("tiers", "sessions", "deadlines")}
+        if self.errors:
+            reminders = None  # nothing will be saved; reminders would only report the dropped rows
         data = {
-            "slug": (self.slug.data or "").strip(),
+            # A slug the form already refused is replaced so the plan rules can check the rest.
+            "slug": "placeholder" if self.slug.errors else (self.slug.data or "").strip(),
             "title": self.title.data or "",
             "legal_reference": self.legal_reference.data or "",
             "description": self.description.data or "",
@@ -149,11 +159,11 @@ class EventForm(FlaskForm):
                 "email": self.organizer_email.data or "",
                 "phone": self.organizer_phone.data or "",
             },
-            "tiers": [{k: f.data[k] for k in ("tier", "chair", "attendees", "may_attend_at_parent")}
-                      for _, f in rows["tiers"]],
-            "sessions": [{k: f.data[k] for k in ("kind", "title", "starts_at", "ends_at", "location")}
-                         for _, f in rows["sessions"]],
-            "deadlines": [{k: f.data[k] for k in ("kind", "tier", "title", "due_at")}
+            "tiers": [{**_texts(f, "tier", "chair", "attendees"),
+                       "may_attend_at_parent": f.may_attend_at_parent.data} for _, f in rows["tiers"]],
+            "sessions": [{**_texts(f, "kind", "title", "location"),
+                          "starts_at": f.starts_at.data, "ends_at": f.ends_at.data} for _, f in rows["sessions"]],
+            "deadlines": [{**_texts(f, "kind", "tier", "title"), "due_at": f.due_at.data}
                           for _, f in rows["deadlines"]],
             "reminders": reminders or [],
         }
@@ -165,10 +175,10 @@ class EventForm(FlaskForm):
         leftover = []
         for err in errors:
             field = self._field_for(err.path, index)
-            if field is not None:
-                field.errors = list(field.errors) + [err.message]
-            else:
+            if field is None:
                 leftover.append(str(err))
+            elif not field.errors:  # a field that failed to parse already says why
+                field.errors = [err.message]
         return leftover
 
     def _field_for(self, path: str, index):
@@ -187,6 +197,11 @@ class EventForm(FlaskForm):
         if path in ("tiers", "sessions"):
             return getattr(self, path)[0].form[("tier" if path == "tiers" else "kind")]
         return getattr(self, path, None) if path and "." not in path and "[" not in path else None
+
+
+def _texts(form: Form, *names: str) -> dict[str, str]:
+    """Text fields of a row; a field the browser did not send is empty, not missing."""
+    return {name: form[name].data or "" for name in names}
 
 
 def allowed_tiers(structure: str) -> tuple[str, ...]:

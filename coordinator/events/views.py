@@ -59,14 +59,26 @@ def _reminder_dicts(event) -> list[dict]:
 
 
 def _save(form: EventForm, event=None):
-    """Validate the form as a plan and apply it; on errors, put them on the form and return None."""
+    """Validate the form as a plan and apply it; on errors, put them on the form and return None.
+
+    The plan rules run even when some fields failed to parse, so that the official sees every
+    problem at once; a field keeps only its first kind of error.
+    """
+    if not form.is_submitted():
+        return None
     if event is not None:
         form.slug.data = event.slug
-    if not form.validate_on_submit():
-        return None
+    fields_ok = form.validate()
     data, index = form.to_plan_data(_reminder_dicts(event))
     try:
         plan = parse_plan(data)
+    except PlanInvalid as exc:
+        for message in form.attach_errors(exc.errors, index):
+            flash(message, "error")
+        return None
+    if not fields_ok:
+        return None
+    try:
         return services.apply_plan(plan, expected_slug=event.slug if event else None).event
     except PlanInvalid as exc:
         for message in form.attach_errors(exc.errors, index):

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, FieldList, Form, FormField, SelectField, StringField, TextAreaField
+from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, SelectChoice, SelectField, StringField,
+                     TextAreaField)
 from wtforms.validators import Email, Optional, ValidationError
 
 from coordinator.events.models import DEADLINE_KINDS, SESSION_KINDS
@@ -56,7 +57,7 @@ class LocalDateTimeField(StringField):
 
 
 def _choices(labels, blank=True):
-    return ([("", "—")] if blank else []) + [(k, v) for k, v in labels.items()]
+    return ([SelectChoice("", "—")] if blank else []) + [SelectChoice(k, v) for k, v in labels.items()]
 
 
 class TierRowForm(Form):
@@ -132,7 +133,7 @@ class EventForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = common_timezones()
+        self.timezone.choices = [SelectChoice(z) for z in common_timezones()]
 
     def filled_rows(self, name: str) -> list[tuple[int, Form]]:
         """Non-empty rows; rows with a field that failed to parse are left out of the plan (their

@@ -154,7 +154,7 @@ BROKEN = [
     ("deadline for a tier not in use", [('kind = "focal_contacts"\ntier = "province"', 'kind = "focal_contacts"\ntier = "ward"')],
      r"deadlines\[0\]\.tier: tier 'ward' is not one of the event's tiers"),
     ("missing title", [('title = "Hội nghị trực tuyến toàn quốc phổ biến', 'name = "Hội nghị trực tuyến toàn quốc phổ biến')],
-     r"title: Field required"),
+     r"title: required"),
     ("bad reminder offset", [('offset = "-P3D"', 'offset = "three days before"')],
      r"reminders\[0\]\.offset: "),
     ("tier listed twice", [('tier = "central"\nchair', 'tier = "commune"\nchair')],

@@ -50,8 +50,17 @@ def _html_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error  # redirects and the like pass through untouched
     from flask import render_template
+    from flask_babel import gettext as _
 
-    return render_template("errors/error.html", code=error.code, message=error.description), error.code
+    messages = {
+        400: _("The request could not be understood. Go back, reload the page and try again."),
+        403: _("You do not have permission to see or change this."),
+        404: _("This page does not exist or has been removed."),
+        405: _("This action is not available here."),
+        413: _("The file is too large."),
+    }
+    message = messages.get(error.code, _("Something went wrong on our side. Please try again later."))
+    return render_template("errors/error.html", code=error.code, message=message), error.code
 
 
 api = Api()

@@ -1,10 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Required.")), Length(max=255)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Required."))])
     remember = BooleanField(_l("Remember me"))

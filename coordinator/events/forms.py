@@ -11,7 +11,7 @@ from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, Selec
 from wtforms.validators import Email, Optional, ValidationError
 
 from coordinator.events.models import DEADLINE_KINDS, SESSION_KINDS
-from coordinator.events.plans import SLUG_RE, STRUCTURE_TIERS, PlanError
+from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, STRUCTURE_TIERS, PlanError
 from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
 
 TIER_LABELS = {
@@ -73,8 +73,8 @@ class TierRowForm(Form):
 class SessionRowForm(Form):
     kind = SelectField(_l("Session"), choices=_choices(SESSION_LABELS), default="")
     title = StringField(_l("Title"))
-    starts_at = LocalDateTimeField(_l("Starts (dd/mm/yyyy HH:MM)"))
-    ends_at = LocalDateTimeField(_l("Ends (dd/mm/yyyy HH:MM)"))
+    starts_at = LocalDateTimeField(_l("Starts"), render_kw={"placeholder": "dd/mm/yyyy HH:MM"})
+    ends_at = LocalDateTimeField(_l("Ends"), render_kw={"placeholder": "dd/mm/yyyy HH:MM"})
     location = StringField(_l("Place"))
 
     def is_empty(self) -> bool:
@@ -95,7 +95,7 @@ class DeadlineRowForm(Form):
     kind = SelectField(_l("Deadline"), choices=_choices(DEADLINE_LABELS), default="")
     tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), default="")
     title = StringField(_l("Title"))
-    due_at = LocalDateTimeField(_l("Due (dd/mm/yyyy HH:MM)"))
+    due_at = LocalDateTimeField(_l("Due"), render_kw={"placeholder": "dd/mm/yyyy HH:MM"})
 
     def is_empty(self) -> bool:
         return not (self.kind.data or self.due_at.raw)
@@ -114,7 +114,7 @@ class EventForm(FlaskForm):
 
     def validate_slug(self, field):
         if not SLUG_RE.match(field.data or ""):
-            raise ValidationError(_l("Use 3–64 characters: a-z, 0-9 and '-', e.g. nd49-2024."))
+            raise ValidationError(_l(SLUG_MESSAGE))
     title = TextAreaField(_l("Title"))
     legal_reference = TextAreaField(_l("Legal reference"))
     description = TextAreaField(_l("Agenda and notes"))
@@ -125,7 +125,8 @@ class EventForm(FlaskForm):
     ])
     organizer_name = StringField(_l("Organizer"))
     organizer_office = StringField(_l("Contact office"))
-    organizer_email = EmailField(_l("Contact email"), validators=[Optional(), Email()])
+    organizer_email = EmailField(_l("Contact email"),
+                                 validators=[Optional(), Email(message=_l("Not a valid email address."))])
     organizer_phone = StringField(_l("Contact phone"))
     tiers = FieldList(FormField(TierRowForm), min_entries=4, max_entries=4)
     sessions = FieldList(FormField(SessionRowForm), min_entries=3, max_entries=3)
@@ -177,9 +178,9 @@ class EventForm(FlaskForm):
         for err in errors:
             field = self._field_for(err.path, index)
             if field is None:
-                leftover.append(str(err))
+                leftover.append(f"{err.path}: {err.localized()}" if err.path else err.localized())
             elif not field.errors:  # a field that failed to parse already says why
-                field.errors = [err.message]
+                field.errors = [err.localized()]
         return leftover
 
     def _field_for(self, path: str, index):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from coordinator.events.models import DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
 from coordinator.timeutil import is_valid_timezone
 
+def N_(message: str) -> str:
+    """Marks a message for extraction into the translation catalog; translated when shown."""
+    return message
+
+
 # The tiers each administrative structure has, top-down.
 STRUCTURE_TIERS = {
     "2024": ("central", "province", "district", "commune"),
     "2025": ("central", "province", "commune"),
 }
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+SLUG_MESSAGE = N_("Use 3–64 characters: a-z, 0-9 and '-', e.g. nd49-2024.")
 
 
 class _Strict(BaseModel):
@@ -86,14 +92,27 @@ class PlanSpec(_Strict):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not SLUG_RE.match(v):
-            raise ValueError("must be 3–64 characters of a-z, 0-9 and '-', e.g. 'nd49-2024'")
+            raise ValueError(SLUG_MESSAGE)
         return v
 
 
 @dataclass(frozen=True)
 class PlanError:
+    """One problem in a plan: the key path ("sessions[1].ends_at") and an English message
+    template with its parameters, translated for the page that shows it."""
+
     path: str
-    message: str
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return self.template % self.params if self.params else self.template
+
+    def localized(self) -> str:
+        from flask_babel import gettext
+
+        return gettext(self.template, **self.params)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -122,16 +141,35 @@ def _naive_local(value: datetime, tz: str) -> datetime:
     return value
 
 
+# Pydantic's messages for the errors a person commonly makes, in our words (and translatable).
+_PYDANTIC_MESSAGES = {
+    "extra_forbidden": N_("unknown key"),
+    "missing": N_("required"),
+    "string_too_short": N_("required"),
+    "too_short": N_("at least one is required"),
+    "datetime_type": N_("not a date and time (write 2024-06-28T08:30:00)"),
+    "datetime_parsing": N_("not a date and time (write 2024-06-28T08:30:00)"),
+    "datetime_from_date_parsing": N_("not a date and time (write 2024-06-28T08:30:00)"),
+    "time_delta_parsing": N_("not a duration (write an ISO 8601 duration such as -P1D or -PT1H)"),
+    "time_delta_type": N_("not a duration (write an ISO 8601 duration such as -P1D or -PT1H)"),
+}
+
+
+def _from_pydantic(err: dict) -> PlanError:
+    if err["type"] == "value_error" and SLUG_MESSAGE in err["msg"]:
+        return PlanError(_path(err["loc"]), N_(SLUG_MESSAGE))
+    template = _PYDANTIC_MESSAGES.get(err["type"])
+    if template is None:  # rarer type errors: pydantic's own (English) words, escaped for %-formatting
+        return PlanError(_path(err["loc"]), "%(detail)s", {"detail": err["msg"]})
+    return PlanError(_path(err["loc"]), template)
+
+
 def parse_plan(data: dict[str, Any]) -> PlanSpec:
     """Validate a plan; raises PlanInvalid listing every error with its key path."""
     try:
         plan = PlanSpec.model_validate(data)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors():
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            errors.append(PlanError(_path(err["loc"]), msg))
-        raise PlanInvalid(errors) from None
+        raise PlanInvalid([_from_pydantic(err) for err in exc.errors()]) from None
     errors = _semantic_errors(plan)
     if errors:
         raise PlanInvalid(errors)
@@ -145,49 +183,57 @@ def parse_plan(data: dict[str, Any]) -> PlanSpec:
 
 def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
     errors: list[PlanError] = []
-    add = lambda path, msg: errors.append(PlanError(path, msg))  # noqa: E731
+
+    def add(path: str, template: str, **params: Any) -> None:
+        errors.append(PlanError(path, template, params))
 
     if not is_valid_timezone(plan.timezone):
-        add("timezone", f"unknown time zone {plan.timezone!r} (use an IANA name such as 'Asia/Ho_Chi_Minh')")
+        add("timezone", N_("unknown time zone '%(zone)s' (use an IANA name such as 'Asia/Ho_Chi_Minh')"),
+            zone=plan.timezone)
     known_tiers = STRUCTURE_TIERS.get(plan.unit_structure)
     if known_tiers is None:
-        add("unit_structure", f"unknown structure {plan.unit_structure!r}; known: {', '.join(STRUCTURE_TIERS)}")
+        add("unit_structure", N_("unknown structure '%(structure)s'; known: %(known)s"),
+            structure=plan.unit_structure, known=", ".join(STRUCTURE_TIERS))
         known_tiers = ()
 
     seen_tiers: list[str] = []
     for i, t in enumerate(plan.tiers):
         if known_tiers and t.tier not in known_tiers:
-            add(f"tiers[{i}].tier", f"unknown tier {t.tier!r} for structure {plan.unit_structure}; known: {', '.join(known_tiers)}")
+            add(f"tiers[{i}].tier", N_("unknown tier '%(tier)s' for structure %(structure)s; known: %(known)s"),
+                tier=t.tier, structure=plan.unit_structure, known=", ".join(known_tiers))
             continue
         if t.tier in seen_tiers:
-            add(f"tiers[{i}].tier", f"tier {t.tier!r} is listed twice")
+            add(f"tiers[{i}].tier", N_("tier '%(tier)s' is listed twice"), tier=t.tier)
             continue
         if seen_tiers and known_tiers.index(t.tier) < known_tiers.index(seen_tiers[-1]):
-            add(f"tiers[{i}].tier", f"tiers must be listed top-down ({' → '.join(known_tiers)})")
+            add(f"tiers[{i}].tier", N_("tiers must be listed top-down (%(order)s)"), order=" → ".join(known_tiers))
         if t.may_attend_at_parent and not seen_tiers:
-            add(f"tiers[{i}].may_attend_at_parent", "the top tier has no parent tier to attend at")
+            add(f"tiers[{i}].may_attend_at_parent", N_("the top tier has no parent tier to attend at"))
         seen_tiers.append(t.tier)
 
     kinds: set[str] = set()
     for i, s in enumerate(plan.sessions):
         if s.kind not in SESSION_KINDS:
-            add(f"sessions[{i}].kind", f"unknown session kind {s.kind!r}; known: {', '.join(SESSION_KINDS)}")
+            add(f"sessions[{i}].kind", N_("unknown session kind '%(kind)s'; known: %(known)s"),
+                kind=s.kind, known=", ".join(SESSION_KINDS))
         elif s.kind in kinds:
-            add(f"sessions[{i}].kind", f"session kind {s.kind!r} is listed twice")
+            add(f"sessions[{i}].kind", N_("session kind '%(kind)s' is listed twice"), kind=s.kind)
         kinds.add(s.kind)
         if (s.starts_at.tzinfo is None) != (s.ends_at.tzinfo is None):
-            add(f"sessions[{i}].ends_at", "give both times with an offset, or both without")
+            add(f"sessions[{i}].ends_at", N_("give both times with an offset, or both without"))
         elif s.ends_at <= s.starts_at:
-            add(f"sessions[{i}].ends_at", "the end must be after the start")
+            add(f"sessions[{i}].ends_at", N_("the end must be after the start"))
 
     deadline_keys: set[tuple[str, str]] = set()
     for i, d in enumerate(plan.deadlines):
         if d.kind not in DEADLINE_KINDS:
-            add(f"deadlines[{i}].kind", f"unknown deadline kind {d.kind!r}; known: {', '.join(DEADLINE_KINDS)}")
+            add(f"deadlines[{i}].kind", N_("unknown deadline kind '%(kind)s'; known: %(known)s"),
+                kind=d.kind, known=", ".join(DEADLINE_KINDS))
         if d.tier not in seen_tiers:
-            add(f"deadlines[{i}].tier", f"tier {d.tier!r} is not one of the event's tiers ({', '.join(seen_tiers)})")
+            add(f"deadlines[{i}].tier", N_("tier '%(tier)s' is not one of the event's tiers (%(tiers)s)"),
+                tier=d.tier, tiers=", ".join(seen_tiers))
         if (d.kind, d.tier) in deadline_keys:
-            add(f"deadlines[{i}]", f"deadline {d.kind!r} for tier {d.tier!r} is listed twice")
+            add(f"deadlines[{i}]", N_("deadline '%(kind)s' for tier '%(tier)s' is listed twice"), kind=d.kind, tier=d.tier)
         deadline_keys.add((d.kind, d.tier))
 
     deadline_kinds = {k for k, _ in deadline_keys}
@@ -196,21 +242,23 @@ def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
         kind, _, name = r.anchor.partition(":")
         if kind == "session":
             if name not in kinds:
-                add(f"reminders[{i}].anchor", f"no session of kind {name!r} in this plan")
+                add(f"reminders[{i}].anchor", N_("no session of kind '%(kind)s' in this plan"), kind=name)
         elif kind == "deadline":
             if name not in deadline_kinds:
-                add(f"reminders[{i}].anchor", f"no deadline of kind {name!r} in this plan")
+                add(f"reminders[{i}].anchor", N_("no deadline of kind '%(kind)s' in this plan"), kind=name)
         else:
-            add(f"reminders[{i}].anchor", "must be 'session:<kind>' or 'deadline:<kind>'")
+            add(f"reminders[{i}].anchor", N_("must be 'session:<kind>' or 'deadline:<kind>'"))
         if r.channel not in REMINDER_CHANNELS:
-            add(f"reminders[{i}].channel", f"unknown channel {r.channel!r}; known: {', '.join(REMINDER_CHANNELS)}")
+            add(f"reminders[{i}].channel", N_("unknown channel '%(channel)s'; known: %(known)s"),
+                channel=r.channel, known=", ".join(REMINDER_CHANNELS))
         if r.audience not in REMINDER_AUDIENCES:
-            add(f"reminders[{i}].audience", f"unknown audience {r.audience!r}; known: {', '.join(REMINDER_AUDIENCES)}")
+            add(f"reminders[{i}].audience", N_("unknown audience '%(audience)s'; known: %(known)s"),
+                audience=r.audience, known=", ".join(REMINDER_AUDIENCES))
         elif r.audience == "units_missing_deadline" and kind != "deadline":
-            add(f"reminders[{i}].audience", "'units_missing_deadline' needs a deadline anchor")
+            add(f"reminders[{i}].audience", N_("'units_missing_deadline' needs a deadline anchor"))
         key = (r.anchor, r.offset, r.channel, r.audience)
         if key in reminder_keys:
-            add(f"reminders[{i}]", "the same reminder is listed twice")
+            add(f"reminders[{i}]", N_("the same reminder is listed twice"))
         reminder_keys.add(key)
     return errors
 
@@ -220,11 +268,11 @@ def read_plan_file(path: str | Path) -> PlanSpec:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PlanInvalid([PlanError("", "file not found")], str(path)) from None
+        raise PlanInvalid([PlanError("", N_("file not found"))], str(path)) from None
     except UnicodeDecodeError as exc:
-        raise PlanInvalid([PlanError("", f"not UTF-8 text: {exc}")], str(path)) from None
+        raise PlanInvalid([PlanError("", N_("not UTF-8 text: %(detail)s"), {"detail": str(exc)})], str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise PlanInvalid([PlanError("", f"TOML syntax error: {exc}")], str(path)) from None
+        raise PlanInvalid([PlanError("", N_("TOML syntax error: %(detail)s"), {"detail": str(exc)})], str(path)) from None
     try:
         return parse_plan(data)
     except PlanInvalid as exc:

@@ -23,6 +23,7 @@ from coordinator.events.models import (
     TierRole,
 )
 from coordinator.events.plans import (
+    N_,
     DeadlineSpec,
     OrganizerSpec,
     PlanError,
@@ -80,11 +81,11 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     created = event is None
     if created:
         if db.session.scalar(select(Event.id).where(Event.slug == plan.slug)):
-            raise PlanInvalid([PlanError("slug", f"an event with slug {plan.slug!r} already exists")])
+            raise PlanInvalid([PlanError("slug", N_("an event with slug '%(slug)s' already exists"), {"slug": plan.slug})])
         event = Event(slug=plan.slug, status=DRAFT)
         db.session.add(event)
     elif plan.slug != event.slug:
-        raise PlanInvalid([PlanError("slug", "the slug of an existing event cannot change")])
+        raise PlanInvalid([PlanError("slug", N_("the slug of an existing event cannot change"))])
 
     changes: list[str] = []
     tz = plan.timezone
@@ -148,8 +149,9 @@ def _sync_sessions(event: Event, specs: list[SessionSpec], tz: str, changes: lis
                 changes.append(f"session:{spec.kind}")
         wanted.append(session)
     if by_kind and event.status != DRAFT:
-        raise PlanInvalid([PlanError("sessions", f"session {kind!r} cannot be removed from a {event.status} event; "
-                                                 "cancel the event instead") for kind in by_kind])
+        raise PlanInvalid([PlanError("sessions", N_("session '%(kind)s' cannot be removed from a %(status)s event; "
+                                                    "cancel the event instead"), {"kind": kind, "status": event.status})
+                           for kind in by_kind])
     changes.extend(f"session-removed:{k}" for k in by_kind)
     event.sessions = wanted
 

@@ -97,8 +97,8 @@ def create():
     if event is not None:
         flash(_("Event created."), "success")
         return redirect(url_for("events.show", slug=event.slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("events/form.html", form=form, event=None), status
+    invalid = request.method == "POST"
+    return render_template("events/form.html", form=form, event=None, invalid=invalid), 400 if invalid else 200
 
 
 @bp.route("/<slug>/edit", methods=["GET", "POST"])
@@ -110,8 +110,8 @@ def edit(slug: str):
     if saved is not None:
         flash(_("Changes saved."), "success")
         return redirect(url_for("events.show", slug=slug))
-    status = 400 if request.method == "POST" else 200
-    return render_template("events/form.html", form=form, event=event), status
+    invalid = request.method == "POST"
+    return render_template("events/form.html", form=form, event=event, invalid=invalid), 400 if invalid else 200
 
 
 @bp.post("/<slug>/publish")

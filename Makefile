@@ -1,0 +1,72 @@
+# Two commands on a fresh machine:
+#   make run    install, migrate, load the 2024 units and the ND49 demo event, serve on :5000
+#   make test   install, run the whole suite on SQLite, then on PostgreSQL when one answers
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(PY) -m flask --app app
+PORT ?= 5000
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgres browser bench translations compile-translations clean
+
+$(VENV)/.runtime: requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(FLASK) db upgrade
+	$(FLASK) units load --structure 2024
+	$(FLASK) schedules load schedules/nd49-2024.toml \
+	  --shift-to $$($(PY) -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=14))')
+	@echo "Demo logins:"
+	@$(FLASK) users demo
+	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C stops the web server and the scheduler)"
+	@$(FLASK) scheduler run & sched=$$!; trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host 127.0.0.1 --port $(PORT) --no-reload
+
+# Debian's Chromium for the browser tests: installed when missing and we are root.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and not root: browser tests will be skipped"; fi; \
+	fi
+
+test: $(VENV)/.dev browser
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$TEST_DATABASE_URL" ] || $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
+	  $(MAKE) --no-print-directory test-postgres; \
+	elif [ -n "$$REQUIRE_POSTGRES" ]; then echo "PostgreSQL required but not reachable" >&2; exit 1; \
+	else echo "note: no PostgreSQL on 127.0.0.1:5432 and TEST_DATABASE_URL unset: PostgreSQL run skipped"; fi
+
+test-sqlite: $(VENV)/.dev
+	@echo "== test suite on SQLite =="
+	env -u TEST_DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.dev
+	@echo "== test suite on PostgreSQL =="
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(PG_TEST_URL)} $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	$(PY) bench/bench_units.py
+
+# After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.
+translations: $(VENV)/.dev
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -c Translators: --omit-header \
+	  --add-location=file --sort-output --no-wrap -o coordinator/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i coordinator/translations/messages.pot -d coordinator/translations -l vi \
+	  --no-wrap --ignore-obsolete
+
+compile-translations: $(VENV)/.dev
+	$(VENV)/bin/pybabel compile -d coordinator/translations --statistics
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -56,6 +56,8 @@ def load_config(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(os.environ.get("DATABASE_URL", default_db)),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "DEFAULT_TIMEZONE": default_tz,
+        # The administrative structure used when a request or command names none (if loaded).
+        "DEFAULT_UNIT_STRUCTURE": os.environ.get("DEFAULT_UNIT_STRUCTURE", "2024"),
         "PUBLIC_BASE_URL": public_base_url,
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "vi"),
         "BABEL_DEFAULT_TIMEZONE": "UTC",

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import current_app, has_app_context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coordinator.events.models import DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
@@ -166,6 +167,8 @@ def _from_pydantic(err: dict) -> PlanError:
 
 def parse_plan(data: dict[str, Any]) -> PlanSpec:
     """Validate a plan; raises PlanInvalid listing every error with its key path."""
+    if "timezone" not in data and has_app_context():
+        data = {**data, "timezone": current_app.config["DEFAULT_TIMEZONE"]}
     try:
         plan = PlanSpec.model_validate(data)
     except ValidationError as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from coordinator.auth.permissions import require
@@ -91,7 +91,7 @@ def _save(form: EventForm, event=None):
 def create():
     form = EventForm()
     if request.method == "GET":
-        form.timezone.data = "Asia/Ho_Chi_Minh"
+        form.timezone.data = current_app.config["DEFAULT_TIMEZONE"]
         form.tiers[0].form.tier.data = "central"
     event = _save(form) if request.method == "POST" else None
     if event is not None:

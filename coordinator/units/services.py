@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,6 @@ from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, STRUCTURES, TIER
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ROOT_NAME = "Trung ương"
-DEFAULT_STRUCTURE = "2024"
 
 
 class UnitDataError(ValueError):
@@ -134,7 +133,7 @@ def default_structure() -> str:
     else the only one loaded."""
     from flask import current_app
 
-    preferred = current_app.config.get("DEFAULT_UNIT_STRUCTURE", DEFAULT_STRUCTURE)
+    preferred = current_app.config["DEFAULT_UNIT_STRUCTURE"]
     loaded = loaded_structures()
     if preferred in loaded or len(loaded) != 1:
         return preferred
@@ -173,10 +172,6 @@ def search_units(
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     items = list(db.session.scalars(stmt.order_by(Unit.code).offset((page - 1) * per_page).limit(per_page)))
     return items, total
-
-
-def in_subtree(ancestor: Unit, units: Iterable[Unit]) -> bool:
-    return all(ancestor.contains(u) for u in units)
 
 
 def count_by_tier(structure: str) -> dict[str, int]:

@@ -59,6 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     filters.register(app)
 
     from coordinator.api import init_api
+    from coordinator.audit.views import bp as audit_bp
     from coordinator.auth.views import bp as auth_bp
     from coordinator.events.views import bp as events_bp
     from coordinator.web.views import bp as web_bp
@@ -66,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(audit_bp)
     init_api(app)
 
     from coordinator.cli import register_cli

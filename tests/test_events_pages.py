@@ -152,3 +152,16 @@ def test_unknown_event_is_404_in_pages_and_api(organizer_client):
     assert organizer_client.get("/events/nope").status_code == 404
     response = organizer_client.get("/api/v1/events/nope")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_audit_log_page_lists_changes_for_organizers_only(organizer_client, client, nd49, make_user):
+    from conftest import login
+
+    page = organizer_client.get("/events/nd49-2024").get_data(as_text=True)
+    organizer_client.post("/events/nd49-2024/publish", data={"csrf_token": csrf_from(page)})
+    html = organizer_client.get("/audit/", headers=EN).get_data(as_text=True)
+    assert "event.publish" in html and "organizer@example.gov.vn" in html and "event.create" in html
+    make_user("operator@example.gov.vn", "operator")
+    other = organizer_client.application.test_client()
+    login(other, "operator@example.gov.vn")
+    assert other.get("/audit/").status_code == 403

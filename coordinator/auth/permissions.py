@@ -19,7 +19,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "events.manage": frozenset({ADMIN, ORGANIZER}),
     "units.view": ALL_ROLES,
     "audit.view": frozenset({ADMIN, ORGANIZER}),
-    "users.manage": frozenset({ADMIN}),
 }
 
 

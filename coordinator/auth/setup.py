@@ -12,7 +12,9 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
     from coordinator.auth.services import user_for_token
 
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # "basic": a changed IP or browser marks the session non-fresh instead of ending it, so an
+    # official on a mobile connection that changes address is not signed out mid-form.
+    login_manager.session_protection = "basic"
 
     @login_manager.user_loader
     def load_user(user_id: str):

@@ -117,7 +117,7 @@ class EventForm(FlaskForm):
             raise ValidationError(_l(SLUG_MESSAGE))
     title = TextAreaField(_l("Title"))
     legal_reference = TextAreaField(_l("Legal reference"))
-    description = TextAreaField(_l("Agenda and notes"))
+    description = TextAreaField(_l("Agenda and notes"), render_kw={"rows": 8})
     timezone = SelectField(_l("Time zone"), default="Asia/Ho_Chi_Minh")
     unit_structure = SelectField(_l("Administrative structure"), choices=[
         SelectChoice("2024", _l("2024: province, district, commune")),

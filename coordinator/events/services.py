@@ -249,7 +249,7 @@ def finish_past_events(now: datetime | None = None) -> list[str]:
     for event in db.session.scalars(_event_query().where(Event.status == PUBLISHED)):
         if event.sessions and max(s.ends_at for s in event.sessions) <= now:
             event.status = FINISHED
-            audit.record("event.finish", "event", event.slug, actor=None)
+            audit.record("event.finish", "event", event.slug, actor_label="scheduler")
             finished.append(event.slug)
     db.session.commit()
     return finished

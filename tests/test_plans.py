@@ -226,3 +226,22 @@ def test_explicit_offsets_are_converted_to_the_event_zone(cli, client, auth, tmp
     assert cli("schedules", "load", str(path)).exit_code == 0
     main = sessions_by_kind(event_json(client, auth))["main"]
     assert (main["starts_at"], main["ends_at"]) == ("2024-06-28T08:30:00+07:00", "2024-06-28T11:30:00+07:00")
+
+
+def test_a_published_event_keeps_its_sessions(cli, client, auth, app, tmp_path):
+    from coordinator.events.services import get_event, publish
+
+    cli("schedules", "load", str(ND49))
+    with app.app_context():
+        publish(get_event("nd49-2024"))
+    before = event_json(client, auth)
+    text = ND49.read_text(encoding="utf-8")
+    start = text.index("[[sessions]]\nkind = \"connectivity_test\"")
+    end = text.index("[[sessions]]\nkind = \"main\"")
+    without_test = text[:start] + text[end:]
+    without_test = without_test.replace('anchor = "session:connectivity_test"', 'anchor = "deadline:focal_contacts"')
+    path = write_plan(tmp_path, without_test)
+    result = cli("schedules", "load", str(path))
+    assert result.exit_code == 1
+    assert "session 'connectivity_test' cannot be removed from a published event" in result.output
+    assert event_json(client, auth) == before

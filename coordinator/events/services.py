@@ -87,6 +87,19 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     elif plan.slug != event.slug:
         raise PlanInvalid([PlanError("slug", N_("the slug of an existing event cannot change"))])
 
+    try:
+        changes = _sync(event, plan)
+    except PlanInvalid:
+        db.session.rollback()  # nothing of a refused plan stays in the session
+        raise
+
+    if created or changes:
+        audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
+    db.session.commit()
+    return ApplyResult(event, created, changes)
+
+
+def _sync(event: Event, plan: PlanSpec) -> list[str]:
     changes: list[str] = []
     tz = plan.timezone
     for attr, value in (
@@ -109,10 +122,7 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     _sync_deadlines(event, plan.deadlines, tz, changes)
     _sync_reminders(event, plan.reminders, changes)
 
-    if created or changes:
-        audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
-    db.session.commit()
-    return ApplyResult(event, created, changes)
+    return changes
 
 
 def _sync_tiers(event: Event, specs: list[TierSpec], changes: list[str]) -> None:

@@ -60,6 +60,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from coordinator.api import init_api
     from coordinator.audit.views import bp as audit_bp
+    from coordinator.documents.views import bp as documents_bp
+    from coordinator.endpoints.views import bp as endpoints_bp
+    from coordinator.reports.views import bp as reports_bp
+    from coordinator.spreadsheets.views import bp as spreadsheets_bp
     from coordinator.auth.views import bp as auth_bp
     from coordinator.events.views import bp as events_bp
     from coordinator.web.views import bp as web_bp
@@ -68,6 +72,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(events_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(endpoints_bp)
+    app.register_blueprint(spreadsheets_bp)
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(reports_bp)
     init_api(app)
 
     from coordinator.cli import register_cli

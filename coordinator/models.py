@@ -3,3 +3,6 @@ from coordinator.audit.models import AuditEntry  # noqa: F401
 from coordinator.auth.models import ApiToken, User  # noqa: F401
 from coordinator.events.models import Deadline, Event, EventSession, ReminderRule, TierRole  # noqa: F401
 from coordinator.units.models import Unit  # noqa: F401
+from coordinator.deadlines.models import DeadlineFulfilment  # noqa: F401
+from coordinator.documents.models import DocumentFile  # noqa: F401
+from coordinator.endpoints.models import Contact, Endpoint, HostedUnit  # noqa: F401

@@ -37,7 +37,7 @@ class Api(SmorestApi):
         data = getattr(error, "data", None) or {}
         details = data.get("errors") or data.get("messages") or {}
         status = error.code or 500
-        if status == 422:  # webargs' validation errors: a bad request to our clients
+        if status == 422 and set(details) == {"query"}:  # a malformed query string is a bad request
             status = 400
         message = data.get("message") or error.description
         headers = data.get("headers") or {}
@@ -67,7 +67,7 @@ api = Api()
 
 
 def init_api(app: Flask) -> None:
-    from coordinator.api import events, units
+    from coordinator.api import endpoints, events, imports, registration, units
 
     api.init_app(app, spec_kwargs={
         "info": {"description": "Coordination of nationwide tiered videoconferences. "
@@ -78,6 +78,9 @@ def init_api(app: Flask) -> None:
     api.spec.options["security"] = [{"bearerAuth": []}]
     api.register_blueprint(units.blp, url_prefix=f"{API_PREFIX}/units")
     api.register_blueprint(events.blp, url_prefix=f"{API_PREFIX}/events")
+    api.register_blueprint(endpoints.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(imports.blp, url_prefix=f"{API_PREFIX}/events")
+    api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
 
     @app.errorhandler(500)
     def _internal(error):

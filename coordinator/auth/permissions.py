@@ -19,6 +19,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "events.manage": frozenset({ADMIN, ORGANIZER}),
     "units.view": ALL_ROLES,
     "audit.view": frozenset({ADMIN, ORGANIZER}),
+    # Endpoints and contacts: everybody sees (a coordinator only its subtree); operators only read.
+    "registration.view": ALL_ROLES,
+    "registration.manage": frozenset({ADMIN, ORGANIZER, COORDINATOR}),
+    # The national picture: progress of every province, compiled lists, closing deadlines.
+    "registration.oversee": frozenset({ADMIN, ORGANIZER, OPERATOR}),
+    "deadlines.manage": frozenset({ADMIN, ORGANIZER}),
+    "documents.submit": frozenset({ADMIN, ORGANIZER, COORDINATOR}),
+    "documents.collect": frozenset({ADMIN, ORGANIZER}),
 }
 
 
@@ -39,6 +47,13 @@ def authorize(permission: str, unit: Unit | None = None) -> None:
         abort(current_app.login_manager.unauthorized())
     if not can(current_user, permission, unit):
         abort(403)
+
+
+def scope_path(user) -> str | None:
+    """The materialised-path prefix a user is limited to, or None for no limit."""
+    if user.role == COORDINATOR:
+        return user.unit.path if user.unit is not None else "/nothing/"
+    return None
 
 
 def require(permission: str):

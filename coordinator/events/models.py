@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
@@ -111,8 +111,16 @@ class Deadline(db.Model):
     title: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # After the due time late deliveries are accepted (and marked late) until the organizer closes.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For `documents`: the files asked for, e.g. [{"label": "Bản scan hồ sơ", "types": ["pdf", "jpg"]}].
+    required_files: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
     event: Mapped[Event] = relationship(back_populates="deadlines")
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class ReminderRule(db.Model):

@@ -1,0 +1,84 @@
+"""Vietnamese phone numbers, parsed with `phonenumbers` (region VN) and stored as E.164.
+
+`phonenumbers` alone accepts things an official did not mean: letters become keypad digits
+("0236.3822.xxx" is "valid"), and a landline written with its pre-2017 area code
+("058.3563535", Khánh Hòa before 058 became 0258) reads as a valid *mobile*. Both are refused
+here with a message that says why, as are two numbers in one field.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from coordinator.messages import N_, Message
+
+MOBILE, FIXED = "mobile", "fixed"
+
+# Two-digit landline area codes in use before the 2017 renumbering (after it: 02xx, e.g. 058 -> 0258).
+# Those that now begin mobile ranges (03x, 05x, 07x, 08x) are the dangerous ones.
+OLD_TWO_DIGIT_AREA_CODES = {
+    "20", "22", "25", "26", "27", "29", "30", "31", "33", "36", "37", "38", "39", "52", "53", "54", "55",
+    "56", "57", "58", "59", "60", "61", "62", "63", "64", "66", "67", "68", "70", "72", "73", "74", "75",
+    "76", "77", "79",
+}
+_LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+_SPLITTERS = re.compile(r"[,;/|\n]|\s(?:-|–|hoặc|hoac|và|va|or)\s", re.IGNORECASE)
+_OLD_LANDLINE = re.compile(r"^\(?0(\d{2})\)?[\s.\-]+(\d{7})$")
+
+
+class PhoneError(ValueError):
+    def __init__(self, message: Message):
+        self.msg = message
+        super().__init__(message.text)
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    type: str  # "mobile" (can receive SMS) or "fixed"
+
+    @property
+    def national(self) -> str:
+        """The way Vietnamese offices write it: 0913 123 456, 0258 3563 535."""
+        return phonenumbers.format_number(phonenumbers.parse(self.e164), PhoneNumberFormat.NATIONAL)
+
+    @property
+    def is_mobile(self) -> bool:
+        return self.type == MOBILE
+
+
+def parse_phone(raw: str) -> Phone:
+    text = (raw or "").strip()
+    if not text:
+        raise PhoneError(Message(N_("a phone number is required")))
+    if _LETTERS.search(text):
+        raise PhoneError(Message(N_("'%(value)s' contains letters; write the number with digits only"), {"value": text}))
+    parts = [p for p in _SPLITTERS.split(text) if re.sub(r"\D", "", p or "")]
+    if len(parts) > 1:
+        raise PhoneError(Message(N_("'%(value)s' holds more than one number; enter one number per field"),
+                                 {"value": text}))
+    old = _OLD_LANDLINE.match(text)
+    if old and old.group(1) in OLD_TWO_DIGIT_AREA_CODES:
+        raise PhoneError(Message(
+            N_("'%(value)s' uses a landline area code from before 2017 (0%(old)s), which now reads as a mobile "
+               "number; write it with the new area code, e.g. 02%(old)s %(rest)s"),
+            {"value": text, "old": old.group(1), "rest": old.group(2)}))
+    try:
+        number = phonenumbers.parse(text, "VN")
+    except NumberParseException:
+        raise PhoneError(Message(N_("'%(value)s' is not a phone number"), {"value": text})) from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(Message(
+            N_("'%(value)s' is not a valid Vietnamese number (landline area codes changed in 2017: "
+               "e.g. 0511 became 0236)") if number.country_code == 84 else N_("'%(value)s' is not a valid phone number"),
+            {"value": text}))
+    kind = phonenumbers.number_type(number)
+    phone_type = MOBILE if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE) else FIXED
+    return Phone(phonenumbers.format_number(number, PhoneNumberFormat.E164), phone_type)
+
+
+def national(e164: str) -> str:
+    return Phone(e164, FIXED).national

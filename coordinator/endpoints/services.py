@@ -1,0 +1,362 @@
+"""Endpoints and their contacts: validation, scope, create / update / delete, hosted units.
+
+Callable without a request. Every write checks the actor's scope (a coordinator: its unit's
+subtree), the registration window of the unit's tier, records an audit entry and refreshes the
+deadline fulfilment of the units it touches, all in one transaction.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from coordinator.audit import services as audit
+from coordinator.auth.permissions import can, scope_path
+from coordinator.deadlines import services as deadlines
+from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS, Contact, Endpoint, HostedUnit
+from coordinator.endpoints.phones import PhoneError, parse_phone
+from coordinator.events.models import Event
+from coordinator.extensions import db
+from coordinator.messages import N_, Message
+from coordinator.units.models import Unit
+from coordinator.units.services import get_unit
+
+# Words officials write in spreadsheets, mapped to our codes.
+ROLE_ALIASES = {
+    "chair": "chair", "chủ trì": "chair", "chu tri": "chair", "lãnh đạo chủ trì": "chair",
+    "technical": "technical", "kỹ thuật": "technical", "ky thuat": "technical", "đầu mối": "technical",
+    "đầu mối kỹ thuật": "technical", "cán bộ đầu mối": "technical", "focal": "technical",
+    "attendee": "attendee", "tham dự": "attendee", "tham du": "attendee", "đại biểu": "attendee",
+}
+ENDPOINT_FIELDS = ("name", "address", "protocol", "dial", "upstream_bridge", "provider", "expected_attendance")
+PROTOCOL_ALIASES = {"sip": "sip", "h323": "h323", "h.323": "h323", "webrtc": "webrtc", "web": "webrtc",
+                    "https": "webrtc", "other": "other", "khác": "other", "khac": "other", "": "other"}
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$", re.I)
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
+
+
+class ScopeError(Exception):
+    """The unit lies outside what the actor may change."""
+
+
+@dataclass
+class Problem:
+    field: str
+    msg: Message
+
+    def localized(self) -> str:
+        return self.msg.localized()
+
+
+class EndpointInvalid(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.msg}" for p in problems))
+
+
+@dataclass
+class ContactValues:
+    role: str
+    name: str
+    position: str
+    phone: str
+    phone_type: str
+    email: str
+
+
+@dataclass
+class EndpointValues:
+    name: str
+    address: str
+    protocol: str
+    dial: str
+    upstream_bridge: str = ""
+    provider: str = ""
+    expected_attendance: int | None = None
+    contacts: list[ContactValues] | None = None  # None: leave the contacts as they are
+    hosted_unit_codes: list[str] | None = None  # None: leave as they are
+    problems: list[Problem] = field(default_factory=list)
+
+
+# --- field rules, shared by the form, the API and the spreadsheet import --------------------------
+
+def clean_protocol(raw: Any) -> tuple[str, Message | None]:
+    value = PROTOCOL_ALIASES.get(str(raw or "").strip().lower())
+    if value is None:
+        return "", Message(N_("unknown protocol '%(value)s'; use sip, h323, webrtc or other"), {"value": raw})
+    return value, None
+
+
+def clean_dial(protocol: str, raw: Any) -> tuple[str, Message | None]:
+    """Normalise a dial address for its protocol; empty is allowed (not known yet)."""
+    dial = str(raw or "").strip()
+    if not dial:
+        return "", None
+    if protocol == "sip":
+        body = dial.split(":", 1)[1] if dial.lower().startswith(("sip:", "sips:")) else dial
+        scheme = "sips" if dial.lower().startswith("sips:") else "sip"
+        user, _, host = body.rpartition("@")
+        host_only = host.split(";")[0].split(":")[0]
+        if not host_only or not (_HOST.match(host_only) or _IPV4.match(host_only)):
+            return dial, Message(N_("'%(value)s' is not a SIP address; write e.g. sip:diemcau@10.0.0.5"), {"value": dial})
+        return f"{scheme}:{body}", None
+    if protocol == "h323":
+        target = dial.split("@")[-1].split(":")[0]
+        if _IPV4.match(target) or _HOST.match(target) or re.fullmatch(r"\d{3,20}", target):
+            return dial, None
+        return dial, Message(N_("'%(value)s' is not an H.323 address; write an IP address, a host name or an alias"),
+                             {"value": dial})
+    if protocol == "webrtc":
+        parts = urlsplit(dial)
+        if parts.scheme != "https" or not parts.netloc:
+            return dial, Message(N_("'%(value)s' is not a web link; it must start with https://"), {"value": dial})
+    return dial, None
+
+
+def clean_role(raw: Any) -> tuple[str, Message | None]:
+    value = ROLE_ALIASES.get(" ".join(str(raw or "").strip().lower().split()))
+    if value is None:
+        return "", Message(N_("unknown role '%(value)s'; use chair, technical or attendee"), {"value": raw})
+    return value, None
+
+
+def clean_email(raw: Any) -> tuple[str, Message | None]:
+    email = str(raw or "").strip()
+    if not email:
+        return "", None
+    try:
+        return validate_email(email, check_deliverability=False).normalized, None
+    except EmailNotValidError:
+        return email, Message(N_("'%(value)s' is not an email address"), {"value": email})
+
+
+def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues | None, list[Problem]]:
+    problems: list[Problem] = []
+    name = str(data.get("name") or "").strip()
+    if not name:
+        problems.append(Problem(f"{prefix}name", Message(N_("the contact's name is required"))))
+    role, err = clean_role(data.get("role") or "attendee")
+    if err:
+        problems.append(Problem(f"{prefix}role", err))
+    email, err = clean_email(data.get("email"))
+    if err:
+        problems.append(Problem(f"{prefix}email", err))
+    try:
+        phone = parse_phone(str(data.get("phone") or ""))
+    except PhoneError as exc:
+        problems.append(Problem(f"{prefix}phone", exc.msg))
+        phone = None
+    if problems:
+        return None, problems
+    return ContactValues(role, name, str(data.get("position") or "").strip(), phone.e164, phone.type, email), []
+
+
+def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
+    """Check the fields of an endpoint (and its contacts and hosted units, if given)."""
+    problems: list[Problem] = []
+    name = str(data.get("name") or "").strip()
+    if not name:
+        problems.append(Problem("name", Message(N_("the endpoint's name (room) is required"))))
+    protocol, err = clean_protocol(data.get("protocol", "other"))
+    if err:
+        problems.append(Problem("protocol", err))
+    dial, err = clean_dial(protocol, data.get("dial"))
+    if err:
+        problems.append(Problem("dial", err))
+    attendance = data.get("expected_attendance")
+    if attendance in ("", None):
+        attendance = None
+    else:
+        try:
+            attendance = int(attendance)
+            if attendance < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(Problem("expected_attendance", Message(N_("a whole number of people, e.g. 30"))))
+            attendance = None
+    contacts = None
+    if data.get("contacts") is not None:
+        contacts, phones = [], set()
+        for i, raw in enumerate(data["contacts"]):
+            contact, errs = clean_contact(raw, f"contacts[{i}].")
+            problems.extend(errs)
+            if contact:
+                if contact.phone in phones:
+                    problems.append(Problem(f"contacts[{i}].phone",
+                                            Message(N_("this phone number is already given for another contact"))))
+                phones.add(contact.phone)
+                contacts.append(contact)
+    hosted = data.get("hosted_unit_codes")
+    return EndpointValues(
+        name=name, address=str(data.get("address") or "").strip(), protocol=protocol or "other", dial=dial,
+        upstream_bridge=str(data.get("upstream_bridge") or "").strip(), provider=str(data.get("provider") or "").strip(),
+        expected_attendance=attendance, contacts=contacts,
+        hosted_unit_codes=None if hosted is None else [str(c).strip() for c in hosted if str(c).strip()],
+        problems=problems,
+    )
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+def _scoped(stmt, user):
+    path = scope_path(user)
+    if path is not None:
+        stmt = stmt.join(Unit, Endpoint.unit_id == Unit.id).where(Unit.path.startswith(path))
+    return stmt
+
+
+def list_endpoints(event: Event, user, *, unit_code: str | None = None) -> list[Endpoint]:
+    """The event's endpoints the user may see, with contacts and hosted units, ordered by unit code."""
+    stmt = _scoped(select(Endpoint).where(Endpoint.event_id == event.id), user)
+    if unit_code:
+        unit = get_unit(event.unit_structure, unit_code)
+        if unit is None:
+            return []
+        stmt = stmt.where(Endpoint.unit_id == unit.id)
+    stmt = stmt.options(selectinload(Endpoint.contacts), selectinload(Endpoint.hosted).selectinload(HostedUnit.unit),
+                        selectinload(Endpoint.unit))
+    return sorted(db.session.scalars(stmt), key=lambda e: e.unit.code)
+
+
+def get_endpoint(endpoint_id: int, user) -> Endpoint | None:
+    """The endpoint, or None when it does not exist or lies outside the user's scope (a 404 either
+    way: a coordinator learns nothing of other provinces)."""
+    endpoint = db.session.get(Endpoint, endpoint_id)
+    if endpoint is None or not can(user, "registration.view", endpoint.unit):
+        return None
+    return endpoint
+
+
+def as_input(endpoint: Endpoint) -> dict[str, Any]:
+    """An endpoint as input data: what a PATCH is merged into."""
+    return {**{attr: getattr(endpoint, attr) for attr in ENDPOINT_FIELDS},
+            "contacts": [{"name": c.name, "position": c.position, "phone": c.phone, "email": c.email, "role": c.role}
+                         for c in endpoint.contacts],
+            "hosted_unit_codes": [h.unit.code for h in endpoint.hosted]}
+
+
+def endpoint_of_unit(event: Event, unit: Unit) -> Endpoint | None:
+    return db.session.scalar(select(Endpoint).where(Endpoint.event_id == event.id, Endpoint.unit_id == unit.id))
+
+
+def host_of_unit(event: Event, unit: Unit) -> Endpoint | None:
+    """The endpoint a unit attends at when it has none of its own."""
+    return db.session.scalar(select(Endpoint).join(HostedUnit).where(
+        HostedUnit.event_id == event.id, HostedUnit.unit_id == unit.id))
+
+
+def may_host(event: Event, host_unit: Unit) -> list[Unit]:
+    """The units that may attend at `host_unit`'s endpoint: its children of a tier that has the
+    "attend at the parent's endpoint" rule."""
+    tiers = {r.tier for r in event.tier_roles if r.may_attend_at_parent}
+    if not tiers:
+        return []
+    return list(db.session.scalars(select(Unit).where(Unit.parent_id == host_unit.id, Unit.tier.in_(tiers))
+                                   .order_by(Unit.code)))
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+def resolve_unit(event: Event, unit_code: str, user) -> Unit:
+    unit = get_unit(event.unit_structure, str(unit_code or "").strip())
+    if unit is None or unit.tier not in event.tiers:
+        raise EndpointInvalid([Problem("unit_code", Message(
+            N_("no unit with code '%(code)s' among this event's tiers"), {"code": unit_code}))])
+    if not can(user, "registration.manage", unit):
+        raise ScopeError(unit_code)
+    return unit
+
+
+def _apply_hosted(event: Event, endpoint: Endpoint, codes: list[str], problems: list[Problem]) -> list[Unit]:
+    allowed = {u.code: u for u in may_host(event, endpoint.unit)}
+    wanted: list[Unit] = []
+    for i, code in enumerate(codes):
+        unit = allowed.get(code)
+        if unit is None:
+            problems.append(Problem(f"hosted_unit_codes[{i}]", Message(
+                N_("'%(code)s' cannot attend at this endpoint: only units directly below it whose tier may "
+                   "attend at the parent's endpoint"), {"code": code})))
+        elif endpoint_of_unit(event, unit) is not None:
+            problems.append(Problem(f"hosted_unit_codes[{i}]", Message(
+                N_("%(unit)s has its own endpoint"), {"unit": unit.name})))
+        else:
+            wanted.append(unit)
+    return wanted
+
+
+def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
+                  endpoint: Endpoint | None = None) -> Endpoint:
+    """Create the unit's endpoint or update it. Raises EndpointInvalid (nothing changed),
+    ScopeError, or RegistrationClosed."""
+    if not can(actor, "registration.manage", unit):
+        raise ScopeError(unit.code)
+    deadlines.ensure_open(event, unit)
+    problems = list(values.problems)
+    if endpoint is None:
+        endpoint = endpoint_of_unit(event, unit)
+    created = endpoint is None
+    if created:
+        endpoint = Endpoint(event_id=event.id, unit=unit)
+    touched = {unit.id: unit}
+    hosted_units = None
+    if values.hosted_unit_codes is not None:
+        hosted_units = _apply_hosted(event, endpoint, values.hosted_unit_codes, problems)
+    if problems:
+        raise EndpointInvalid(problems)
+
+    if created:
+        db.session.add(endpoint)
+        # A unit that gets its own endpoint no longer attends at its parent's.
+        previous = db.session.scalar(select(HostedUnit).where(HostedUnit.event_id == event.id,
+                                                               HostedUnit.unit_id == unit.id))
+        if previous is not None:
+            db.session.delete(previous)
+    for attr in ENDPOINT_FIELDS:
+        setattr(endpoint, attr, getattr(values, attr))
+    if values.contacts is not None:
+        _replace_contacts(endpoint, values.contacts)
+    if hosted_units is not None:
+        for h in list(endpoint.hosted):
+            touched[h.unit_id] = h.unit
+        endpoint.hosted = [next((h for h in endpoint.hosted if h.unit_id == u.id), None)
+                           or HostedUnit(event_id=event.id, unit=u) for u in hosted_units]
+        for u in hosted_units:
+            touched[u.id] = u
+    db.session.flush()
+    deadlines.refresh(event, touched.values())
+    audit.record("endpoint.create" if created else "endpoint.update", "endpoint", endpoint.id, actor=actor,
+                 event=event.slug, unit=unit.code)
+    db.session.commit()
+    return endpoint
+
+
+def _replace_contacts(endpoint: Endpoint, contacts: list[ContactValues]) -> None:
+    """The endpoint's contacts become exactly `contacts`; a person is the same person when the
+    phone number is the same, so their row (and what was sent to them) is kept."""
+    by_phone = {c.phone: c for c in endpoint.contacts}
+    result = []
+    for values in contacts:
+        contact = by_phone.pop(values.phone, None) or Contact(phone=values.phone)
+        for attr in ("role", "name", "position", "phone_type", "email"):
+            setattr(contact, attr, getattr(values, attr))
+        result.append(contact)
+    endpoint.contacts = result
+
+
+def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
+    unit = endpoint.unit
+    if not can(actor, "registration.manage", unit):
+        raise ScopeError(unit.code)
+    deadlines.ensure_open(event, unit)
+    touched = [unit] + [h.unit for h in endpoint.hosted]
+    audit.record("endpoint.delete", "endpoint", endpoint.id, actor=actor, event=event.slug, unit=unit.code,
+                 contacts=len(endpoint.contacts))
+    db.session.delete(endpoint)
+    db.session.flush()
+    deadlines.refresh(event, touched)
+    db.session.commit()

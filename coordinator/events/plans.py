@@ -59,12 +59,23 @@ class SessionSpec(_Strict):
     location: str = ""
 
 
+# File types a document request may ask for (by extension); checked against the bytes on upload.
+DOCUMENT_TYPES = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx", "odt", "zip")
+
+
+class RequiredFileSpec(_Strict):
+    label: str = Field(min_length=1, max_length=255)
+    types: list[str] = Field(min_length=1)
+
+
 class DeadlineSpec(_Strict):
     kind: str
     tier: str
     title: str = Field(default="", max_length=500)
     description: str = ""
     due_at: datetime
+    # Only for kind "documents": the files each unit must upload.
+    required_files: list[RequiredFileSpec] = []
 
 
 class ReminderSpec(_Strict):
@@ -235,6 +246,15 @@ def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
         if d.tier not in seen_tiers:
             add(f"deadlines[{i}].tier", N_("tier '%(tier)s' is not one of the event's tiers (%(tiers)s)"),
                 tier=d.tier, tiers=", ".join(seen_tiers))
+        if d.required_files and d.kind != "documents":
+            add(f"deadlines[{i}].required_files", N_("only a 'documents' deadline asks for files"))
+        if d.kind == "documents" and not d.required_files:
+            add(f"deadlines[{i}].required_files", N_("a 'documents' deadline must say which files it asks for"))
+        for j, spec in enumerate(d.required_files):
+            for k, t in enumerate(spec.types):
+                if t.lower() not in DOCUMENT_TYPES:
+                    add(f"deadlines[{i}].required_files[{j}].types[{k}]",
+                        N_("unknown file type '%(type)s'; known: %(known)s"), type=t, known=", ".join(DOCUMENT_TYPES))
         if (d.kind, d.tier) in deadline_keys:
             add(f"deadlines[{i}]", N_("deadline '%(kind)s' for tier '%(tier)s' is listed twice"), kind=d.kind, tier=d.tier)
         deadline_keys.add((d.kind, d.tier))

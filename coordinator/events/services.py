@@ -30,6 +30,7 @@ from coordinator.events.plans import (
     PlanInvalid,
     PlanSpec,
     ReminderSpec,
+    RequiredFileSpec,
     SessionSpec,
     TierSpec,
 )
@@ -172,9 +173,10 @@ def _sync_deadlines(event: Event, specs: list[DeadlineSpec], tz: str, changes: l
     for spec in specs:
         due = from_local(spec.due_at, tz)
         deadline = by_key.pop((spec.kind, spec.tier), None) or Deadline(kind=spec.kind, tier=spec.tier)
-        new = (spec.title, spec.description, due)
-        if deadline.id is None or (deadline.title, deadline.description, deadline.due_at) != new:
-            deadline.title, deadline.description, deadline.due_at = new
+        files = [{"label": f.label, "types": [t.lower() for t in f.types]} for f in spec.required_files]
+        new = (spec.title, spec.description, due, files)
+        if deadline.id is None or (deadline.title, deadline.description, deadline.due_at, deadline.required_files) != new:
+            deadline.title, deadline.description, deadline.due_at, deadline.required_files = new
             changes.append(f"deadline:{spec.kind}:{spec.tier}")
         wanted.append(deadline)
     changes.extend(f"deadline-removed:{k}:{t}" for k, t in by_key)
@@ -221,8 +223,10 @@ def plan_of(event: Event) -> PlanSpec:
                                         may_attend_at_parent=r.may_attend_at_parent) for r in event.tier_roles],
         sessions=[SessionSpec.model_construct(kind=s.kind, title=s.title, starts_at=local(s.starts_at),
                                               ends_at=local(s.ends_at), location=s.location) for s in event.sessions],
-        deadlines=[DeadlineSpec.model_construct(kind=d.kind, tier=d.tier, title=d.title, description=d.description,
-                                                due_at=local(d.due_at)) for d in event.deadlines],
+        deadlines=[DeadlineSpec.model_construct(
+            kind=d.kind, tier=d.tier, title=d.title, description=d.description, due_at=local(d.due_at),
+            required_files=[RequiredFileSpec.model_construct(**f) for f in d.required_files or []])
+            for d in event.deadlines],
         reminders=[ReminderSpec.model_construct(anchor=r.anchor, offset=timedelta(seconds=r.offset_seconds), channel=r.channel,
                                                 audience=r.audience, template=r.template) for r in event.reminder_rules],
     )

@@ -12,6 +12,7 @@ from coordinator.events.forms import DEADLINE_LABELS, SESSION_LABELS, STATUS_LAB
 from coordinator.events.plans import PlanInvalid, parse_plan
 
 bp = Blueprint("events", __name__, url_prefix="/events")
+DEFAULT_DOSSIER = [{"label": "Hồ sơ", "types": ["pdf", "jpg", "jpeg", "png", "doc", "docx"]}]
 
 
 @bp.context_processor
@@ -70,6 +71,10 @@ def _save(form: EventForm, event=None):
         form.slug.data = event.slug
     fields_ok = form.validate()
     data, index = form.to_plan_data(_reminder_dicts(event))
+    # The files a document request asks for are not on this form: keep them, or ask for one dossier.
+    files = {(d.kind, d.tier): d.required_files for d in event.deadlines} if event is not None else {}
+    for d in data["deadlines"]:
+        d["required_files"] = files.get((d["kind"], d["tier"])) or (DEFAULT_DOSSIER if d["kind"] == "documents" else [])
     try:
         plan = parse_plan(data)
     except PlanInvalid as exc:

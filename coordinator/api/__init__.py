@@ -37,7 +37,7 @@ class Api(SmorestApi):
         data = getattr(error, "data", None) or {}
         details = data.get("errors") or data.get("messages") or {}
         status = error.code or 500
-        if status == 422 and set(details) == {"query"}:  # a malformed query string is a bad request
+        if status == 422 and isinstance(details, dict) and set(details) == {"query"}:  # a malformed query string is a bad request
             status = 400
         message = data.get("message") or error.description
         headers = data.get("headers") or {}
@@ -66,6 +66,30 @@ def _html_error(error: HTTPException):
 api = Api()
 
 
+def _api_csrf(app: Flask, blueprints) -> None:
+    """CSRF for the API: bearer-token clients are not browsers and need none; a browser calling
+    the API with its session cookie must send the page's token in an `X-CSRFToken` header."""
+    from flask_wtf.csrf import CSRFError, validate_csrf
+
+    from coordinator.extensions import csrf
+
+    for blp in blueprints:
+        csrf.exempt(blp)
+
+    @app.before_request
+    def _check_api_csrf():
+        if not request.path.startswith(API_PREFIX + "/") or request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        if request.headers.get("Authorization", "").lower().startswith("bearer "):
+            return None
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except (CSRFError, Exception) as exc:  # ValidationError from wtforms: missing or wrong token
+            return error_body(400, f"CSRF check failed: {exc}; send the page's token as X-CSRFToken, "
+                                   "or authenticate with a bearer token"), 400
+        return None
+
+
 def init_api(app: Flask) -> None:
     from coordinator.api import endpoints, events, imports, registration, units
 
@@ -81,6 +105,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(endpoints.blp, url_prefix=API_PREFIX)
     api.register_blueprint(imports.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
+    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp])
 
     @app.errorhandler(500)
     def _internal(error):

@@ -33,6 +33,7 @@ class Endpoint(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    event: Mapped["Event"] = relationship()  # noqa: F821 (events.models imports nothing from here)
     unit: Mapped[Unit] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="endpoint", cascade="all, delete-orphan",
                                                    order_by="Contact.id")

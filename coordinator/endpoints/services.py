@@ -136,6 +136,8 @@ def clean_email(raw: Any) -> tuple[str, Message | None]:
 
 
 def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues | None, list[Problem]]:
+    """A contact's values, or None with every problem found (the phone is checked even when other
+    fields are wrong: see `contact_phone`)."""
     problems: list[Problem] = []
     name = str(data.get("name") or "").strip()
     if not name:
@@ -154,6 +156,13 @@ def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues
     if problems:
         return None, problems
     return ContactValues(role, name, str(data.get("position") or "").strip(), phone.e164, phone.type, email), []
+
+
+def _phone_or_none(raw: Any) -> str | None:
+    try:
+        return parse_phone(str(raw or "")).e164
+    except PhoneError:
+        return None
 
 
 def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
@@ -185,11 +194,13 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
         for i, raw in enumerate(data["contacts"]):
             contact, errs = clean_contact(raw, f"contacts[{i}].")
             problems.extend(errs)
+            phone = contact.phone if contact else _phone_or_none(raw.get("phone"))
+            if phone in phones:
+                problems.append(Problem(f"contacts[{i}].phone",
+                                        Message(N_("this phone number is already given for another contact"))))
+            if phone:
+                phones.add(phone)
             if contact:
-                if contact.phone in phones:
-                    problems.append(Problem(f"contacts[{i}].phone",
-                                            Message(N_("this phone number is already given for another contact"))))
-                phones.add(contact.phone)
                 contacts.append(contact)
     hosted = data.get("hosted_unit_codes")
     return EndpointValues(
@@ -272,8 +283,8 @@ def resolve_unit(event: Event, unit_code: str, user) -> Unit:
     return unit
 
 
-def _apply_hosted(event: Event, endpoint: Endpoint, codes: list[str], problems: list[Problem]) -> list[Unit]:
-    allowed = {u.code: u for u in may_host(event, endpoint.unit)}
+def _hosted_units(event: Event, host: Unit, codes: list[str], problems: list[Problem]) -> list[Unit]:
+    allowed = {u.code: u for u in may_host(event, host)}
     wanted: list[Unit] = []
     for i, code in enumerate(codes):
         unit = allowed.get(code)
@@ -297,27 +308,27 @@ def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
         raise ScopeError(unit.code)
     deadlines.ensure_open(event, unit)
     problems = list(values.problems)
-    if endpoint is None:
-        endpoint = endpoint_of_unit(event, unit)
-    created = endpoint is None
-    if created:
-        endpoint = Endpoint(event_id=event.id, unit=unit)
-    touched = {unit.id: unit}
     hosted_units = None
     if values.hosted_unit_codes is not None:
-        hosted_units = _apply_hosted(event, endpoint, values.hosted_unit_codes, problems)
+        hosted_units = _hosted_units(event, unit, values.hosted_unit_codes, problems)
     if problems:
         raise EndpointInvalid(problems)
 
+    if endpoint is None:
+        endpoint = endpoint_of_unit(event, unit)
+    created = endpoint is None
+    touched = {unit.id: unit}
     if created:
-        db.session.add(endpoint)
         # A unit that gets its own endpoint no longer attends at its parent's.
         previous = db.session.scalar(select(HostedUnit).where(HostedUnit.event_id == event.id,
                                                                HostedUnit.unit_id == unit.id))
         if previous is not None:
+            touched[previous.endpoint.unit_id] = previous.endpoint.unit
             db.session.delete(previous)
+        endpoint = Endpoint(event_id=event.id, unit_id=unit.id, unit=unit)
     for attr in ENDPOINT_FIELDS:
         setattr(endpoint, attr, getattr(values, attr))
+    db.session.add(endpoint)
     if values.contacts is not None:
         _replace_contacts(endpoint, values.contacts)
     if hosted_units is not None:

@@ -371,3 +371,30 @@ def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
     db.session.flush()
     deadlines.refresh(event, touched)
     db.session.commit()
+
+
+def attend_at_parent(event: Event, unit: Unit, *, actor) -> Endpoint:
+    """Mark `unit` (without an endpoint of its own) as attending at its parent's endpoint."""
+    if not can(actor, "registration.manage", unit):
+        raise ScopeError(unit.code)
+    parent = db.session.get(Unit, unit.parent_id) if unit.parent_id else None
+    host = endpoint_of_unit(event, parent) if parent is not None else None
+    if host is None:
+        raise EndpointInvalid([Problem("unit", Message(
+            N_("%(parent)s has no endpoint yet: register it first"), {"parent": parent.name if parent else "-"}))])
+    codes = [h.unit.code for h in host.hosted]
+    if unit.code in codes:
+        return host
+    values = clean_endpoint({**as_input(host), "hosted_unit_codes": codes + [unit.code], "contacts": None})
+    return save_endpoint(event, host.unit, values, actor=actor, endpoint=host)
+
+
+def stop_attending(event: Event, unit: Unit, *, actor) -> None:
+    if not can(actor, "registration.manage", unit):
+        raise ScopeError(unit.code)
+    host = host_of_unit(event, unit)
+    if host is None:
+        return
+    codes = [h.unit.code for h in host.hosted if h.unit_id != unit.id]
+    values = clean_endpoint({**as_input(host), "hosted_unit_codes": codes, "contacts": None})
+    save_endpoint(event, host.unit, values, actor=actor, endpoint=host)

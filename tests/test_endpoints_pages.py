@@ -1,0 +1,79 @@
+"""The coordinator's registration pages, through HTTP forms."""
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+from conftest import csrf_from, form_values, login
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture()
+def kh_client(client, make_user, nd49):
+    make_user("kh@example.gov.vn", "coordinator", "56")
+    login(client, "kh@example.gov.vn")
+    return client
+
+
+def test_coordinator_sees_its_province_tree(kh_client):
+    html = unescape(kh_client.get("/events/nd49-2024/registration").get_data(as_text=True))
+    assert "Tỉnh Khánh Hòa" in html and "Thành phố Nha Trang" in html
+    assert "Thành phố Hà Nội" not in html and "Quận Ba Đình" not in html
+    assert kh_client.get("/events/nd49-2024/registration?unit=01").status_code == 404
+    assert kh_client.get("/events/nd49-2024/units/001/endpoint").status_code == 404
+
+
+def test_register_a_commune_endpoint_through_the_form(kh_client, app):
+    page = kh_client.get("/events/nd49-2024/units/22333/endpoint").get_data(as_text=True)
+    form = form_values(page, "")
+    form.update({"name": "Hội trường UBND phường", "protocol": "webrtc", "dial": "https://meet.example.gov.vn/22333",
+                 "contacts-0-role": "chair", "contacts-0-name": "Phạm Văn D", "contacts-0-phone": "0905 111 222",
+                 "contacts-1-role": "technical", "contacts-1-name": "Lý Thị E", "contacts-1-phone": "0258.3822.123"})
+    response = kh_client.post("/events/nd49-2024/units/22333/endpoint", data=form)
+    assert response.status_code == 302, unescape(response.get_data(as_text=True))[:3000]
+    body = kh_client.get("/api/v1/events/nd49-2024/endpoints?unit_code=22333").get_json()
+    assert body["total"] == 1
+    contacts = {c["name"]: c for c in body["items"][0]["contacts"]}
+    assert contacts["Phạm Văn D"]["phone"] == "+84905111222" and contacts["Lý Thị E"]["phone_type"] == "fixed"
+
+
+def test_a_bad_phone_is_shown_beside_the_field(kh_client):
+    page = kh_client.get("/events/nd49-2024/units/568/endpoint", headers=EN).get_data(as_text=True)
+    form = form_values(page, "")
+    form.update({"name": "UBND TP Nha Trang", "contacts-1-name": "Trần F", "contacts-1-phone": "058.3563535"})
+    response = kh_client.post("/events/nd49-2024/units/568/endpoint", data=form, headers=EN)
+    assert response.status_code == 400
+    html = unescape(response.get_data(as_text=True))
+    block = html[html.index('name="contacts-1-phone"'):][:600]
+    assert "area code from before 2017" in block
+    assert kh_client.get("/api/v1/events/nd49-2024/endpoints").get_json()["total"] == 0
+
+
+def test_commune_attends_at_its_district(kh_client):
+    token = csrf_from(kh_client.get("/events/nd49-2024/registration").get_data(as_text=True))
+    # Without a district endpoint there is nothing to attend at.
+    kh_client.post("/events/nd49-2024/units/22333/attend-at-parent", data={"csrf_token": token})
+    assert kh_client.get("/api/v1/events/nd49-2024/endpoints").get_json()["total"] == 0
+    page = kh_client.get("/events/nd49-2024/units/568/endpoint").get_data(as_text=True)
+    form = form_values(page, "")
+    form.update({"name": "Hội trường UBND TP Nha Trang"})
+    assert kh_client.post("/events/nd49-2024/units/568/endpoint", data=form).status_code == 302
+    kh_client.post("/events/nd49-2024/units/22333/attend-at-parent", data={"csrf_token": token})
+    district = kh_client.get("/api/v1/events/nd49-2024/endpoints?unit_code=568").get_json()["items"][0]
+    assert district["hosted_unit_codes"] == ["22333"]
+    html = unescape(kh_client.get("/events/nd49-2024/registration").get_data(as_text=True))
+    row = html[html.index('id="u-22333"'):][:800]
+    assert "Hội trường UBND TP Nha Trang" in row
+    kh_client.post("/events/nd49-2024/units/22333/attend-at-parent", data={"csrf_token": token, "stop": "1"})
+    district = kh_client.get("/api/v1/events/nd49-2024/endpoints?unit_code=568").get_json()["items"][0]
+    assert district["hosted_unit_codes"] == []
+
+
+def test_operator_reads_but_cannot_post(client, make_user, nd49):
+    make_user("op@example.gov.vn", "operator")
+    login(client, "op@example.gov.vn")
+    assert client.get("/events/nd49-2024/registration?unit=56").status_code == 200
+    page = client.get("/events/nd49-2024/units/56/endpoint").get_data(as_text=True)
+    response = client.post("/events/nd49-2024/units/56/endpoint", data={**form_values(page, ""), "name": "x"})
+    assert response.status_code == 403

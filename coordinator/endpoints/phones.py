@@ -54,12 +54,12 @@ def parse_phone(raw: str) -> Phone:
     text = (raw or "").strip()
     if not text:
         raise PhoneError(Message(N_("a phone number is required")))
-    if _LETTERS.search(text):
-        raise PhoneError(Message(N_("'%(value)s' contains letters; write the number with digits only"), {"value": text}))
     parts = [p for p in _SPLITTERS.split(text) if re.sub(r"\D", "", p or "")]
     if len(parts) > 1:
         raise PhoneError(Message(N_("'%(value)s' holds more than one number; enter one number per field"),
                                  {"value": text}))
+    if _LETTERS.search(text):
+        raise PhoneError(Message(N_("'%(value)s' contains letters; write the number with digits only"), {"value": text}))
     old = _OLD_LANDLINE.match(text)
     if old and old.group(1) in OLD_TWO_DIGIT_AREA_CODES:
         raise PhoneError(Message(

@@ -25,6 +25,7 @@ run: $(VENV)/.runtime
 	$(FLASK) units load --structure 2024
 	$(FLASK) schedules load schedules/nd49-2024.toml \
 	  --shift-to $$($(PY) -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=14))')
+	$(FLASK) events demo-registrations nd49-2024 --province 56
 	@echo "Demo logins:"
 	@$(FLASK) users demo
 	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C stops the web server and the scheduler)"

@@ -142,6 +142,50 @@ def users_demo() -> None:
         click.echo(f"  {role:<12} {email:<26} password: {password}" + (f"  (unit {unit})" if unit else ""))
 
 
+@events_cli.command("demo-registrations")
+@click.argument("slug")
+@click.option("--province", default="56", show_default=True, help="Province code to fill in.")
+def events_demo_registrations(slug: str, province: str) -> None:
+    """Register demo endpoints and contacts for one province (its districts, a few communes attending
+    at their district), so a fresh demo has something to look at. Idempotent."""
+    from sqlalchemy import select
+
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import services as endpoints
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.units.models import Unit
+    from coordinator.units.services import get_unit
+
+    event = get_event(slug)
+    if event is None:
+        raise click.ClickException(f"no event {slug}")
+    actor = SystemActor()
+    root = get_unit(event.unit_structure, province)
+    if root is None:
+        raise click.ClickException(f"no province {province}")
+    children = db.session.scalars(select(Unit).where(Unit.parent_id == root.id).order_by(Unit.code)).all()
+    for i, unit in enumerate([root] + children):
+        if endpoints.endpoint_of_unit(event, unit) is not None:
+            continue
+        suffix = f"{i:02d}"
+        values = endpoints.clean_endpoint({
+            "name": f"Hội trường {unit.name}", "address": unit.name, "protocol": "sip",
+            "dial": f"sip:diemcau-{unit.code}@10.{int(province)}.{i}.1", "provider": "VNPT",
+            "contacts": [
+                {"name": f"Lãnh đạo {unit.name}", "position": "Lãnh đạo", "phone": f"0913 100 1{suffix}", "role": "chair"},
+                {"name": f"Cán bộ kỹ thuật {unit.name}", "position": "Chuyên viên", "phone": f"0905 200 2{suffix}",
+                 "email": f"kythuat.{unit.code}@example.gov.vn", "role": "technical"},
+            ],
+        })
+        endpoints.save_endpoint(event, unit, values, actor=actor)
+        if unit.tier != "province":
+            communes = endpoints.may_host(event, unit)[:2]
+            for commune in communes:
+                endpoints.attend_at_parent(event, commune, actor=actor)
+    click.echo(f"{slug}: demo endpoints registered for {root.name} and its {len(children)} districts")
+
+
 @events_cli.command("finish-past")
 def events_finish_past() -> None:
     """Mark published events whose sessions are all over as finished."""

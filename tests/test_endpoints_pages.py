@@ -77,3 +77,14 @@ def test_operator_reads_but_cannot_post(client, make_user, nd49):
     page = client.get("/events/nd49-2024/units/56/endpoint").get_data(as_text=True)
     response = client.post("/events/nd49-2024/units/56/endpoint", data={**form_values(page, ""), "name": "x"})
     assert response.status_code == 403
+
+
+def test_demo_registrations_command_is_idempotent(cli, client, make_user, token_for, nd49):
+    make_user("org@example.gov.vn", "organizer")
+    headers = token_for("org@example.gov.vn")
+    for _ in range(2):
+        result = cli("events", "demo-registrations", "nd49-2024", "--province", "56")
+        assert result.exit_code == 0 and "Tỉnh Khánh Hòa" in result.output
+        body = client.get("/api/v1/events/nd49-2024/endpoints", headers=headers).get_json()
+        assert body["total"] == 10 and all(len(e["contacts"]) == 2 for e in body["items"])
+        assert sum(len(e["hosted_unit_codes"]) for e in body["items"]) >= 10

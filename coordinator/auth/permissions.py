@@ -69,3 +69,16 @@ def require(permission: str):
         return wrapped
 
     return decorator
+
+
+class SystemActor:
+    """The actor of commands run on the server (CLI, scheduler): full rights, no user row."""
+
+    id = None
+    role = ADMIN
+    unit = None
+    is_authenticated = True
+    is_active = True
+
+    def __init__(self, label: str = "cli"):
+        self.email = label

@@ -6,84 +6,17 @@ Without it the tests are skipped, unless REQUIRE_BROWSER=1 (as in CI), where the
 """
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD  # tests/ is on sys.path (rootdir conftest, no package)
-from liveserver import live_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-TIMEOUT_MS = 5_000  # a local server answers in milliseconds; fail fast rather than hang
+from conftest import ARTIFACTS, NOT_VIETNAMESE, PASSWORD, vi  # tests/ is on sys.path (rootdir conftest, no package)
 
 ORGANIZER = "organizer@example.gov.vn"
 TITLE = "Hội nghị trực tuyến thử nghiệm Khánh Hòa"
 ORGANIZER_NAME = "Sở Thông tin và Truyền thông Khánh Hòa"
 CENTRAL_CHAIR = "Bộ trưởng Bộ Thông tin và Truyền thông"
 PROVINCE_CHAIR = "Chủ tịch UBND tỉnh Khánh Hòa"
-NOT_VIETNAMESE = ("the page is not in Vietnamese: is the catalogue compiled "
-                  "(coordinator/translations/vi/LC_MESSAGES/messages.mo)?")
-
-
-def vi(app, message: str) -> str:
-    """`message` as the Vietnamese UI shows it, from the compiled catalogue (so the test follows
-    the translators' wording); fails if the catalogue has no translation for it."""
-    from flask_babel import force_locale, gettext
-
-    with app.test_request_context(), force_locale("vi"):
-        text = gettext(message)
-    assert text != message, f"no Vietnamese translation for {message!r}: {NOT_VIETNAMESE}"
-    return text
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    _require_chromium()
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    with live_server(app) as url:
-        yield url
-
-
-@pytest.fixture()
-def context(browser, base_url):
-    # vi-VN: Chromium then sends `Accept-Language: vi-VN`, as a Vietnamese office PC would.
-    context = browser.new_context(locale="vi-VN", base_url=base_url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
-@pytest.fixture()
-def page(context):
-    return context.new_page()
 
 
 def sign_in_as_organizer(page, make_user) -> None:

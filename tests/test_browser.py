@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from conftest import ARTIFACTS, NOT_VIETNAMESE, PASSWORD, vi  # tests/ is on sys.path (rootdir conftest, no package)
 

@@ -242,15 +242,6 @@ def test_focal_contacts_compiled_list(app, seeded):
         assert [r.unit_code for r in scoped] == ["56", "568"]
 
 
-def test_national_format_matches_phonenumbers(app):
-    from coordinator.endpoints.phones import national
-    from coordinator.reports.services import _national
-
-    numbers = ["+84913123456", "+842583563535", "+842439436666", "+841900123456", "+8418001234",
-               "+84287654321", "+842363822111", "+84321234567", "+12015550123", "+6581234567"]
-    assert [_national(n) for n in numbers] == [national(n) for n in numbers]
-
-
 # --- exports -------------------------------------------------------------------------------------
 
 def test_focal_contact_exports(client, app, seeded):

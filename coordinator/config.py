@@ -73,7 +73,10 @@ def load_config(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session; a long form must not expire
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)),
+        # A request body (a spreadsheet, a document) above this is refused with 413.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
+        # One file of a document request; below MAX_UPLOAD_BYTES so the official gets the precise message.
+        "MAX_DOCUMENT_BYTES": int(os.environ.get("MAX_DOCUMENT_BYTES", 20 * 1024 * 1024)),
         "TRUST_PROXY_HEADERS": int(os.environ.get("TRUST_PROXY_HEADERS", "0")),
         # OpenAPI document (flask-smorest)
         "API_TITLE": "Điều phối hội nghị trực tuyến — API",

@@ -1,3 +1,89 @@
-from flask_smorest import Blueprint
+"""Spreadsheet import through the API: the same all-or-nothing import as the upload page.
+
+CSRF: every API blueprint is exempt from Flask-WTF's form check (coordinator.api._api_csrf);
+a bearer-token client needs no token, a browser using its session cookie sends the page's token
+in `X-CSRFToken`.
+"""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint, abort
+from flask_smorest.fields import Upload
+
+from coordinator.auth.permissions import require
+from coordinator.events.services import get_event
+from coordinator.messages import N_, Message
+from coordinator.spreadsheets import endpoints_io
 
 blp = Blueprint("api_imports", __name__, description="Spreadsheet import of endpoints and contacts")
+
+
+class ImportFileSchema(ma.Schema):
+    # Not `required`: a missing file gets the same 422 shape (a list of row errors) as a bad one.
+    file = Upload(metadata={"description": "The spreadsheet, .xlsx (first sheet) or .csv (UTF-8), with the "
+                                           "template's columns in order: "
+                                           + ", ".join(f"{c.label} ({c.english})" for c in endpoints_io.COLUMNS)
+                                           + "; header in row 1; one row per contact."})
+
+
+class CountsSchema(ma.Schema):
+    created = ma.fields.Integer()
+    updated = ma.fields.Integer()
+    unchanged = ma.fields.Integer()
+
+
+class ImportResultSchema(CountsSchema):
+    endpoints = ma.fields.Nested(CountsSchema)
+    contacts = ma.fields.Nested(CountsSchema)
+
+
+class RowErrorSchema(ma.Schema):
+    row = ma.fields.Integer(allow_none=True, metadata={"description": "row number as the spreadsheet shows it "
+                                                                      "(header = 1); null for the whole file"})
+    column = ma.fields.String(allow_none=True, metadata={"description": "the column's header in the template"})
+    message = ma.fields.String()
+
+
+class ImportErrorBodySchema(ma.Schema):
+    code = ma.fields.String(metadata={"example": "invalid"})
+    message = ma.fields.String()
+    details = ma.fields.List(ma.fields.Nested(RowErrorSchema))
+
+
+class ImportErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ImportErrorBodySchema)
+
+
+@blp.route("/<slug>/endpoints/import")
+class EndpointImport(MethodView):
+    decorators = [require("registration.manage")]
+
+    @blp.arguments(ImportFileSchema, location="files")
+    @blp.response(200, ImportResultSchema)
+    @blp.alt_response(422, schema=ImportErrorSchema,
+                      description="Nothing saved; `error.details` lists every problem as {row, column, message}")
+    def post(self, files, slug):
+        """Import endpoints and contacts from a spreadsheet (multipart field `file`)
+
+        All or nothing: the whole file is validated first. Endpoints are matched by unit code and
+        contacts by phone number; what the file does not mention is kept, and uploading the same
+        file again reports everything unchanged. A coordinator may only name units of its subtree.
+        Counts are over endpoints and contacts together, and per kind.
+        """
+        event = get_event(slug)
+        if event is None:
+            abort(404, message=f"no event {slug!r}")
+        upload = files.get("file")
+        try:
+            if upload is None or not upload.filename:
+                raise endpoints_io.ImportInvalid([endpoints_io.RowError(None, None, Message(
+                    N_("no file: send the spreadsheet as the multipart field 'file'")))])
+            rows = endpoints_io.read_rows(upload.filename, upload.read())
+            result = endpoints_io.import_endpoints(event, current_user._get_current_object(), rows,
+                                                   filename=upload.filename)
+        except endpoints_io.ImportInvalid as exc:
+            abort(422, message=f"nothing imported: {len(exc.errors)} problem(s), see details",
+                  errors=exc.as_dicts())
+        return result.as_dict()

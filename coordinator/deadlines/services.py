@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from coordinator.audit import services as audit
 from coordinator.deadlines.models import DeadlineFulfilment
@@ -61,48 +61,62 @@ def ensure_open(event: Event, unit: Unit) -> Window:
     return window
 
 
-def _met(deadline: Deadline, unit_id: int) -> bool:
+def _units_meeting(event: Event, kind: str, among: set[int]) -> set[int]:
+    """Which of `among` meet a registration deadline of `kind`: `endpoints` by an endpoint of their
+    own or by attending at another's, `focal_contacts` by a technical contact on their endpoint."""
     from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 
-    if deadline.kind == "endpoints":
-        own = select(Endpoint.id).where(Endpoint.event_id == deadline.event_id, Endpoint.unit_id == unit_id)
-        hosted = select(HostedUnit.id).where(HostedUnit.event_id == deadline.event_id, HostedUnit.unit_id == unit_id)
-        return db.session.scalar(own.union_all(hosted).limit(1)) is not None
-    if deadline.kind == "focal_contacts":
-        stmt = (select(Contact.id).join(Endpoint)
-                .where(Endpoint.event_id == deadline.event_id, Endpoint.unit_id == unit_id, Contact.role == "technical")
-                .limit(1))
-        return db.session.scalar(stmt) is not None
-    if deadline.kind == "documents":
-        from coordinator.documents.services import is_complete
-
-        return is_complete(deadline, unit_id)
-    return False
+    # A few units: ask about them; thousands (an import): one pass over the event is cheaper.
+    narrow = (lambda column: column.in_(among)) if len(among) <= 500 else (lambda column: True)
+    if kind == "endpoints":
+        own = select(Endpoint.unit_id).where(Endpoint.event_id == event.id, narrow(Endpoint.unit_id))
+        hosted = select(HostedUnit.unit_id).where(HostedUnit.event_id == event.id, narrow(HostedUnit.unit_id))
+        found = set(db.session.scalars(own.union(hosted)))
+    else:
+        found = set(db.session.scalars(select(Endpoint.unit_id).join(Contact).distinct().where(
+            Endpoint.event_id == event.id, Contact.role == "technical", narrow(Endpoint.unit_id))))
+    return found & among
 
 
 def refresh(event: Event, units: Iterable[Unit], now: datetime | None = None) -> None:
-    """Recompute the fulfilment of every deadline of `event` that concerns `units` (in the
-    caller's transaction). A unit that meets a deadline after its due time is marked late; one
-    that stops meeting it (its contact deleted) is unmarked."""
+    """Recompute the fulfilment of every deadline of `event` that concerns `units`, in the caller's
+    transaction: a unit that meets a deadline after its due time is marked late; one that stops
+    meeting it (its contact deleted) is unmarked. A few statements per deadline, whether one unit
+    changed (a form) or eleven thousand (a national spreadsheet)."""
     now = now or utcnow()
-    units = list(units)
+    by_tier: dict[str, set[int]] = {}
+    for unit in units:
+        by_tier.setdefault(unit.tier, set()).add(unit.id)
     for deadline in event.deadlines:
-        concerned = [u for u in units if u.tier == deadline.tier]
+        concerned = by_tier.get(deadline.tier)
         if not concerned:
             continue
-        existing = {f.unit_id: f for f in db.session.scalars(select(DeadlineFulfilment).where(
-            DeadlineFulfilment.deadline_id == deadline.id,
-            DeadlineFulfilment.unit_id.in_([u.id for u in concerned])))}
-        for unit in concerned:
-            row = existing.get(unit.id)
-            met = _met(deadline, unit.id)
-            if met and (row is None or row.fulfilled_at is None):
-                if row is None:
-                    row = DeadlineFulfilment(deadline_id=deadline.id, unit_id=unit.id)
-                    db.session.add(row)
-                row.fulfilled_at, row.late = now, now > deadline.due_at
-            elif not met and row is not None and row.fulfilled_at is not None:
-                row.fulfilled_at, row.late = None, False
+        if deadline.kind == "documents":
+            from coordinator.documents.services import is_complete
+
+            met = {unit_id for unit_id in concerned if is_complete(deadline, unit_id)}
+        else:
+            met = _units_meeting(event, deadline.kind, concerned)
+        stmt = select(DeadlineFulfilment.id, DeadlineFulfilment.unit_id, DeadlineFulfilment.fulfilled_at).where(
+            DeadlineFulfilment.deadline_id == deadline.id)
+        if len(concerned) <= 500:
+            stmt = stmt.where(DeadlineFulfilment.unit_id.in_(concerned))
+        stored = {row.unit_id: row for row in db.session.execute(stmt)}
+        late = now > deadline.due_at
+        inserts, updates = [], []
+        for unit_id in concerned:
+            row = stored.get(unit_id)
+            if unit_id in met and row is None:
+                inserts.append({"deadline_id": deadline.id, "unit_id": unit_id, "fulfilled_at": now, "late": late,
+                                "contact_name": "", "contact_phone": "", "updated_at": now})
+            elif unit_id in met and row.fulfilled_at is None:
+                updates.append({"id": row.id, "fulfilled_at": now, "late": late, "updated_at": now})
+            elif unit_id not in met and row is not None and row.fulfilled_at is not None:
+                updates.append({"id": row.id, "fulfilled_at": None, "late": False, "updated_at": now})
+        if inserts:
+            db.session.execute(insert(DeadlineFulfilment), inserts)
+        if updates:
+            db.session.execute(update(DeadlineFulfilment), updates)
 
 
 def fulfilment_map(deadline: Deadline) -> dict[int, DeadlineFulfilment]:

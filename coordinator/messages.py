@@ -18,7 +18,21 @@ class Message:
 
     @property
     def text(self) -> str:
-        return self.template % self.params if self.params else self.template
+        """In English: for the CLI and logs (a parameter may be a lazily translated label)."""
+        if not self.params:
+            return self.template
+        from contextlib import nullcontext
+
+        from flask import current_app, has_app_context, has_request_context
+
+        if not has_app_context():
+            return self.template % self.params
+        from flask_babel import force_locale
+
+        # Flask-Babel resolves a locale per request: a bare one stands in for the CLI.
+        request_ctx = nullcontext() if has_request_context() else current_app.test_request_context()
+        with request_ctx, force_locale("en"):
+            return self.template % {k: str(v) for k, v in self.params.items()}
 
     def localized(self) -> str:
         from flask import has_request_context

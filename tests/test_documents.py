@@ -294,7 +294,7 @@ def test_a_cancelled_event_refuses_uploads(app, client, request_id, uploads):
         cancel(get_event(SLUG))
     as_user(client, "kh@example.gov.vn")
     response = post_upload(client, request_id, NHA_TRANG, 0, "Hồ sơ.pdf", PDF, headers=EN)
-    assert response.status_code == 400 and "this event is cancelled" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "this event is Cancelled" in response.get_data(as_text=True)
     assert files_on_disk(uploads) == []
 
 

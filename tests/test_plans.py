@@ -243,5 +243,5 @@ def test_a_published_event_keeps_its_sessions(cli, client, auth, app, tmp_path):
     path = write_plan(tmp_path, without_test)
     result = cli("schedules", "load", str(path))
     assert result.exit_code == 1
-    assert "session 'connectivity_test' cannot be removed from a published event" in result.output
+    assert "session 'connectivity_test' cannot be removed from a Published event" in result.output
     assert event_json(client, auth) == before

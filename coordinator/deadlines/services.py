@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 
 from coordinator.audit import services as audit
 from coordinator.deadlines.models import DeadlineFulfilment
+from coordinator.events.labels import STATUS_LABELS
 from coordinator.events.models import CANCELLED, FINISHED, Deadline, Event
 from coordinator.extensions import db
 from coordinator.messages import N_, Message
@@ -56,7 +57,7 @@ def ensure_open(event: Event, unit: Unit) -> Window:
     if not window.accepts:
         if window.deadline is None:
             raise RegistrationClosed(Message(N_("this event is %(status)s: registration is closed"),
-                                             {"status": event.status}))
+                                             {"status": STATUS_LABELS[event.status]}))
         raise RegistrationClosed(Message(N_("the organizer has closed registration for %(unit)s"), {"unit": unit.name}))
     return window
 

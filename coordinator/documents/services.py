@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
+from coordinator.events.labels import STATUS_LABELS
 from coordinator.deadlines import services as deadlines
 from coordinator.deadlines.models import DeadlineFulfilment
 from coordinator.documents.models import DocumentFile
@@ -253,7 +254,8 @@ def _check_request(deadline: Deadline, unit: Unit, actor) -> Event:
     if unit.structure != event.unit_structure or unit.tier != deadline.tier:
         raise _refuse("", N_("%(unit)s is not among the units this request is addressed to"), unit=unit.name)
     if event.status in (CANCELLED, FINISHED):
-        raise _refuse("", N_("this event is %(status)s: documents are no longer accepted"), status=event.status)
+        raise _refuse("", N_("this event is %(status)s: documents are no longer accepted"),
+                       status=STATUS_LABELS[event.status])
     if deadline.is_closed:
         raise _refuse("", N_("the organizer has closed this request: documents are no longer accepted"))
     return event

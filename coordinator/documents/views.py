@@ -14,7 +14,7 @@ from flask_login import current_user
 from coordinator.auth.permissions import can, require
 from coordinator.documents import services
 from coordinator.documents.models import DocumentFile
-from coordinator.events.forms import TIER_LABELS
+from coordinator.events.labels import TIER_LABELS
 from coordinator.events.models import Deadline
 from coordinator.events.services import get_event
 from coordinator.extensions import db

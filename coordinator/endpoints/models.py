@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -8,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from coordinator.extensions import db
 from coordinator.timeutil import UTCDateTime, utcnow
 from coordinator.units.models import Unit
+
+if TYPE_CHECKING:
+    from coordinator.events.models import Event
 
 PROTOCOLS = ("sip", "h323", "webrtc", "other")
 CONTACT_ROLES = ("chair", "technical", "attendee")
@@ -33,7 +37,7 @@ class Endpoint(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    event: Mapped["Event"] = relationship()  # noqa: F821 (events.models imports nothing from here)
+    event: Mapped[Event] = relationship()
     unit: Mapped[Unit] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="endpoint", cascade="all, delete-orphan",
                                                    order_by="Contact.id")

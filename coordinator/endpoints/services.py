@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
 from coordinator.deadlines import services as deadlines
-from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS, Contact, Endpoint, HostedUnit
+from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db

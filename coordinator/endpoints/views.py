@@ -13,7 +13,7 @@ from coordinator.endpoints import services
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS, EndpointForm
 from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
-from coordinator.events.forms import DEADLINE_LABELS, TIER_LABELS
+from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
 from coordinator.events.services import get_event
 from coordinator.extensions import db
 from coordinator.units.models import Unit

@@ -10,33 +10,9 @@ from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, Selec
                      TextAreaField)
 from wtforms.validators import Email, Optional, ValidationError
 
-from coordinator.events.models import DEADLINE_KINDS, SESSION_KINDS
+from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, TIER_LABELS
 from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, STRUCTURE_TIERS, PlanError
 from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
-
-TIER_LABELS = {
-    "central": _l("Central"),
-    "province": _l("Province"),
-    "district": _l("District"),
-    "commune": _l("Commune"),
-}
-SESSION_LABELS = {
-    "connectivity_test": _l("Connectivity test"),
-    "rehearsal": _l("Rehearsal"),
-    "main": _l("Main session"),
-}
-DEADLINE_LABELS = {
-    "focal_contacts": _l("Focal contacts registered"),
-    "endpoints": _l("Endpoints registered"),
-    "documents": _l("Documents submitted"),
-}
-STATUS_LABELS = {
-    "draft": _l("Draft"),
-    "published": _l("Published"),
-    "finished": _l("Finished"),
-    "cancelled": _l("Cancelled"),
-}
-
 
 class LocalDateTimeField(StringField):
     """A wall-clock time typed as dd/mm/yyyy HH:MM (the Vietnamese way), in the event's zone."""

@@ -17,12 +17,8 @@ from flask import current_app, has_app_context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coordinator.events.models import DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
+from coordinator.messages import N_, Message
 from coordinator.timeutil import is_valid_timezone
-
-def N_(message: str) -> str:
-    """Marks a message for extraction into the translation catalog; translated when shown."""
-    return message
-
 
 # The tiers each administrative structure has, top-down.
 STRUCTURE_TIERS = {
@@ -119,12 +115,10 @@ class PlanError:
 
     @property
     def message(self) -> str:
-        return self.template % self.params if self.params else self.template
+        return Message(self.template, self.params).text
 
     def localized(self) -> str:
-        from flask_babel import gettext
-
-        return gettext(self.template, **self.params)
+        return Message(self.template, self.params).localized()
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from coordinator.audit import services as audit
+from coordinator.events.labels import STATUS_LABELS
 from coordinator.events.models import (
     CANCELLED,
     DRAFT,
@@ -23,7 +24,6 @@ from coordinator.events.models import (
     TierRole,
 )
 from coordinator.events.plans import (
-    N_,
     DeadlineSpec,
     OrganizerSpec,
     PlanError,
@@ -35,6 +35,7 @@ from coordinator.events.plans import (
     TierSpec,
 )
 from coordinator.extensions import db
+from coordinator.messages import N_
 from coordinator.timeutil import from_local, to_local, utcnow
 
 
@@ -161,7 +162,7 @@ def _sync_sessions(event: Event, specs: list[SessionSpec], tz: str, changes: lis
         wanted.append(session)
     if by_kind and event.status != DRAFT:
         raise PlanInvalid([PlanError("sessions", N_("session '%(kind)s' cannot be removed from a %(status)s event; "
-                                                    "cancel the event instead"), {"kind": kind, "status": event.status})
+                                                    "cancel the event instead"), {"kind": kind, "status": STATUS_LABELS[event.status]})
                            for kind in by_kind])
     changes.extend(f"session-removed:{k}" for k in by_kind)
     event.sessions = wanted

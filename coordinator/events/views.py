@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 
 from coordinator.auth.permissions import require
 from coordinator.events import services
-from coordinator.events.forms import DEADLINE_LABELS, SESSION_LABELS, STATUS_LABELS, TIER_LABELS, EventForm
+from coordinator.events.forms import EventForm
+from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, STATUS_LABELS, TIER_LABELS
 from coordinator.events.plans import PlanInvalid, parse_plan
 
 bp = Blueprint("events", __name__, url_prefix="/events")

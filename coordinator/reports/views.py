@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from coordinator.auth.permissions import require
 from coordinator.deadlines import services as deadlines
-from coordinator.events.forms import DEADLINE_LABELS, TIER_LABELS
+from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
 from coordinator.events.services import get_event
 from coordinator.reports import services
 

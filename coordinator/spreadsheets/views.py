@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from coordinator.auth.permissions import require, scope_path
 from coordinator.deadlines import services as deadlines
-from coordinator.events.forms import TIER_LABELS
+from coordinator.events.labels import TIER_LABELS
 from coordinator.events.services import get_event
 from coordinator.spreadsheets import endpoints_io
 

@@ -179,3 +179,13 @@ def test_coordinator_scope_is_its_subtree(app_ctx, make_user):
     assert not can(kh, "units.view", get_unit("2024", "TW"))
     assert can(org, "units.view", get_unit("2024", "01"))
     assert not can(kh, "events.manage")
+
+
+def test_a_bearer_token_wins_over_a_session_cookie(client, make_user, token_for, nd49):
+    make_user("kh@example.gov.vn", "coordinator", "56")
+    make_user("org@example.gov.vn", "organizer")
+    login(client, "kh@example.gov.vn")
+    assert client.get("/api/v1/events/nd49-2024/registration").status_code == 403
+    assert client.get("/api/v1/events/nd49-2024/registration", headers=token_for("org@example.gov.vn")).status_code == 200
+    forged = client.get("/api/v1/events/nd49-2024/registration", headers={"Authorization": "Bearer vcc_forged"})
+    assert forged.status_code == 401

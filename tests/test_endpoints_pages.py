@@ -88,3 +88,37 @@ def test_demo_registrations_command_is_idempotent(cli, client, make_user, token_
         body = client.get("/api/v1/events/nd49-2024/endpoints", headers=headers).get_json()
         assert body["total"] == 10 and all(len(e["contacts"]) == 2 for e in body["items"])
         assert sum(len(e["hosted_unit_codes"]) for e in body["items"]) >= 10
+
+
+def test_every_registration_route_refuses_another_province(client, make_user, token_for, nd49, app):
+    """Khánh Hòa's coordinator against Hà Nội's data, route by route: 403 or 404, nothing changes."""
+    make_user("hn@example.gov.vn", "coordinator", "01")
+    make_user("kh@example.gov.vn", "coordinator", "56")
+    hn = token_for("hn@example.gov.vn")
+    created = client.post("/api/v1/events/nd49-2024/endpoints", headers=hn, json={
+        "unit_code": "001", "name": "UBND quận Ba Đình", "hosted_unit_codes": ["00001"],
+        "contacts": [{"name": "Lê C", "phone": "0904 000 111", "role": "technical"}]}).get_json()
+    before = client.get(f"/api/v1/endpoints/{created['id']}", headers=hn).get_json()
+
+    login(client, "kh@example.gov.vn")
+    token = csrf_from(client.get("/events/nd49-2024/registration").get_data(as_text=True))
+    kh_api = token_for("kh@example.gov.vn")
+    refused = [
+        client.get("/events/nd49-2024/registration?unit=01"),
+        client.get("/events/nd49-2024/units/001/endpoint"),
+        client.post("/events/nd49-2024/units/001/endpoint", data={"csrf_token": token, "name": "x"}),
+        client.post("/events/nd49-2024/units/001/endpoint/delete", data={"csrf_token": token}),
+        client.post("/events/nd49-2024/units/00001/attend-at-parent", data={"csrf_token": token, "stop": "1"}),
+        client.post("/events/nd49-2024/units/00004/attend-at-parent", data={"csrf_token": token}),
+        client.get(f"/api/v1/endpoints/{created['id']}", headers=kh_api),
+        client.patch(f"/api/v1/endpoints/{created['id']}", json={"name": "x"}, headers=kh_api),
+        client.delete(f"/api/v1/endpoints/{created['id']}", headers=kh_api),
+        client.post("/api/v1/events/nd49-2024/endpoints", json={"unit_code": "00004", "name": "x"}, headers=kh_api),
+        client.get("/events/nd49-2024/progress"),
+        client.get("/api/v1/events/nd49-2024/registration", headers=kh_api),
+    ]
+    assert [r.status_code for r in refused] == [404, 404, 404, 404, 404, 404, 404, 404, 404, 403, 403, 403]
+    exported = client.get("/events/nd49-2024/endpoints/export.csv").get_data(as_text=True)
+    focal = client.get("/events/nd49-2024/focal-contacts.csv").get_data(as_text=True)
+    assert "Ba Đình" not in exported and "Lê C" not in focal
+    assert client.get(f"/api/v1/endpoints/{created['id']}", headers=hn).get_json() == before

@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import statistics
 import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from sqlalchemy import create_engine, text  # noqa: E402
 
 from coordinator import create_app  # noqa: E402
-
-
-def timed(fn, repeat=1):
-    samples = []
-    result = None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - started)
-    return result, samples
-
-
-def fmt(samples) -> str:
-    if len(samples) == 1:
-        return f"{samples[0] * 1000:8.1f} ms"
-    return f"{statistics.median(samples) * 1000:8.1f} ms median of {len(samples)} (min {min(samples) * 1000:.1f})"
+from harness import DEFAULT_PG, fmt, on_each_database, timed  # noqa: E402
 
 
 def run(label: str, url: str, repeat: int) -> None:
@@ -80,29 +59,10 @@ def run(label: str, url: str, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite (file)", f"sqlite:///{tmp}/bench.sqlite3", args.repeat)
-    try:
-        socket.create_connection(("127.0.0.1", 5432), 1).close()
-    except OSError:
-        print("\n(PostgreSQL not reachable: skipped)")
-        return
-    from coordinator.config import normalise_database_url
-
-    base = normalise_database_url(args.pg)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        run("PostgreSQL", f"{base}?options=-csearch_path%3D{schema}", args.repeat)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
+    on_each_database(lambda label, url: run(label, url, args.repeat), args.pg)
 
 
 if __name__ == "__main__":

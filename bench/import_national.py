@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
-import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from sqlalchemy import create_engine, text  # noqa: E402
 
 from coordinator import create_app  # noqa: E402
+from harness import DEFAULT_PG, on_each_database  # noqa: E402
 
 PROTOCOLS = ("sip", "h323", "webrtc")
 
@@ -119,30 +116,10 @@ def run(label: str, url: str, every_tier: bool = False) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL",
-                                                       "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--deadlines-every-tier", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite (file)", f"sqlite:///{tmp}/bench.sqlite3", args.deadlines_every_tier)
-    try:
-        socket.create_connection(("127.0.0.1", 5432), 1).close()
-    except OSError:
-        print("\n(PostgreSQL not reachable: skipped)")
-        return
-    from coordinator.config import normalise_database_url
-
-    base = normalise_database_url(args.pg)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        run("PostgreSQL", f"{base}?options=-csearch_path%3D{schema}", args.deadlines_every_tier)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
+    on_each_database(lambda label, url: run(label, url, args.deadlines_every_tier), args.pg)
 
 
 if __name__ == "__main__":

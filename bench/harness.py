@@ -1,0 +1,60 @@
+"""What every benchmark shares: run a measurement on a fresh SQLite file, then on a fresh
+PostgreSQL schema when a server answers, and time things. Benchmarks print; they assert no time."""
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("SECRET_KEY", "bench")
+
+DEFAULT_PG = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def timed(fn, repeat=1):
+    """(the last result, the seconds of each run)."""
+    samples, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - started)
+    return result, samples
+
+
+def fmt(samples) -> str:
+    if len(samples) == 1:
+        return f"{samples[0] * 1000:8.1f} ms"
+    return f"{statistics.median(samples) * 1000:8.1f} ms median of {len(samples)} (min {min(samples) * 1000:.1f})"
+
+
+def on_each_database(run: Callable[[str, str], None], pg_url: str = DEFAULT_PG) -> None:
+    """run(label, database_url) on a fresh SQLite file, then on a fresh PostgreSQL schema."""
+    from sqlalchemy import create_engine, text
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run("SQLite (file)", f"sqlite:///{tmp}/bench.sqlite3")
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 1).close()
+    except OSError:
+        print("\n(PostgreSQL not reachable: skipped)")
+        return
+    from coordinator.config import normalise_database_url
+
+    base = normalise_database_url(pg_url)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        run("PostgreSQL", f"{base}?options=-csearch_path%3D{schema}")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

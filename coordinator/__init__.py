@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from coordinator.config import load_config
-    from coordinator.extensions import babel, csrf, db, login_manager, migrate
+    from coordinator.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     app = Flask(
         __name__,
@@ -45,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         include_object=lambda obj, name, type_, reflected, compare_to: not (type_ == "table" and name == "apscheduler_jobs"),
     )
     csrf.init_app(app)
+    limiter.init_app(app)
 
     from coordinator.i18n import init_i18n
 

@@ -1,5 +1,7 @@
 """Extension singletons, bound to the app in create_app()."""
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -28,3 +30,6 @@ migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# No global limits: only what is decorated (the sign-in form) is limited. Storage from
+# RATELIMIT_STORAGE_URI (memory:// by default; redis:// when several workers must share counts).
+limiter = Limiter(get_remote_address, default_limits=[])

@@ -97,6 +97,10 @@ def _clean_tables(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    from coordinator.extensions import limiter
+
+    with app.app_context():
+        limiter.reset()  # sign-in attempts counted by one test do not carry into the next
     from coordinator.extensions import db
 
     with app.app_context():

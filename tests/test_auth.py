@@ -189,3 +189,17 @@ def test_a_bearer_token_wins_over_a_session_cookie(client, make_user, token_for,
     assert client.get("/api/v1/events/nd49-2024/registration", headers=token_for("org@example.gov.vn")).status_code == 200
     forged = client.get("/api/v1/events/nd49-2024/registration", headers={"Authorization": "Bearer vcc_forged"})
     assert forged.status_code == 401
+
+
+def test_password_guessing_is_slowed_down(client, make_user):
+    make_user("organizer@example.gov.vn", "organizer")
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    wrong = {"email": "organizer@example.gov.vn", "password": "guess", "csrf_token": token}
+    codes = [client.post("/login", data=wrong, headers={"Accept-Language": "en"}).status_code for _ in range(11)]
+    assert codes == [400] * 10 + [429]
+    blocked = client.post("/login", data={**wrong, "password": PASSWORD}, headers={"Accept-Language": "en"})
+    assert blocked.status_code == 429 and "Too many attempts" in blocked.get_data(as_text=True)
+    # Another account from the same address is not locked out by these attempts.
+    make_user("operator@example.gov.vn", "operator")
+    assert client.post("/login", data={"email": "operator@example.gov.vn", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302

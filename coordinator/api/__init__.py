@@ -58,6 +58,7 @@ def _html_error(error: HTTPException):
         404: _("This page does not exist or has been removed."),
         405: _("This action is not available here."),
         413: _("The file is too large."),
+        429: _("Too many attempts. Please wait a minute and try again."),
     }
     message = messages.get(error.code, _("Something went wrong on our side. Please try again later."))
     return render_template("errors/error.html", code=error.code, message=message), error.code

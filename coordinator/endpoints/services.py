@@ -261,14 +261,17 @@ def host_of_unit(event: Event, unit: Unit) -> Endpoint | None:
         HostedUnit.event_id == event.id, HostedUnit.unit_id == unit.id))
 
 
-def may_host(event: Event, host_unit: Unit) -> list[Unit]:
+def may_host(event: Event, host_unit: Unit, *, without_endpoint: bool = False) -> list[Unit]:
     """The units that may attend at `host_unit`'s endpoint: its children of a tier that has the
-    "attend at the parent's endpoint" rule."""
+    "attend at the parent's endpoint" rule (with `without_endpoint`, only those with none of their own)."""
     tiers = {r.tier for r in event.tier_roles if r.may_attend_at_parent}
     if not tiers:
         return []
-    return list(db.session.scalars(select(Unit).where(Unit.parent_id == host_unit.id, Unit.tier.in_(tiers))
-                                   .order_by(Unit.code)))
+    stmt = select(Unit).where(Unit.parent_id == host_unit.id, Unit.tier.in_(tiers)).order_by(Unit.code)
+    if without_endpoint:
+        stmt = stmt.where(~select(Endpoint.id).where(Endpoint.event_id == event.id,
+                                                     Endpoint.unit_id == Unit.id).exists())
+    return list(db.session.scalars(stmt))
 
 
 # --- writes --------------------------------------------------------------------------------------
@@ -285,6 +288,7 @@ def resolve_unit(event: Event, unit_code: str, user) -> Unit:
 
 def _hosted_units(event: Event, host: Unit, codes: list[str], problems: list[Problem]) -> list[Unit]:
     allowed = {u.code: u for u in may_host(event, host)}
+    free = {u.code for u in may_host(event, host, without_endpoint=True)}
     wanted: list[Unit] = []
     for i, code in enumerate(codes):
         unit = allowed.get(code)
@@ -292,7 +296,7 @@ def _hosted_units(event: Event, host: Unit, codes: list[str], problems: list[Pro
             problems.append(Problem(f"hosted_unit_codes[{i}]", Message(
                 N_("'%(code)s' cannot attend at this endpoint: only units directly below it whose tier may "
                    "attend at the parent's endpoint"), {"code": code})))
-        elif endpoint_of_unit(event, unit) is not None:
+        elif code not in free:
             problems.append(Problem(f"hosted_unit_codes[{i}]", Message(
                 N_("%(unit)s has its own endpoint"), {"unit": unit.name})))
         else:

@@ -81,7 +81,7 @@ def edit(slug, code):
     if request.method == "POST":
         authorize("registration.manage", unit)
     form = EndpointForm(obj=None) if request.method == "POST" else EndpointForm(data=_form_data(endpoint))
-    candidates = [u for u in services.may_host(event, unit) if services.endpoint_of_unit(event, u) is None]
+    candidates = services.may_host(event, unit, without_endpoint=True)
     form.hosted.choices = [(u.code, f"{u.code} – {u.name}") for u in candidates]
     window = registration_window(event, unit.tier)
     if request.method == "POST" and form.validate_on_submit():

@@ -26,7 +26,7 @@ os.environ.setdefault("SECRET_KEY", "bench")
 from sqlalchemy import insert, select  # noqa: E402
 
 from coordinator import create_app  # noqa: E402
-from harness import DEFAULT_PG, fmt, on_each_database, timed  # noqa: E402
+from harness import DEFAULT_PG, fmt, on_each_database, signed_in_client, timed  # noqa: E402
 
 
 def build(event) -> tuple[int, int, int]:
@@ -97,9 +97,7 @@ def run(label: str, url: str, repeat: int) -> None:
         print(f"focal contacts .xlsx                 {fmt(s)}  ({len(data) // 1024:,} KiB)")
         data, s = timed(lambda: services.focal_contacts_csv(rows), repeat)
         print(f"focal contacts .csv                  {fmt(s)}  ({len(data) // 1024:,} KiB)")
-    app.config["WTF_CSRF_ENABLED"] = False  # the benchmark signs in with a plain POST
-    client = app.test_client()
-    assert client.post("/login", data={"email": "bench@example.gov.vn", "password": "bench-password"}).status_code == 302
+    client = signed_in_client(app, "bench@example.gov.vn", "bench-password")
     for path in ("/events/nd49-2024/progress", "/api/v1/events/nd49-2024/registration",
                  "/events/nd49-2024/focal-contacts.xlsx"):
         response, s = timed(lambda: client.get(path), repeat)

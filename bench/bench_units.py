@@ -17,7 +17,7 @@ os.environ.setdefault("SECRET_KEY", "bench")
 
 
 from coordinator import create_app  # noqa: E402
-from harness import DEFAULT_PG, fmt, on_each_database, timed  # noqa: E402
+from harness import DEFAULT_PG, fmt, on_each_database, signed_in_client, timed  # noqa: E402
 
 
 def run(label: str, url: str, repeat: int) -> None:
@@ -50,9 +50,7 @@ def run(label: str, url: str, repeat: int) -> None:
             Unit.structure == "2024", Unit.path.startswith(kh.path))), repeat)
         print(f"subtree of Khánh Hòa (count)         {fmt(s)}  ({count} units)")
         create_user("bench@example.gov.vn", "bench-password", "coordinator", unit_code="56")
-    app.config["WTF_CSRF_ENABLED"] = False  # the benchmark signs in with a plain POST
-    client = app.test_client()
-    assert client.post("/login", data={"email": "bench@example.gov.vn", "password": "bench-password"}).status_code == 302
+    client = signed_in_client(app, "bench@example.gov.vn", "bench-password")
     _, s = timed(lambda: client.get("/api/v1/units?tier=commune&per_page=1000"), repeat)
     print(f"GET /api/v1/units?tier=commune&per_page=1000 {fmt(s)}")
 

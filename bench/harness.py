@@ -58,3 +58,11 @@ def on_each_database(run: Callable[[str, str], None], pg_url: str = DEFAULT_PG) 
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def signed_in_client(app, email: str, password: str):
+    """A test client of `app` signed in as `email` (CSRF off: the benchmark posts the form directly)."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    assert client.post("/login", data={"email": email, "password": password}).status_code == 302
+    return client

@@ -7,11 +7,11 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import authorize, require
 from coordinator.deadlines.services import RegistrationClosed
 from coordinator.endpoints import services
 from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS
-from coordinator.events.services import get_event
 from coordinator.timeutil import iso_local
 
 blp = Blueprint("api_endpoints", __name__, description="Endpoints (điểm cầu) and their contacts")
@@ -87,11 +87,6 @@ class EndpointQuery(ma.Schema):
     unit_code = ma.fields.String(metadata={"description": "only this unit's endpoint"})
 
 
-def _event_or_404(slug):
-    event = get_event(slug)
-    if event is None:
-        abort(404, message=f"no event {slug!r}")
-    return event
 
 
 def _problems(exc: services.EndpointInvalid):
@@ -119,7 +114,7 @@ class EventEndpoints(MethodView):
     @blp.response(200, EndpointList)
     def get(self, slug, unit_code=None):
         """The event's endpoints you may see, with their contacts (E.164 phones)"""
-        items = services.list_endpoints(_event_or_404(slug), current_user, unit_code=unit_code)
+        items = services.list_endpoints(event_or_404(slug), current_user, unit_code=unit_code)
         return {"items": items, "total": len(items)}
 
     @blp.arguments(EndpointInput)
@@ -129,7 +124,7 @@ class EventEndpoints(MethodView):
     def post(self, data, slug):
         """Register a unit's endpoint and its contacts"""
         authorize("registration.manage")
-        event = _event_or_404(slug)
+        event = event_or_404(slug)
         try:
             unit = services.resolve_unit(event, data["unit_code"], current_user)
         except services.EndpointInvalid as exc:

@@ -11,12 +11,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import can, require
 from coordinator.documents import services
 from coordinator.documents.models import DocumentFile
 from coordinator.events.labels import TIER_LABELS
 from coordinator.events.models import Deadline
-from coordinator.events.services import get_event
 from coordinator.extensions import db
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
@@ -50,11 +50,6 @@ def filesize(n: int | None) -> str:
 
 # --- lookups (404 for anything missing or out of scope) -------------------------------------------
 
-def _event(slug: str):
-    event = get_event(slug)
-    if event is None:
-        abort(404)
-    return event
 
 
 def _deadline(event, deadline_id: int) -> Deadline:
@@ -87,7 +82,7 @@ def _within(event, deadline: Deadline) -> Unit | None:
 @bp.get("/")
 @require("documents.submit")
 def index(slug: str):
-    event = _event(slug)
+    event = event_or_404(slug)
     requests = [d for d in event.deadlines if d.kind == "documents"]
     return render_template("documents/index.html", event=event, requests=requests,
                            window=services.window)
@@ -97,7 +92,7 @@ def index(slug: str):
 @require("documents.submit")
 def show(slug: str, deadline_id: int):
     """The organizer's overview, or the coordinator's page with every unit of its scope."""
-    event = _event(slug)
+    event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     if can(current_user, "documents.collect"):
         return _overview(event, deadline)
@@ -107,7 +102,7 @@ def show(slug: str, deadline_id: int):
 @bp.get("/<int:deadline_id>/units/<code>")
 @require("documents.submit")
 def unit_page(slug: str, deadline_id: int, code: str):
-    event = _event(slug)
+    event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     unit = _unit(event, deadline, code)
     return _submission_page(event, deadline, _statuses_of(deadline, unit), view="unit")
@@ -161,7 +156,7 @@ def _rerender(event, deadline: Deadline, unit: Unit, errors: dict, contact_input
 @bp.post("/<int:deadline_id>/units/<code>/upload")
 @require("documents.submit")
 def upload(slug: str, deadline_id: int, code: str):
-    event = _event(slug)
+    event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     unit = _unit(event, deadline, code)
     slot = request.form.get("slot", "")
@@ -188,7 +183,7 @@ def upload(slug: str, deadline_id: int, code: str):
 @bp.post("/<int:deadline_id>/units/<code>/contact")
 @require("documents.submit")
 def contact(slug: str, deadline_id: int, code: str):
-    event = _event(slug)
+    event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     unit = _unit(event, deadline, code)
     name, phone = request.form.get("contact_name", ""), request.form.get("contact_phone", "")
@@ -208,7 +203,7 @@ def contact(slug: str, deadline_id: int, code: str):
 @bp.post("/file/<int:file_id>/delete")
 @require("documents.submit")
 def delete(slug: str, file_id: int):
-    event = _event(slug)
+    event = event_or_404(slug)
     file = _file(event, file_id)
     deadline, unit, name = _deadline(event, file.deadline_id), file.unit, file.filename
     try:
@@ -236,7 +231,7 @@ def _file(event, file_id: int) -> DocumentFile:
 @bp.get("/file/<int:file_id>")
 @require("documents.submit")
 def download(slug: str, file_id: int):
-    event = _event(slug)
+    event = event_or_404(slug)
     file = _file(event, file_id)
     path = services.file_path(file.storage_key)
     if not path.is_file():
@@ -249,7 +244,7 @@ def download(slug: str, file_id: int):
 @bp.get("/<int:deadline_id>/archive.zip")
 @require("documents.collect")
 def archive(slug: str, deadline_id: int):
-    event = _event(slug)
+    event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     within = _within(event, deadline)
     data = services.zip_for(deadline, current_user, within)

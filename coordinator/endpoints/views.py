@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import authorize, can, require, scope_path
 from coordinator.deadlines.services import RegistrationClosed, registration_window
 from coordinator.endpoints import services
@@ -14,7 +15,6 @@ from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS, EndpointFo
 from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
-from coordinator.events.services import get_event
 from coordinator.extensions import db
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
@@ -28,11 +28,6 @@ def labels():
             "DEADLINE_LABELS": DEADLINE_LABELS, "national_phone": national, "current_app": current_app}
 
 
-def _event(slug):
-    event = get_event(slug)
-    if event is None:
-        abort(404)
-    return event
 
 
 def _unit(event, code, permission="registration.view"):
@@ -47,7 +42,7 @@ def _unit(event, code, permission="registration.view"):
 @require("registration.view")
 def overview(slug):
     """A coordinator lands on its own unit; others pick a province first."""
-    event = _event(slug)
+    event = event_or_404(slug)
     path = scope_path(current_user)
     code = request.args.get("unit")
     if path is not None and not code:
@@ -75,7 +70,7 @@ def overview(slug):
 @bp.route("/units/<code>/endpoint", methods=["GET", "POST"])
 @require("registration.view")
 def edit(slug, code):
-    event = _event(slug)
+    event = event_or_404(slug)
     unit = _unit(event, code)
     endpoint = services.endpoint_of_unit(event, unit)
     if request.method == "POST":
@@ -121,7 +116,7 @@ def _form_data(endpoint) -> dict:
 @bp.post("/units/<code>/endpoint/delete")
 @require("registration.manage")
 def delete(slug, code):
-    event = _event(slug)
+    event = event_or_404(slug)
     unit = _unit(event, code, "registration.manage")
     endpoint = services.endpoint_of_unit(event, unit)
     if endpoint is not None:
@@ -136,7 +131,7 @@ def delete(slug, code):
 @bp.post("/units/<code>/attend-at-parent")
 @require("registration.manage")
 def attend_at_parent(slug, code):
-    event = _event(slug)
+    event = event_or_404(slug)
     unit = _unit(event, code, "registration.manage")
     try:
         if request.form.get("stop"):

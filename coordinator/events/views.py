@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.events import services
 from coordinator.events.forms import EventForm
@@ -22,11 +23,6 @@ def labels():
             "DEADLINE_LABELS": DEADLINE_LABELS, "STATUS_LABELS": STATUS_LABELS}
 
 
-def _event_or_404(slug: str):
-    event = services.get_event(slug)
-    if event is None:
-        abort(404)
-    return event
 
 
 @bp.get("/")
@@ -38,7 +34,7 @@ def list_events():
 @bp.get("/<slug>")
 @require("events.view")
 def show(slug: str):
-    return render_template("events/show.html", event=_event_or_404(slug))
+    return render_template("events/show.html", event=event_or_404(slug))
 
 
 def _form_data(event) -> dict:
@@ -110,7 +106,7 @@ def create():
 @bp.route("/<slug>/edit", methods=["GET", "POST"])
 @require("events.manage")
 def edit(slug: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     form = EventForm() if request.method == "POST" else EventForm(data=_form_data(event))
     saved = _save(form, event) if request.method == "POST" else None
     if saved is not None:
@@ -123,7 +119,7 @@ def edit(slug: str):
 @bp.post("/<slug>/publish")
 @require("events.manage")
 def publish(slug: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     try:
         services.publish(event)
         flash(_("Event published."), "success")
@@ -135,7 +131,7 @@ def publish(slug: str):
 @bp.post("/<slug>/cancel")
 @require("events.manage")
 def cancel(slug: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     try:
         services.cancel(event, reason=request.form.get("reason", ""))
         flash(_("Event cancelled."), "success")

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, send_file,
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.deadlines import services as deadlines
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
-from coordinator.events.services import get_event
 from coordinator.reports import services
 
 bp = Blueprint("reports", __name__)
@@ -26,17 +26,12 @@ def labels():
                                        services.MISSING: _("not done")}}
 
 
-def _event_or_404(slug: str):
-    event = get_event(slug)
-    if event is None:
-        abort(404)
-    return event
 
 
 @bp.get("/events/<slug>/progress")
 @require("registration.oversee")
 def progress(slug: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     progress = services.province_progress(event)
     tiers = event.tiers
     # "15 attend at the district": the tier whose endpoints a tier's units may attend at.
@@ -60,7 +55,7 @@ def _deadline_label(deadline) -> str:
 @bp.post("/events/<slug>/deadlines/<int:deadline_id>/close")
 @require("deadlines.manage")
 def close_deadline(slug: str, deadline_id: int):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     deadline = deadlines.set_closed(_deadline_or_404(event, deadline_id), True, actor=current_user)
     flash(_("Registration closed for “%(deadline)s”: nothing more is accepted until you reopen it.",
             deadline=_deadline_label(deadline)), "success")
@@ -70,7 +65,7 @@ def close_deadline(slug: str, deadline_id: int):
 @bp.post("/events/<slug>/deadlines/<int:deadline_id>/reopen")
 @require("deadlines.manage")
 def reopen_deadline(slug: str, deadline_id: int):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     deadline = deadlines.set_closed(_deadline_or_404(event, deadline_id), False, actor=current_user)
     flash(_("Registration reopened for “%(deadline)s”: after the due time, deliveries are accepted and marked late.",
             deadline=_deadline_label(deadline)), "success")
@@ -81,7 +76,7 @@ def reopen_deadline(slug: str, deadline_id: int):
 @require("registration.view")
 def focal_contacts(slug: str, extension: str):
     """The compiled focal-contact list; a coordinator gets its own subtree only."""
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     contacts = services.focal_contacts(event, current_user)
     if extension == "xlsx":
         data, mimetype = services.focal_contacts_xlsx(contacts), XLSX_MIMETYPE

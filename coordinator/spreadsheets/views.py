@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require, scope_path
 from coordinator.deadlines import services as deadlines
 from coordinator.events.labels import TIER_LABELS
-from coordinator.events.services import get_event
 from coordinator.spreadsheets import endpoints_io
 
 bp = Blueprint("spreadsheets", __name__)
@@ -35,11 +35,6 @@ COLUMN_HELP = {
 }
 
 
-def _event_or_404(slug: str):
-    event = get_event(slug)
-    if event is None:
-        abort(404)
-    return event
 
 
 def _user():
@@ -49,7 +44,7 @@ def _user():
 @bp.route("/events/<slug>/import", methods=["GET", "POST"])
 @require("registration.manage")
 def import_endpoints(slug: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     if request.method == "GET":
         return _page(event)
     upload = request.files.get("file")
@@ -84,7 +79,7 @@ def _send(data: bytes, fmt: str, name: str):
 @bp.get("/events/<slug>/endpoints/template.<fmt>")
 @require("registration.view")
 def template(slug: str, fmt: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     if fmt == "xlsx":
         data = endpoints_io.template_xlsx(event)
     elif fmt == "csv":
@@ -97,7 +92,7 @@ def template(slug: str, fmt: str):
 @bp.get("/events/<slug>/endpoints/export.<fmt>")
 @require("registration.view")
 def export(slug: str, fmt: str):
-    event = _event_or_404(slug)
+    event = event_or_404(slug)
     if fmt not in ("xlsx", "csv"):
         abort(404)
     data = endpoints_io.export_endpoints(event, _user(), fmt)

@@ -22,6 +22,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if overrides:
         app.config.update(overrides)
+    from email.utils import parseaddr
+
+    app.config["MAIL_FROM_ADDRESS"] = parseaddr(app.config["MAIL_FROM"])[1]
     app.json.ensure_ascii = False  # Vietnamese stays readable in API responses
 
     if app.config["TRUST_PROXY_HEADERS"]:
@@ -68,6 +71,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from coordinator.auth.views import bp as auth_bp
     from coordinator.events.views import bp as events_bp
     from coordinator.web.views import bp as web_bp
+    from coordinator.invitations.views import bp as invitations_bp
+    from coordinator.outbox.views import bp as outbox_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
@@ -77,6 +82,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(spreadsheets_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(invitations_bp)
+    app.register_blueprint(outbox_bp)
     init_api(app)
 
     from coordinator.cli import register_cli

@@ -14,6 +14,7 @@ schedules_cli = AppGroup("schedules", help="Event plans (TOML files in schedules
 users_cli = AppGroup("users", help="Users and API tokens.")
 events_cli = AppGroup("events", help="Events.")
 scheduler_cli = AppGroup("scheduler", help="The background scheduler.")
+outbox_cli = AppGroup("outbox", help="The outbox every email and SMS passes through.")
 
 
 @units_cli.command("load")
@@ -173,7 +174,8 @@ def events_demo_registrations(slug: str, province: str) -> None:
             "name": f"Hội trường {unit.name}", "address": unit.name, "protocol": "sip",
             "dial": f"sip:diemcau-{unit.code}@10.{int(province)}.{i}.1", "provider": "VNPT",
             "contacts": [
-                {"name": f"Lãnh đạo {unit.name}", "position": "Lãnh đạo", "phone": f"0913 100 1{suffix}", "role": "chair"},
+                {"name": f"Lãnh đạo {unit.name}", "position": "Lãnh đạo", "phone": f"0913 100 1{suffix}",
+                 "email": f"lanhdao.{unit.code}@example.gov.vn", "role": "chair"},
                 {"name": f"Cán bộ kỹ thuật {unit.name}", "position": "Chuyên viên", "phone": f"0905 200 2{suffix}",
                  "email": f"kythuat.{unit.code}@example.gov.vn", "role": "technical"},
             ],
@@ -184,6 +186,117 @@ def events_demo_registrations(slug: str, province: str) -> None:
             for commune in communes:
                 endpoints.attend_at_parent(event, commune, actor=actor)
     click.echo(f"{slug}: demo endpoints registered for {root.name} and its {len(children)} districts")
+
+
+def _event_or_fail(slug: str):
+    from coordinator.events.services import get_event
+
+    event = get_event(slug)
+    if event is None:
+        raise click.ClickException(f"no event {slug}")
+    return event
+
+
+@events_cli.command("publish")
+@click.argument("slug")
+def events_publish(slug: str) -> None:
+    """Publish an event: every contact with an email is sent one invitation per session."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.events import services
+
+    event = _event_or_fail(slug)
+    try:
+        services.publish(event, actor=SystemActor())
+    except services.EventStateError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_invitation_counts(event)
+
+
+@events_cli.command("cancel")
+@click.argument("slug")
+@click.option("--reason", default="", help="Kept in the audit log.")
+def events_cancel(slug: str, reason: str) -> None:
+    """Cancel an event: every invitation sent is withdrawn (METHOD:CANCEL)."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.events import services
+
+    event = _event_or_fail(slug)
+    try:
+        services.cancel(event, actor=SystemActor(), reason=reason)
+    except services.EventStateError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_invitation_counts(event)
+
+
+def _print_invitation_counts(event) -> None:
+    from coordinator.invitations.services import counts
+
+    click.echo(f"{event.slug}: {event.status}")
+    for row in counts(event):
+        c = row["counts"]
+        click.echo(f"  {row['session'].kind:<18} current {c['current']:>6}  pending {c['pending']:>6}  "
+                   f"failed {c['failed']:>6}  withdrawn {c['withdrawn']:>6}")
+
+
+@events_cli.command("invitations")
+@click.argument("slug")
+def events_invitations(slug: str) -> None:
+    """Invitations of an event per session: current, pending, failed, withdrawn."""
+    _print_invitation_counts(_event_or_fail(slug))
+
+
+@outbox_cli.command("dispatch")
+@click.option("--once", is_flag=True, help="Send everything due now and exit (default: keep dispatching).")
+@click.option("--limit", type=int, default=None, help="With --once: at most this many messages.")
+def outbox_dispatch(once: bool, limit: int | None) -> None:
+    """Send due messages through the configured backends (MAIL_BACKEND)."""
+    import logging
+
+    from flask import current_app
+
+    from coordinator.outbox import services as outbox
+
+    if not once:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        click.echo(f"dispatching every {current_app.config['OUTBOX_POLL_SECONDS']} s (Ctrl+C stops)")
+        try:
+            outbox.run_forever(current_app.config["OUTBOX_POLL_SECONDS"])
+        except KeyboardInterrupt:
+            pass
+        return
+    started = time.perf_counter()
+    due = outbox.status_counts()["pending"]
+    with click.progressbar(length=limit or due, label="Outbox", file=sys.stderr) as bar:
+        stats = outbox.dispatch_due(max_messages=limit, progress=bar.update)
+    elapsed = time.perf_counter() - started
+    click.echo(f"sent {stats.sent}, to retry {stats.retried}, failed {stats.failed} in {elapsed:.2f} s")
+    for line in stats.errors[:20]:
+        click.echo(f"  {line}", err=True)
+    if len(stats.errors) > 20:
+        click.echo(f"  … and {len(stats.errors) - 20} more", err=True)
+
+
+@outbox_cli.command("status")
+@click.option("--event", "slug", default=None, help="Only this event's messages.")
+def outbox_status(slug: str | None) -> None:
+    """Messages per status."""
+    from coordinator.outbox import services as outbox
+
+    event_id = _event_or_fail(slug).id if slug else None
+    for status, n in outbox.status_counts(event_id).items():
+        click.echo(f"{status:<11} {n:>7}")
+
+
+@outbox_cli.command("retry-failed")
+@click.option("--event", "slug", required=True, help="The event whose failed messages get new attempts.")
+def outbox_retry_failed(slug: str) -> None:
+    """Give failed messages a fresh set of attempts (after fixing the mail server or an address)."""
+    from coordinator.extensions import db
+    from coordinator.outbox import services as outbox
+
+    n = outbox.retry_failed(_event_or_fail(slug).id)
+    db.session.commit()
+    click.echo(f"{n} messages queued again")
 
 
 @events_cli.command("finish-past")
@@ -206,7 +319,7 @@ def scheduler_run() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli):
+    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli):
         app.cli.add_command(group)
 
 

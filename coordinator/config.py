@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 
@@ -48,11 +50,19 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _mail_from(public_base_url: str) -> str:
+    host = urlsplit(public_base_url).hostname or "localhost"
+    if host.replace(".", "").isdigit():  # an IP address is no mail domain
+        host = "localhost"
+    return os.environ.get("MAIL_FROM") or f"Điều phối hội nghị trực tuyến <no-reply@{host}>"
+
+
 def load_config(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'coordinator.sqlite3'}"
     public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     default_tz = os.environ.get("DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh")
     ZoneInfo(default_tz)  # fail at start-up, not at the first request, on a bad zone
+    mail_from = _mail_from(public_base_url)
     cookie_secure = _bool(os.environ.get("SESSION_COOKIE_SECURE"), public_base_url.startswith("https://"))
     return {
         "SECRET_KEY": _secret_key(instance_path),
@@ -82,6 +92,26 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "TRUST_PROXY_HEADERS": int(os.environ.get("TRUST_PROXY_HEADERS", "0")),
+        # Email: `file` writes .eml files under MAIL_FILE_DIR (no server needed); `smtp` sends.
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "file"),
+        "MAIL_FILE_DIR": os.environ.get("MAIL_FILE_DIR", str(instance_path / "mail")),
+        "MAIL_FROM": mail_from,
+        "MAIL_FROM_ADDRESS": parseaddr(mail_from)[1],
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "465" if _bool(os.environ.get("SMTP_SSL"), False) else "25")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool(os.environ.get("SMTP_STARTTLS"), False),
+        "SMTP_SSL": _bool(os.environ.get("SMTP_SSL"), False),
+        "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
+        # The outbox: messages per claim (one SMTP connection each), attempts before a message is
+        # failed, backoff (doubling from the base, capped), how long a claim holds, polling interval.
+        "OUTBOX_BATCH_SIZE": int(os.environ.get("OUTBOX_BATCH_SIZE", "200")),
+        "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8")),
+        "OUTBOX_RETRY_BASE_SECONDS": float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "60")),
+        "OUTBOX_RETRY_MAX_SECONDS": float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600")),
+        "OUTBOX_LEASE_SECONDS": int(os.environ.get("OUTBOX_LEASE_SECONDS", "600")),
+        "OUTBOX_POLL_SECONDS": float(os.environ.get("OUTBOX_POLL_SECONDS", "5")),
         # OpenAPI document (flask-smorest)
         "API_TITLE": "Điều phối hội nghị trực tuyến — API",
         "API_VERSION": "v1",

@@ -19,7 +19,7 @@ from coordinator.config import normalise_database_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything but the units, which are loaded once per run and never changed by a test.
-PER_TEST_TABLES = ["document_files", "deadline_fulfilments", "contacts", "hosted_units", "endpoints", "audit_log", "api_tokens", "users", "reminder_rules", "deadlines", "sessions", "tier_roles", "events"]
+PER_TEST_TABLES = ["invitations", "outbox_messages", "document_files", "deadline_fulfilments", "contacts", "hosted_units", "endpoints", "audit_log", "api_tokens", "users", "reminder_rules", "deadlines", "sessions", "tier_roles", "events"]
 
 
 def _pg_url_with_schema(base: str, schema: str) -> str:
@@ -83,7 +83,9 @@ def app(database):
 
     from coordinator.units.services import load_structure
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url})
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url,
+                      # The file mail backend (the default) writes here, not under the repository's instance/.
+                      "MAIL_FILE_DIR": str(database.tmp_path / "mail")})
     with app.app_context():
         upgrade()
         load_structure("2024")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
+from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from coordinator.auth.permissions import require
@@ -83,3 +84,136 @@ class EventBySlug(MethodView):
         if event is None:
             abort(404, message=f"no event {slug!r}")
         return event
+
+
+def _event(slug):
+    from coordinator.web.lookup import event_or_404
+
+    return event_or_404(slug)
+
+
+class PublishResult(EventSchema):
+    invitations = ma.fields.Dict(metadata={"description": "invitations queued, per session kind"})
+
+
+class CancelInput(ma.Schema):
+    reason = ma.fields.String(load_default="", metadata={"description": "kept in the audit log"})
+
+
+def _queued_by_session(event) -> dict:
+    from coordinator.invitations.services import counts
+
+    return {row["session"].kind: row["counts"] for row in counts(event)}
+
+
+@blp.route("/<slug>/publish")
+class Publish(MethodView):
+    decorators = [require("events.manage")]
+
+    @blp.response(200, PublishResult)
+    @blp.alt_response(409, description="the event is cancelled or finished")
+    def post(self, slug):
+        """Publish a draft event: every contact with an email gets one invitation per session.
+        Publishing a published event changes nothing."""
+        event = _event(slug)
+        try:
+            services.publish(event, actor=current_user)
+        except services.EventStateError as exc:
+            abort(409, message=str(exc))
+        event.invitations = _queued_by_session(event)
+        return event
+
+
+@blp.route("/<slug>/cancel")
+class Cancel(MethodView):
+    decorators = [require("events.manage")]
+
+    @blp.arguments(CancelInput)
+    @blp.response(200, PublishResult)
+    @blp.alt_response(409, description="the event is finished")
+    def post(self, data, slug):
+        """Cancel the event: every invitation sent is withdrawn (METHOD:CANCEL, STATUS:CANCELLED)."""
+        event = _event(slug)
+        try:
+            services.cancel(event, actor=current_user, reason=data["reason"])
+        except services.EventStateError as exc:
+            abort(409, message=str(exc))
+        event.invitations = _queued_by_session(event)
+        return event
+
+
+class SessionPatch(ma.Schema):
+    starts_at = ma.fields.DateTime(metadata={
+        "description": "ISO 8601; without an offset it is read in the event's time zone"})
+    ends_at = ma.fields.DateTime(metadata={"description": "ISO 8601, as starts_at"})
+    location = ma.fields.String()
+
+
+def _aware(value, tz):
+    from zoneinfo import ZoneInfo
+
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(tz))
+
+
+@blp.route("/<slug>/sessions/<kind>")
+class SessionByKind(MethodView):
+    decorators = [require("events.manage")]
+
+    @blp.arguments(SessionPatch)
+    @blp.response(200, SessionSchema)
+    @blp.alt_response(404, description="no such event or session")
+    @blp.alt_response(409, description="the event is cancelled or finished")
+    @blp.alt_response(422, description="the end is not after the start")
+    def patch(self, data, slug, kind):
+        """Move a session (time or place). A change raises its SEQUENCE and sends everyone
+        concerned an updated invitation."""
+        from coordinator.events.plans import PlanInvalid
+
+        event = _event(slug)
+        if event.session(kind) is None:
+            abort(404, message=f"event {slug!r} has no session {kind!r}")
+        try:
+            return services.move_session(event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
+                                         ends_at=_aware(data.get("ends_at"), event.timezone),
+                                         location=data.get("location"), actor=current_user)
+        except services.EventStateError as exc:
+            abort(409, message=str(exc))
+        except PlanInvalid as exc:
+            abort(422, message="the session was not changed: see details",
+                  errors=[{"field": e.path, "message": e.localized()} for e in exc.errors])
+
+
+class InvitationCounts(ma.Schema):
+    current = ma.fields.Integer(metadata={"description": "the latest version reached the mail server"})
+    pending = ma.fields.Integer(metadata={"description": "queued, or waiting for another attempt"})
+    failed = ma.fields.Integer(metadata={"description": "every attempt failed, or the server refused for good"})
+    withdrawn = ma.fields.Integer(metadata={"description": "a cancellation was sent"})
+
+
+class SessionInvitations(ma.Schema):
+    kind = ma.fields.Function(lambda row: row["session"].kind)
+    ical_uid = ma.fields.Function(lambda row: row["session"].ical_uid)
+    sequence = ma.fields.Function(lambda row: row["session"].sequence)
+    counts = ma.fields.Nested(InvitationCounts)
+
+
+class InvitationReport(ma.Schema):
+    status = ma.fields.String()
+    sessions = ma.fields.List(ma.fields.Nested(SessionInvitations))
+    outbox = ma.fields.Dict(metadata={"description": "the event's email messages per outbox status"})
+
+
+@blp.route("/<slug>/invitations")
+class Invitations(MethodView):
+    decorators = [require("messages.view")]
+
+    @blp.response(200, InvitationReport)
+    def get(self, slug):
+        """Invitations per session: current, pending, failed, withdrawn"""
+        from coordinator.invitations.services import counts
+        from coordinator.outbox.services import status_counts
+
+        event = _event(slug)
+        return {"status": event.status, "sessions": counts(event), "outbox": status_counts(event.id, "email")}

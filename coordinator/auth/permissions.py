@@ -27,6 +27,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "deadlines.manage": frozenset({ADMIN, ORGANIZER}),
     "documents.submit": frozenset({ADMIN, ORGANIZER, COORDINATOR}),
     "documents.collect": frozenset({ADMIN, ORGANIZER}),
+    # The outbox: what was sent to whom (emails, SMS), failures, sending again.
+    "messages.view": frozenset({ADMIN, ORGANIZER}),
+    "messages.manage": frozenset({ADMIN, ORGANIZER}),
 }
 
 

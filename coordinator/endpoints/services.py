@@ -22,6 +22,7 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db
+from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
@@ -344,6 +345,7 @@ def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
             touched[u.id] = u
     db.session.flush()
     deadlines.refresh(event, touched.values())
+    invitations.sync_endpoints(event, [endpoint.id])  # new contacts invited, removed ones cancelled
     audit.record("endpoint.create" if created else "endpoint.update", "endpoint", endpoint.id, actor=actor,
                  event=event.slug, unit=unit.code)
     db.session.commit()
@@ -371,9 +373,11 @@ def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
     touched = [unit] + [h.unit for h in endpoint.hosted]
     audit.record("endpoint.delete", "endpoint", endpoint.id, actor=actor, event=event.slug, unit=unit.code,
                  contacts=len(endpoint.contacts))
+    endpoint_id = endpoint.id
     db.session.delete(endpoint)
     db.session.flush()
     deadlines.refresh(event, touched)
+    invitations.sync_endpoints(event, [endpoint_id])  # its contacts' invitations are withdrawn
     db.session.commit()
 
 

@@ -16,6 +16,7 @@ from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
 from coordinator.extensions import db
+from coordinator.invitations import feeds
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
 
@@ -93,7 +94,8 @@ def edit(slug, code):
             flash(_("Endpoint saved: %(name)s.", name=saved.name), "success")
             return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit)) + f"#u-{unit.code}")
     invalid = request.method == "POST"
-    return render_template("endpoints/form.html", event=event, unit=unit, endpoint=endpoint, form=form,
+    return render_template("endpoints/form.html", event=event,
+                           unit_feed=feeds.unit_feed_url(event, unit) if feeds.is_listed(event) else None, webcal=feeds.webcal, unit=unit, endpoint=endpoint, form=form,
                            window=window, host=services.host_of_unit(event, unit),
                            may_manage=can(current_user, "registration.manage", unit),
                            invalid=invalid), 400 if invalid else 200

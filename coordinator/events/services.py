@@ -35,6 +35,7 @@ from coordinator.events.plans import (
     TierSpec,
 )
 from coordinator.extensions import db
+from coordinator.invitations import services as invitations
 from coordinator.messages import N_
 from coordinator.timeutil import from_local, to_local, utcnow
 
@@ -97,6 +98,8 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
 
     if created or changes:
         audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
+    if changes and not created:
+        invitations.sync(event)  # a moved session goes out as an update, in the same transaction
     db.session.commit()
     return ApplyResult(event, created, changes)
 
@@ -240,7 +243,8 @@ def publish(event: Event, *, actor=None) -> Event:
         raise EventStateError(f"a {event.status} event cannot be published")
     event.status = PUBLISHED
     event.published_at = utcnow()
-    audit.record("event.publish", "event", event.slug, actor=actor)
+    queued = invitations.sync(event)
+    audit.record("event.publish", "event", event.slug, actor=actor, invitations=queued.queued)
     db.session.commit()
     return event
 
@@ -252,9 +256,36 @@ def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
         raise EventStateError("a finished event cannot be cancelled")
     event.status = CANCELLED
     event.cancelled_at = utcnow()
-    audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason)
+    queued = invitations.sync(event)  # every invitation sent is withdrawn (METHOD:CANCEL)
+    audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason, cancellations=queued.cancelled)
     db.session.commit()
     return event
+
+
+def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, ends_at: datetime | None = None,
+                 location: str | None = None, actor=None) -> EventSession:
+    """Change a session's time or place (aware datetimes). A real change raises its SEQUENCE and
+    sends everyone concerned an update. Raises PlanInvalid (nothing changed) or EventStateError."""
+    session = event.session(kind)
+    if session is None:
+        raise LookupError(kind)
+    if event.status in (FINISHED, CANCELLED):
+        raise EventStateError(f"a {event.status} event cannot change")
+    new = (starts_at or session.starts_at, ends_at or session.ends_at,
+           session.location if location is None else location.strip())
+    if new[1] <= new[0]:
+        raise PlanInvalid([PlanError("ends_at", N_("the end must be after the start"))])
+    old = (session.starts_at, session.ends_at, session.location)
+    if new == old:
+        return session
+    session.starts_at, session.ends_at, session.location = new
+    session.sequence += 1
+    invitations.sync(event)
+    audit.record("session.move", "event", event.slug, actor=actor, session=kind,
+                 before={"starts_at": old[0].isoformat(), "ends_at": old[1].isoformat(), "location": old[2]},
+                 after={"starts_at": new[0].isoformat(), "ends_at": new[1].isoformat(), "location": new[2]})
+    db.session.commit()
+    return session
 
 
 def finish_past_events(now: datetime | None = None) -> list[str]:

@@ -22,3 +22,14 @@ def finish_past_events() -> None:
     with _app.app_context():
         for slug in finish():
             log.info("event %s finished", slug)
+
+
+def dispatch_outbox() -> None:
+    """Send what is due in the outbox (the running service's continuous dispatcher)."""
+    from coordinator.outbox.services import dispatch_due
+
+    assert _app is not None, "bind_app() first"
+    with _app.app_context():
+        stats = dispatch_due()
+        if stats.handled:
+            log.info("outbox: %s sent, %s to retry, %s failed", stats.sent, stats.retried, stats.failed)

@@ -32,6 +32,10 @@ def build_scheduler(app: Flask, scheduler_class=BlockingScheduler):
     )
     scheduler.add_job(jobs.finish_past_events, "interval", minutes=1, id="events.finish_past",
                       replace_existing=True)
+    # The continuous dispatcher: the outbox is polled every few seconds (max_instances=1: a long
+    # batch is never overlapped by the next run).
+    scheduler.add_job(jobs.dispatch_outbox, "interval", seconds=app.config["OUTBOX_POLL_SECONDS"],
+                      id="outbox.dispatch", replace_existing=True)
     return scheduler
 
 

@@ -35,6 +35,7 @@ from coordinator.endpoints.phones import national
 from coordinator.endpoints.services import ContactValues, EndpointValues, clean_contact, clean_endpoint, list_endpoints
 from coordinator.events.models import Event
 from coordinator.extensions import db
+from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.spreadsheets.safe import FORMULA_TRIGGERS, write_csv, write_xlsx
 from coordinator.text import fold, nfc
@@ -524,6 +525,8 @@ def import_endpoints(event: Event, user, rows: Iterable[tuple[int, dict[str, str
         if touched:
             # Only units whose endpoint or contacts changed can have met (or unmet) a deadline.
             deadlines.refresh(event, touched)
+        if any((result.endpoints.created, result.endpoints.updated, result.contacts.created, result.contacts.updated)):
+            invitations.sync(event)  # new contacts invited, changed endpoints sent as updates
         audit.record("endpoints.import", "event", event.id, actor=user, event=event.slug, filename=filename,
                      endpoints=result.endpoints.as_dict(), contacts=result.contacts.as_dict())
         db.session.commit()

@@ -1,0 +1,99 @@
+"""Calendar feeds that calendar apps poll (`webcal://`): the event's public one, and a secret one
+per unit and per contact listing that unit's sessions with its own endpoint as the location.
+
+The secret in a feed URL is an HMAC of what it shows, keyed with SECRET_KEY: nothing to store, and
+rotating SECRET_KEY revokes every feed URL at once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from flask import current_app, render_template
+from sqlalchemy import select
+
+from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
+from coordinator.events.models import DRAFT, Event
+from coordinator.extensions import db
+from coordinator.invitations import calendar
+from coordinator.invitations import services as invitations
+from coordinator.invitations.mail import _context
+from coordinator.invitations.models import REQUEST
+from coordinator.timeutil import utcnow
+from coordinator.units.models import Unit
+
+
+def _token(*parts: object) -> str:
+    data = ":".join(str(p) for p in ("calendar-feed", *parts)).encode()
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), data, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def check_token(token: str, *parts: object) -> bool:
+    return hmac.compare_digest(token.encode(), _token(*parts).encode())
+
+
+def public_feed_url(event: Event) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/events/{event.slug}/calendar.ics"
+
+
+def unit_feed_url(event: Event, unit: Unit) -> str:
+    token = _token("unit", event.id, unit.id)
+    return f"{current_app.config['PUBLIC_BASE_URL']}/calendar/{event.slug}/unit/{unit.code}/{token}.ics"
+
+
+def contact_feed_url(event: Event, contact_id: int) -> str:
+    token = _token("contact", event.id, contact_id)
+    return f"{current_app.config['PUBLIC_BASE_URL']}/calendar/{event.slug}/contact/{contact_id}/{token}.ics"
+
+
+def webcal(url: str) -> str:
+    """The same feed with the scheme calendar apps open as a subscription."""
+    return "webcal://" + url.split("://", 1)[1]
+
+
+def is_listed(event: Event) -> bool:
+    return event.status != DRAFT
+
+
+def _items(event: Event, recipient, name: str = "", role: str = "attendee") -> list[dict]:
+    tier_roles = {t.tier: (t.chair, t.attendees) for t in event.tier_roles}
+    support = invitations._support_contacts(event) if recipient is not None else {}
+    items = []
+    for session in event.sessions:
+        summary = invitations.summary_of(event, session)
+        payload = invitations._payload(event, session, summary, tier_roles, support, recipient, "", name, role,
+                                       "vi", REQUEST, session.sequence)
+        payload["feed_url"] = ""
+        description = render_template("mail/invitation_description.txt", **_context(payload)).strip()
+        items.append({"uid": session.ical_uid, "sequence": session.sequence, "starts_at": session.starts_at,
+                      "ends_at": session.ends_at, "summary": summary,
+                      "location": payload["location"] or session.location, "description": description,
+                      "url": public_feed_url(event).removesuffix("/calendar.ics"),
+                      "cancelled": event.status == "cancelled"})
+    return items
+
+
+def public_feed(event: Event) -> bytes:
+    return calendar.feed(event.title, _items(event, None), tz=event.timezone, stamp=utcnow())
+
+
+def _endpoint_for_unit(event: Event, unit: Unit) -> Endpoint | None:
+    endpoint = db.session.scalar(select(Endpoint).where(Endpoint.event_id == event.id, Endpoint.unit_id == unit.id))
+    if endpoint is None:  # a unit attending at its parent's endpoint sees that one
+        endpoint = db.session.scalar(select(Endpoint).join(HostedUnit, HostedUnit.endpoint_id == Endpoint.id)
+                                     .where(HostedUnit.event_id == event.id, HostedUnit.unit_id == unit.id))
+    return endpoint
+
+
+def unit_feed(event: Event, unit: Unit) -> bytes:
+    endpoint = _endpoint_for_unit(event, unit)
+    recipient = invitations.recipient_at(endpoint) if endpoint is not None else None
+    return calendar.feed(f"{event.title} – {unit.name}", _items(event, recipient), tz=event.timezone, stamp=utcnow())
+
+
+def contact_feed(event: Event, contact: Contact) -> bytes:
+    recipient = invitations.recipient_at(contact.endpoint, contact)
+    return calendar.feed(f"{event.title} – {contact.name}", _items(event, recipient, contact.name, contact.role),
+                         tz=event.timezone, stamp=utcnow())

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from coordinator.extensions import db
+from coordinator.timeutil import UTCDateTime, utcnow
+
+REQUEST, CANCEL = "REQUEST", "CANCEL"
+
+
+class Invitation(db.Model):
+    """What one recipient's calendar holds of one session: the last invitation (or
+    cancellation) queued to them, its SEQUENCE and a fingerprint of what it said.
+
+    One row per (session, email address): a person who is a contact of two endpoints gets one
+    invitation per session, since a calendar keeps one entry per UID.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("session_id", "email"),
+        Index("ix_invitations_event_endpoint", "event_id", "endpoint_id"),
+        Index("ix_invitations_event_email", "event_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(255))  # lower case
+    # Where the invitation was addressed: kept as plain ids, the contact or endpoint may be gone.
+    contact_id: Mapped[int | None] = mapped_column()
+    endpoint_id: Mapped[int | None] = mapped_column()
+    method: Mapped[str] = mapped_column(String(8))  # REQUEST or CANCEL
+    sequence: Mapped[int] = mapped_column(default=0)
+    # Hash of what the recipient's calendar shows (time, place, dial details, title).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(500))  # the OutboxMessage that carries it
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,248 @@
+"""The durable outbox: queue messages in the caller's transaction, dispatch them later.
+
+Guarantees:
+- a message is queued once: its `key` is unique and `enqueue` skips keys already present;
+- a message is sent at most once per claim: a dispatcher claims due rows (status `sending`,
+  a lease, attempts + 1) and commits before it talks to the provider; on PostgreSQL several
+  dispatchers claim with `FOR UPDATE SKIP LOCKED` and never share a row;
+- a temporary failure (connection refused, 4xx, timeouts) goes back to `pending` with exponential
+  backoff and jitter; a permanent one (5xx) or the last attempt marks it `failed` with the
+  provider's reason;
+- a dispatcher that dies mid-batch leaves rows `sending`; when their lease ends they are due
+  again. Such a row may be sent a second time (the provider may have accepted it just before the
+  crash): emails carry a Message-ID derived from the key so that clients can tell.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from coordinator.extensions import db
+from coordinator.outbox.models import FAILED, PENDING, SENDING, SENT, SUPERSEDED, OutboxMessage
+from coordinator.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+_CHUNK = 500
+
+
+class SendError(Exception):
+    """A provider refused or could not be reached. `permanent`: retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Unreachable(SendError):
+    """The provider cannot be reached at all: the rest of the batch waits for the next attempt."""
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+def enqueue(messages: list[dict]) -> int:
+    """Queue messages (dicts with key, channel, kind, event_id, recipient, payload); keys already
+    queued are skipped. Returns how many were queued. Flushes, never commits."""
+    if not messages:
+        return 0
+    keys = [m["key"] for m in messages]
+    known: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        known.update(db.session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys[i:i + _CHUNK]))))
+    now = utcnow()
+    rows, seen = [], set(known)
+    for m in messages:
+        if m["key"] in seen:
+            continue
+        seen.add(m["key"])
+        rows.append({"status": PENDING, "attempts": 0, "next_attempt_at": now, "last_error": "", "provider_ref": "",
+                     "created_at": now, "event_id": None, **m})
+    if rows:
+        db.session.execute(insert(OutboxMessage.__table__), rows)
+    return len(rows)
+
+
+def supersede(keys: Iterable[str]) -> None:
+    """Messages overtaken by a newer one for the same recipient and subject: if not sent yet, never send them."""
+    keys = [k for k in keys if k]
+    for i in range(0, len(keys), _CHUNK):
+        db.session.execute(update(OutboxMessage)
+                           .where(OutboxMessage.key.in_(keys[i:i + _CHUNK]), OutboxMessage.status == PENDING)
+                           .values(status=SUPERSEDED), execution_options={"synchronize_session": False})
+
+
+def _composer(kind: str) -> Callable:
+    if kind == "invitation":
+        from coordinator.invitations.mail import compose
+
+        return compose
+    raise LookupError(f"no composer for messages of kind {kind!r}")
+
+
+def _backend(channel: str):
+    from coordinator.outbox.backends import backend_for
+
+    return backend_for(channel, current_app.config)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with ±20 % jitter (so that many failed messages do not return at once)."""
+    base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
+    cap = current_app.config["OUTBOX_RETRY_MAX_SECONDS"]
+    seconds = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> list[OutboxMessage]:
+    """Take up to `limit` due messages for this dispatcher and commit the claim."""
+    lease = timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    due = or_(and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+              and_(OutboxMessage.status == SENDING, OutboxMessage.locked_until < now))
+    stmt = select(OutboxMessage.id).where(due)
+    if channels:
+        stmt = stmt.where(OutboxMessage.channel.in_(list(channels)))
+    stmt = stmt.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+    ids = list(db.session.scalars(stmt.with_for_update(skip_locked=True)))
+    if not ids:
+        db.session.commit()
+        return []
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                       .values(status=SENDING, locked_until=now + lease, attempts=OutboxMessage.attempts + 1),
+                       execution_options={"synchronize_session": False})
+    db.session.commit()
+    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
+    return rows
+
+
+def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) -> list[dict]:
+    """Send claimed rows channel by channel (one provider connection per channel); return the updates."""
+    max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
+    updates = []
+    by_channel: dict[str, list[OutboxMessage]] = {}
+    for row in rows:
+        by_channel.setdefault(row.channel, []).append(row)
+    for channel, channel_rows in by_channel.items():
+        pending = list(channel_rows)
+        try:
+            with _backend(channel).connect() as conn:
+                while pending:
+                    row = pending.pop(0)
+                    try:
+                        content = _composer(row.kind)(row)
+                        ref = conn.send(row, content)
+                    except Unreachable:
+                        pending.insert(0, row)
+                        raise
+                    except SendError as exc:
+                        updates.append(_failure(row, exc, now, max_attempts, stats))
+                    except Exception as exc:  # a bug composing one message must not stop the others
+                        log.exception("outbox message %s could not be sent", row.id)
+                        updates.append(_failure(row, SendError(f"{type(exc).__name__}: {exc}", permanent=True),
+                                                now, max_attempts, stats))
+                    else:
+                        updates.append({"id": row.id, "status": SENT, "sent_at": utcnow(), "provider_ref": ref or "",
+                                        "locked_until": None, "last_error": ""})
+                        stats.sent += 1
+        except SendError as exc:  # could not connect, or not reconnect: the rest waits for its next attempt
+            for row in pending:
+                updates.append(_failure(row, exc, now, max_attempts, stats))
+    return updates
+
+
+def _failure(row: OutboxMessage, exc: SendError, now: datetime, max_attempts: int, stats: DispatchStats) -> dict:
+    stats.errors.append(f"{row.recipient}: {exc.reason}")
+    if exc.permanent or row.attempts >= max_attempts:
+        stats.failed += 1
+        return {"id": row.id, "status": FAILED, "locked_until": None, "last_error": exc.reason[:2000]}
+    stats.retried += 1
+    return {"id": row.id, "status": PENDING, "locked_until": None, "last_error": exc.reason[:2000],
+            "next_attempt_at": now + retry_delay(row.attempts)}
+
+
+def dispatch_due(*, now: datetime | None = None, max_messages: int | None = None,
+                 channels: Iterable[str] | None = None,
+                 progress: Callable[[int], None] | None = None) -> DispatchStats:
+    """Send everything due (at `now`, default the current time) and return what happened.
+    Batches of OUTBOX_BATCH_SIZE share one provider connection."""
+    stats = DispatchStats()
+    batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
+    while max_messages is None or stats.handled < max_messages:
+        at = now or utcnow()
+        limit = batch_size if max_messages is None else min(batch_size, max_messages - stats.handled)
+        rows = claim(at, limit, channels)
+        if not rows:
+            break
+        updates = _send_batch(rows, at, stats)
+        db.session.execute(update(OutboxMessage), updates)
+        db.session.commit()
+        db.session.expire_all()
+        if progress:
+            progress(len(rows))
+    return stats
+
+
+def run_forever(poll_seconds: float, stop: Callable[[], bool] = lambda: False) -> None:
+    """The continuous dispatcher: send what is due, sleep, repeat (until `stop()`)."""
+    while not stop():
+        try:
+            stats = dispatch_due()
+            if stats.handled:
+                log.info("outbox: %s sent, %s to retry, %s failed", stats.sent, stats.retried, stats.failed)
+        except Exception:  # the database restarting must not end the dispatcher
+            log.exception("outbox dispatch failed; trying again in %s s", poll_seconds)
+            db.session.rollback()
+        db.session.remove()
+        time.sleep(poll_seconds)
+
+
+def retry_failed(event_id: int, *, channel: str | None = None) -> int:
+    """Give failed messages of an event a fresh set of attempts (after fixing an address or the server)."""
+    stmt = (update(OutboxMessage).where(OutboxMessage.event_id == event_id, OutboxMessage.status == FAILED)
+            .values(status=PENDING, attempts=0, next_attempt_at=utcnow()))
+    if channel:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    count = db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
+    return count
+
+
+def status_counts(event_id: int | None = None, channel: str | None = None) -> dict[str, int]:
+    stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if event_id is not None:
+        stmt = stmt.where(OutboxMessage.event_id == event_id)
+    if channel:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    counts = {status: 0 for status in (PENDING, SENDING, SENT, FAILED, SUPERSEDED)}
+    counts.update(dict(db.session.execute(stmt).all()))
+    return counts
+
+
+def list_messages(*, event_id: int | None = None, channel: str | None = None, status: str | None = None,
+                  limit: int = 100, offset: int = 0) -> tuple[list[OutboxMessage], int]:
+    stmt = select(OutboxMessage)
+    if event_id is not None:
+        stmt = stmt.where(OutboxMessage.event_id == event_id)
+    if channel:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = list(db.session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)))
+    return rows, total

@@ -71,7 +71,7 @@ def test_compiled_catalog_matches_po():
 def test_cancel_confirmation_fits_its_javascript_string():
     # show.html puts it in onsubmit="return confirm('...')": a quote would end the string,
     # break the handler, and cancel the event without asking.
-    text = _read_po(VI_PO)["Cancel this event? Everyone invited will be told."].string
+    text = _read_po(VI_PO)["Cancel this event? Everyone invited will be sent a cancellation."].string
     assert "'" not in text and '"' not in text
 
 

@@ -110,6 +110,7 @@ def test_publishing_sends_each_contact_one_correct_invitation_per_session(client
     output = dispatch(cli)
     assert "sent 4" in output
     assert len(smtp.received) == 4
+    assert smtp.handler.connections == 1  # the batch shared one SMTP connection
     for address in ("hong.anh@khanhhoa.example.gov.vn", "duc.nv@khanhhoa.example.gov.vn"):
         mine = smtp.to(address)
         assert len(mine) == 2, address

@@ -116,13 +116,20 @@ def edit(slug: str):
     return render_template("events/form.html", form=form, event=event, invalid=invalid), 400 if invalid else 200
 
 
+def _pending_invitations(event) -> int:
+    from coordinator.invitations.services import counts
+
+    return sum(row["counts"]["pending"] for row in counts(event))
+
+
 @bp.post("/<slug>/publish")
 @require("events.manage")
 def publish(slug: str):
     event = event_or_404(slug)
     try:
         services.publish(event)
-        flash(_("Event published."), "success")
+        flash(_("Event published: %(n)s invitations are being sent (one per contact with an email address and session).",
+                n=_pending_invitations(event)), "success")
     except services.EventStateError:
         flash(_("This event cannot be published in its current state."), "error")
     return redirect(url_for("events.show", slug=slug))
@@ -134,7 +141,7 @@ def cancel(slug: str):
     event = event_or_404(slug)
     try:
         services.cancel(event, reason=request.form.get("reason", ""))
-        flash(_("Event cancelled."), "success")
+        flash(_("Event cancelled: %(n)s cancellations are being sent.", n=_pending_invitations(event)), "success")
     except services.EventStateError:
         flash(_("This event cannot be cancelled in its current state."), "error")
     return redirect(url_for("events.show", slug=slug))

@@ -1,0 +1,101 @@
+"""The outbox itself: a dispatcher that dies after claiming, several dispatchers at once, and
+messages queued twice."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from smtp_server import SmtpServer
+
+UTC = timezone.utc
+
+
+@pytest.fixture()
+def smtp(app, monkeypatch):
+    server = SmtpServer().start()
+    for key, value in {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port,
+                       "SMTP_TIMEOUT": 5.0}.items():
+        monkeypatch.setitem(app.config, key, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def published(app, nd49):
+    """nd49 published with `n` contacts with an email at Khánh Hòa's endpoint: 2n invitations queued."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import services as endpoints
+    from coordinator.events.services import get_event, publish
+    from coordinator.units.services import get_unit
+
+    def make(n: int) -> int:
+        with app.app_context():
+            event = get_event(nd49)
+            contacts = [{"name": f"Cán bộ số {i}", "phone": f"0912 000 {i:03d}", "email": f"canbo{i}@example.gov.vn",
+                         "role": "technical"} for i in range(n)]
+            values = endpoints.clean_endpoint({"name": "Hội trường", "protocol": "sip", "dial": "kh@10.56.0.1",
+                                               "contacts": contacts})
+            endpoints.save_endpoint(event, get_unit("2024", "56"), values, actor=SystemActor())
+            publish(event)
+            return event.id
+
+    return make
+
+
+def test_a_dispatcher_that_dies_after_claiming_leaves_nothing_lost(app, smtp, published):
+    from coordinator.outbox.services import claim, dispatch_due, status_counts
+
+    event_id = published(3)
+    with app.app_context():
+        claimed = claim(datetime.now(UTC), 100)  # ... and the process is killed before sending
+        assert len(claimed) == 6
+        assert status_counts(event_id)["sending"] == 6
+        assert dispatch_due().handled == 0  # still held by the dead dispatcher's lease
+        later = datetime.now(UTC) + timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"] + 1)
+        assert dispatch_due(now=later).sent == 6
+        assert status_counts(event_id)["sent"] == 6
+    assert len(smtp.received) == 6
+
+
+def test_the_same_message_cannot_be_queued_twice(app, published):
+    from coordinator.extensions import db
+    from coordinator.outbox.models import OutboxMessage
+    from coordinator.outbox.services import enqueue
+
+    published(1)
+    with app.app_context():
+        existing = db.session.query(OutboxMessage).first()
+        again = {"key": existing.key, "channel": "email", "kind": "invitation", "event_id": existing.event_id,
+                 "recipient": existing.recipient, "payload": existing.payload}
+        assert enqueue([again, again]) == 0
+        db.session.commit()
+        assert db.session.query(OutboxMessage).count() == 2
+
+
+def test_two_dispatchers_at_once_send_each_message_once(app, database, smtp, published, monkeypatch):
+    if not database.is_postgres:
+        pytest.skip("concurrent dispatchers need PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED)")
+    from coordinator.outbox.services import dispatch_due
+
+    monkeypatch.setitem(app.config, "OUTBOX_BATCH_SIZE", 5)
+    published(30)  # 60 messages
+    results, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                results.append(dispatch_due().sent)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(results) == 60
+    recipients = [(r.rcpt_tos[0], r.message["Message-ID"]) for r in smtp.received]
+    assert len(recipients) == 60 and len(set(recipients)) == 60

@@ -382,6 +382,7 @@ def test_calendar_feeds(app, client, org, make_user):
     assert public.status_code == 200 and public.mimetype == "text/calendar"
     cal = icalendar.Calendar.from_ical(public.data)
     assert "METHOD" not in cal and cal.get_missing_tzids() == set()
+    assert public.data.count(b"X-WR-CALNAME:") == 1
     events = list(cal.walk("VEVENT"))
     assert len(events) == 2 and not any("ATTENDEE" in e for e in events)
     assert b"hong.anh" not in public.data  # no personal data in the public feed

@@ -99,6 +99,7 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     if created or changes:
         audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
     if changes and not created:
+        event.updated_at = utcnow()  # also when only sessions or tiers changed: feeds show it
         invitations.sync(event)  # a moved session goes out as an update, in the same transaction
     db.session.commit()
     return ApplyResult(event, created, changes)
@@ -280,6 +281,7 @@ def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, 
         return session
     session.starts_at, session.ends_at, session.location = new
     session.sequence += 1
+    event.updated_at = utcnow()  # what calendar feeds show changed
     invitations.sync(event)
     audit.record("session.move", "event", event.slug, actor=actor, session=kind,
                  before={"starts_at": old[0].isoformat(), "ends_at": old[1].isoformat(), "location": old[2]},

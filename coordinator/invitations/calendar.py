@@ -77,7 +77,6 @@ def feed(name: str, items: list[dict], *, tz: str, stamp: datetime) -> bytes:
     same UID as the invitations so that the two do not show as two meetings."""
     zone = ZoneInfo(tz)
     cal = _new_calendar(name=name)
-    cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", tz)
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import datetime
 
 from flask import current_app, render_template
 from sqlalchemy import select
@@ -20,7 +21,6 @@ from coordinator.invitations import calendar
 from coordinator.invitations import services as invitations
 from coordinator.invitations.mail import _context
 from coordinator.invitations.models import REQUEST
-from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 
 
@@ -75,8 +75,14 @@ def _items(event: Event, recipient, name: str = "", role: str = "attendee") -> l
     return items
 
 
+def _stamp(*times) -> datetime:
+    """DTSTAMP of a feed: when what it shows last changed, so that an unchanged feed is byte for byte
+    the same and pollers get 304 Not Modified."""
+    return max(t for t in times if t is not None)
+
+
 def public_feed(event: Event) -> bytes:
-    return calendar.feed(event.title, _items(event, None), tz=event.timezone, stamp=utcnow())
+    return calendar.feed(event.title, _items(event, None), tz=event.timezone, stamp=_stamp(event.updated_at))
 
 
 def _endpoint_for_unit(event: Event, unit: Unit) -> Endpoint | None:
@@ -90,10 +96,11 @@ def _endpoint_for_unit(event: Event, unit: Unit) -> Endpoint | None:
 def unit_feed(event: Event, unit: Unit) -> bytes:
     endpoint = _endpoint_for_unit(event, unit)
     recipient = invitations.recipient_at(endpoint) if endpoint is not None else None
-    return calendar.feed(f"{event.title} – {unit.name}", _items(event, recipient), tz=event.timezone, stamp=utcnow())
+    return calendar.feed(f"{event.title} – {unit.name}", _items(event, recipient), tz=event.timezone,
+                         stamp=_stamp(event.updated_at, endpoint.updated_at if endpoint else None))
 
 
 def contact_feed(event: Event, contact: Contact) -> bytes:
     recipient = invitations.recipient_at(contact.endpoint, contact)
     return calendar.feed(f"{event.title} – {contact.name}", _items(event, recipient, contact.name, contact.role),
-                         tz=event.timezone, stamp=utcnow())
+                         tz=event.timezone, stamp=_stamp(event.updated_at, contact.endpoint.updated_at, contact.updated_at))

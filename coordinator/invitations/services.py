@@ -156,6 +156,7 @@ def _payload(event: Event, session: EventSession, summary: str, tier_roles: dict
         "tz": event.timezone, "central_location": session.location,
         "organizer_name": event.organizer_name or event.organizer_office, "organizer_office": event.organizer_office,
         "organizer_email": organizer_email, "organizer_phone": event.organizer_phone,
+        "organizer_contact_email": event.organizer_email,  # shown in the text; empty: none given
         "attendee_email": email, "attendee_name": name, "attendee_role": role, "lang": language or "vi",
         "url": f"{base_url}/events/{event.slug}/calendar.ics",
         "location": "",

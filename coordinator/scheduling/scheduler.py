@@ -41,6 +41,8 @@ def build_scheduler(app: Flask, scheduler_class=BlockingScheduler):
 
 def run_forever(app: Flask) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The outbox job runs every few seconds: log what it sends (jobs.py), not each run.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = build_scheduler(app)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started")

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
@@ -19,7 +20,7 @@ from coordinator.events.models import DRAFT, Event
 from coordinator.extensions import db
 from coordinator.invitations import calendar
 from coordinator.invitations import services as invitations
-from coordinator.invitations.mail import _context
+from coordinator.invitations.mail import _context, render
 from coordinator.invitations.models import REQUEST
 from coordinator.units.models import Unit
 
@@ -66,7 +67,9 @@ def _items(event: Event, recipient, name: str = "", role: str = "attendee") -> l
         payload = invitations._payload(event, session, summary, tier_roles, support, recipient, "", name, role,
                                        "vi", REQUEST, session.sequence)
         payload["feed_url"] = ""
-        description = render_template("mail/invitation_description.txt", **_context(payload)).strip()
+        lang = current_app.config["BABEL_DEFAULT_LOCALE"]  # calendar apps say no language
+        with force_locale(lang):
+            description = render("mail/invitation_description.txt", lang, **_context(payload)).strip()
         items.append({"uid": session.ical_uid, "sequence": session.sequence, "starts_at": session.starts_at,
                       "ends_at": session.ends_at, "summary": summary,
                       "location": payload["location"] or session.location, "description": description,

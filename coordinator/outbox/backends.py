@@ -10,9 +10,9 @@ import smtplib
 import socket
 import ssl
 from contextlib import contextmanager
-from email.message import EmailMessage
 from pathlib import Path
 
+from coordinator.outbox.mime import OutgoingEmail
 from coordinator.outbox.models import OutboxMessage
 from coordinator.outbox.services import SendError, Unreachable
 
@@ -20,6 +20,8 @@ from coordinator.outbox.services import SendError, Unreachable
 class FileMailBackend:
     """Writes each email as an .eml file under MAIL_FILE_DIR (default instance/mail/): `make run`
     needs no mail server, and organizers can open what would have been sent."""
+
+    connections = 1
 
     def __init__(self, directory: str):
         self.directory = Path(directory)
@@ -32,11 +34,11 @@ class FileMailBackend:
     def path_for(self, row: OutboxMessage) -> Path:
         return self.directory / f"{row.id:08d}.eml"
 
-    def send(self, row: OutboxMessage, message: EmailMessage) -> str:
+    def send(self, row: OutboxMessage, message: OutgoingEmail) -> str:
         path = self.path_for(row)
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_bytes(message.as_bytes())
+            tmp.write_bytes(message.data)
             os.replace(tmp, path)  # atomic: a reader never sees half a message; a retry overwrites
         except OSError as exc:
             raise SendError(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -79,11 +81,11 @@ class SmtpConnection:
                 self.smtp.close()
             self.smtp = None
 
-    def send(self, row: OutboxMessage, message: EmailMessage) -> str:
+    def send(self, row: OutboxMessage, message: OutgoingEmail) -> str:
         if self.smtp is None:
             self.open()  # after a lost connection: one new one for the rest of the batch
         try:
-            refused = self.smtp.send_message(message, from_addr=self.backend.envelope_from, to_addrs=[row.recipient])
+            refused = self.smtp.sendmail(self.backend.envelope_from, [row.recipient], message.data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             self._reset()
@@ -98,7 +100,7 @@ class SmtpConnection:
         if refused:
             code, text = next(iter(refused.values()))
             raise SendError(_smtp_reason(code, text), permanent=code >= 500)
-        return message["Message-ID"] or ""
+        return message.message_id
 
     def _reset(self) -> None:
         try:
@@ -117,6 +119,8 @@ class SmtpMailBackend:
         self.use_ssl = config["SMTP_SSL"]
         self.timeout = float(config["SMTP_TIMEOUT"])
         self.envelope_from = config["MAIL_FROM_ADDRESS"]
+        # Connections a batch is sent over at once (each reused for its share of the batch).
+        self.connections = max(1, int(config["OUTBOX_SMTP_CONNECTIONS"]))
 
     @contextmanager
     def connect(self):

@@ -15,7 +15,9 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -133,38 +135,87 @@ def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> l
 
 
 def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) -> list[dict]:
-    """Send claimed rows channel by channel (one provider connection per channel); return the updates."""
+    """Send claimed rows channel by channel and return the updates to record.
+
+    First every message of the batch is composed (CPU), then they are sent over the backend's
+    connections (`connections`: one for SMTP unless OUTBOX_SMTP_CONNECTIONS says more, each reused
+    for its share of the batch; with several, one thread each, waiting on the network together).
+    The two phases do not overlap on purpose: a thread composing while another sends makes the
+    sender wait for the GIL after every SMTP reply, which halves the rate.
+    """
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
-    updates = []
+    results: list[tuple[OutboxMessage, str | None, Exception | None, datetime | None]] = []
     by_channel: dict[str, list[OutboxMessage]] = {}
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
     for channel, channel_rows in by_channel.items():
-        pending = list(channel_rows)
+        work: queue.Queue = queue.Queue()
+        for row in channel_rows:
+            try:
+                work.put((row, _composer(row.kind)(row)))
+            except Exception as exc:  # a bug composing one message must not stop the others
+                log.exception("outbox message %s could not be composed", row.id)
+                results.append((row, None, SendError(f"{type(exc).__name__}: {exc}", permanent=True), None))
         try:
-            with _backend(channel).connect() as conn:
-                while pending:
-                    row = pending.pop(0)
-                    try:
-                        content = _composer(row.kind)(row)
-                        ref = conn.send(row, content)
-                    except Unreachable:
-                        pending.insert(0, row)
-                        raise
-                    except SendError as exc:
-                        updates.append(_failure(row, exc, now, max_attempts, stats))
-                    except Exception as exc:  # a bug composing one message must not stop the others
-                        log.exception("outbox message %s could not be sent", row.id)
-                        updates.append(_failure(row, SendError(f"{type(exc).__name__}: {exc}", permanent=True),
-                                                now, max_attempts, stats))
-                    else:
-                        updates.append({"id": row.id, "status": SENT, "sent_at": utcnow(), "provider_ref": ref or "",
-                                        "locked_until": None, "last_error": ""})
-                        stats.sent += 1
-        except SendError as exc:  # could not connect, or not reconnect: the rest waits for its next attempt
-            for row in pending:
-                updates.append(_failure(row, exc, now, max_attempts, stats))
+            backend = _backend(channel)
+        except SendError as exc:
+            results.extend((item[0], None, exc, None) for item in list(work.queue))
+            continue
+        connections = min(backend.connections, max(1, work.qsize()))
+        for _ in range(connections):
+            work.put(None)
+        if connections == 1:
+            _sender(backend, work, results)
+        else:
+            senders = [threading.Thread(target=_sender, args=(backend, work, results), daemon=True,
+                                        name=f"outbox-{channel}-{i}") for i in range(connections)]
+            for thread in senders:
+                thread.start()
+            for thread in senders:
+                thread.join()
+
+    updates = []
+    for row, ref, exc, sent_at in results:
+        if exc is None:
+            updates.append({"id": row.id, "status": SENT, "sent_at": sent_at, "provider_ref": ref or "",
+                            "locked_until": None, "last_error": ""})
+            stats.sent += 1
+        else:
+            updates.append(_failure(row, exc, now, max_attempts, stats))
     return updates
+
+
+def _sender(backend, work: queue.Queue, results: list) -> None:
+    """One provider connection: send what arrives on `work` until None. Once the provider cannot
+    be reached, the rest of the batch is handed back for its next attempt without trying."""
+    down: SendError | None = None
+    try:
+        with backend.connect() as conn:
+            while (item := work.get()) is not None:
+                row, content = item
+                if down is not None:
+                    results.append((row, None, down, None))
+                    continue
+                try:
+                    ref = conn.send(row, content)
+                except Unreachable as exc:
+                    down = exc
+                    results.append((row, None, exc, None))
+                except SendError as exc:
+                    results.append((row, None, exc, None))
+                except Exception as exc:  # never lose a claimed row to an unexpected error
+                    log.exception("outbox message %s: unexpected error while sending", row.id)
+                    results.append((row, None, SendError(f"{type(exc).__name__}: {exc}"), None))
+                else:
+                    results.append((row, ref, None, utcnow()))
+    except SendError as exc:  # could not connect
+        down = exc
+    except Exception as exc:
+        log.exception("outbox: the connection failed")
+        down = SendError(f"{type(exc).__name__}: {exc}")
+    if down is not None:  # fail what is still queued for this sender (the others go on)
+        while (item := work.get()) is not None:
+            results.append((item[0], None, down, None))
 
 
 def _failure(row: OutboxMessage, exc: SendError, now: datetime, max_attempts: int, stats: DispatchStats) -> dict:

@@ -164,6 +164,7 @@ def test_publishing_sends_each_contact_one_correct_invitation_per_session(client
     html = alternative.get_payload()[1].get_content()
     assert "Phòng họp trực tuyến 56" in html
     assert re.fullmatch(r"<[0-9a-f]{32}@ttcs\.example\.gov\.vn>", message["Message-ID"])
+    assert message["Content-Language"] == "vi" and message["Auto-Submitted"] == "auto-generated"
 
     # Nothing is queued or sent twice.
     assert publish(client, org)["status"] == "published"

@@ -49,7 +49,7 @@ def test_a_dispatcher_that_dies_after_claiming_leaves_nothing_lost(app, smtp, pu
 
     event_id = published(3)
     with app.app_context():
-        claimed = claim(datetime.now(UTC), 100)  # ... and the process is killed before sending
+        _token, claimed = claim(datetime.now(UTC), 100)  # ... and the process is killed before sending
         assert len(claimed) == 6
         assert status_counts(event_id)["sending"] == 6
         assert dispatch_due().handled == 0  # still held by the dead dispatcher's lease

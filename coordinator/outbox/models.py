@@ -42,7 +42,9 @@ class OutboxMessage(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # While `sending`: until when the dispatcher that claimed it holds it (a crashed one lets go).
+    # While `sending`: which claim holds it, and until when (a crashed dispatcher lets go). A
+    # dispatcher only records the outcome of rows still under its own claim.
+    claimed_by: Mapped[str] = mapped_column(String(32), default="")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
     # What the provider called it: the Message-ID of an email, the SID of an SMS; the file of

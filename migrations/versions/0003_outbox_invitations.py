@@ -30,6 +30,7 @@ def upgrade():
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_by', sa.String(length=32), nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.Column('provider_ref', sa.String(length=500), nullable=False),

@@ -60,6 +60,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_units.py
 	$(PY) bench/import_national.py
 	$(PY) bench/bench_progress.py
+	$(PY) bench/invitations.py
 
 # After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.
 translations: $(VENV)/.dev

@@ -1,4 +1,6 @@
 """Extension singletons, bound to the app in create_app()."""
+import sqlite3
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -6,7 +8,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names, so Alembic migrations are identical on SQLite and PostgreSQL
@@ -33,3 +36,16 @@ login_manager = LoginManager()
 # No global limits: only what is decorated (the sign-in form) is limited. Storage from
 # RATELIMIT_STORAGE_URI (memory:// by default; redis:// when several workers must share counts).
 limiter = Limiter(get_remote_address, default_limits=[])
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_concurrency(dbapi_connection, connection_record) -> None:
+    """SQLite shared by several processes (the web server, the scheduler, extra dispatchers):
+    write-ahead logging lets readers go on while one process writes, and a writer waits for the
+    lock (up to 30 s) instead of failing at once with "database is locked". Durability is
+    unchanged (synchronous stays FULL)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

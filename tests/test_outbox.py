@@ -99,3 +99,14 @@ def test_two_dispatchers_at_once_send_each_message_once(app, database, smtp, pub
     assert sum(results) == 60
     recipients = [(r.rcpt_tos[0], r.message["Message-ID"]) for r in smtp.received]
     assert len(recipients) == 60 and len(set(recipients)) == 60
+
+
+def test_dispatch_in_several_processes_sends_each_message_once(cli, smtp, published):
+    event_id = published(10)
+    result = cli("outbox", "dispatch", "--once", "--processes", "2")
+    assert result.exit_code == 0, result.output
+    assert "sent 20, to retry 0, failed 0" in result.output
+    recipients = sorted(r.rcpt_tos[0] for r in smtp.received)
+    assert recipients == sorted([f"canbo{i}@example.gov.vn" for i in range(10)] * 2)
+    assert "sent 0" in cli("outbox", "dispatch", "--once").output
+    assert event_id

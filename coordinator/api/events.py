@@ -7,7 +7,7 @@ from flask_smorest import Blueprint, abort
 
 from coordinator.auth.permissions import require
 from coordinator.events import services
-from coordinator.timeutil import iso_local
+from coordinator.timeutil import from_local, iso_local
 
 blp = Blueprint("api_events", __name__, description="Events, their sessions, deadlines and tiers")
 
@@ -100,10 +100,18 @@ class CancelInput(ma.Schema):
     reason = ma.fields.String(load_default="", metadata={"description": "kept in the audit log"})
 
 
-def _queued_by_session(event) -> dict:
+def _change_status(slug, change):
+    """Publish or cancel: 409 when the event's status does not allow it; the event with its
+    invitation counts per session kind otherwise."""
     from coordinator.invitations.services import counts
 
-    return {row["session"].kind: row["counts"] for row in counts(event)}
+    event = _event(slug)
+    try:
+        change(event)
+    except services.EventStateError as exc:
+        abort(409, message=str(exc))
+    event.invitations = {row["session"].kind: row["counts"] for row in counts(event)}
+    return event
 
 
 @blp.route("/<slug>/publish")
@@ -115,13 +123,7 @@ class Publish(MethodView):
     def post(self, slug):
         """Publish a draft event: every contact with an email gets one invitation per session.
         Publishing a published event changes nothing."""
-        event = _event(slug)
-        try:
-            services.publish(event, actor=current_user)
-        except services.EventStateError as exc:
-            abort(409, message=str(exc))
-        event.invitations = _queued_by_session(event)
-        return event
+        return _change_status(slug, lambda event: services.publish(event, actor=current_user))
 
 
 @blp.route("/<slug>/cancel")
@@ -133,13 +135,7 @@ class Cancel(MethodView):
     @blp.alt_response(409, description="the event is finished")
     def post(self, data, slug):
         """Cancel the event: every invitation sent is withdrawn (METHOD:CANCEL, STATUS:CANCELLED)."""
-        event = _event(slug)
-        try:
-            services.cancel(event, actor=current_user, reason=data["reason"])
-        except services.EventStateError as exc:
-            abort(409, message=str(exc))
-        event.invitations = _queued_by_session(event)
-        return event
+        return _change_status(slug, lambda event: services.cancel(event, actor=current_user, reason=data["reason"]))
 
 
 class SessionPatch(ma.Schema):
@@ -150,11 +146,8 @@ class SessionPatch(ma.Schema):
 
 
 def _aware(value, tz):
-    from zoneinfo import ZoneInfo
-
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=ZoneInfo(tz))
+    """A time given without an offset is a wall-clock time in the event's zone."""
+    return value if value is None or value.tzinfo is not None else from_local(value, tz)
 
 
 @blp.route("/<slug>/sessions/<kind>")

@@ -2,9 +2,10 @@
 
 Guarantees:
 - a message is queued once: its `key` is unique and `enqueue` skips keys already present;
-- a message is sent at most once per claim: a dispatcher claims due rows (status `sending`,
-  a lease, attempts + 1) and commits before it talks to the provider; on PostgreSQL several
-  dispatchers claim with `FOR UPDATE SKIP LOCKED` and never share a row;
+- a message is sent at most once per claim: a dispatcher claims due rows (status `sending`, its
+  claim token, a lease, attempts + 1) and commits before it talks to the provider; several
+  dispatchers never share a row (PostgreSQL: `FOR UPDATE SKIP LOCKED`; everywhere: the claiming
+  UPDATE re-checks that the rows are due), and each records outcomes only for rows it still holds;
 - a temporary failure (connection refused, 4xx, timeouts) goes back to `pending` with exponential
   backoff and jitter; a permanent one (5xx) or the last attempt marks it `failed` with the
   provider's reason;

@@ -104,6 +104,9 @@ def load_config(instance_path: Path) -> dict:
         "SMTP_STARTTLS": _bool(os.environ.get("SMTP_STARTTLS"), False),
         "SMTP_SSL": _bool(os.environ.get("SMTP_SSL"), False),
         "SMTP_TIMEOUT": float(os.environ.get("SMTP_TIMEOUT", "30")),
+        # CA bundle (PEM) to trust for the relay's TLS certificate, e.g. a ministry's internal CA;
+        # empty: the system's CAs. The certificate and host name are always verified.
+        "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", ""),
         "OUTBOX_SMTP_CONNECTIONS": int(os.environ.get("OUTBOX_SMTP_CONNECTIONS", "1")),
         # The outbox: messages per claim (one SMTP connection each), attempts before a message is
         # failed, backoff (doubling from the base, capped), how long a claim holds, polling interval.

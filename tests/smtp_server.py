@@ -5,10 +5,17 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+# A self-signed certificate for 127.0.0.1 (valid until 2126), trusted through SMTP_CA_FILE.
+TEST_CERT = Path(__file__).resolve().parent / "data" / "smtp-test-cert.pem"
+TEST_KEY = Path(__file__).resolve().parent / "data" / "smtp-test-key.pem"
 
 
 def free_port() -> int:
@@ -22,6 +29,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False
+    login: str | None = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -55,16 +64,38 @@ class Handler:
                 self.refuse_next -= 1
                 self.refused_total += 1
                 return "451 4.3.0 Temporary failure, please try again later"
+            login = session.auth_data.login.decode() if session.authenticated and session.auth_data else None
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
-                                          or envelope.content))
+                                          or envelope.content, login=login,
+                                          tls=session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None))
         return "250 OK: queued"
 
 
+def _server_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TEST_CERT, TEST_KEY)
+    return context
+
+
 class SmtpServer:
-    def __init__(self):
+    """`starttls`: offers STARTTLS and requires it; `implicit_tls`: TLS from the first byte (port
+    465 style); `users`: {login: password} required to send (only over TLS)."""
+
+    def __init__(self, *, starttls: bool = False, implicit_tls: bool = False, users: dict[str, str] | None = None):
         self.handler = Handler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        options = {}
+        if starttls:
+            options.update(tls_context=_server_tls(), require_starttls=True)
+        if users is not None:
+            def authenticate(server, session, envelope, mechanism, auth_data):
+                ok = users.get(auth_data.login.decode()) == auth_data.password.decode()
+                return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     ssl_context=_server_tls() if implicit_tls else None,
+                                     server_hostname="127.0.0.1", **options)
 
     def start(self) -> SmtpServer:
         self.controller.start()

@@ -110,3 +110,49 @@ def test_dispatch_in_several_processes_sends_each_message_once(cli, smtp, publis
     assert recipients == sorted([f"canbo{i}@example.gov.vn" for i in range(10)] * 2)
     assert "sent 0" in cli("outbox", "dispatch", "--once").output
     assert event_id
+
+
+def _use(app, monkeypatch, server, **config):
+    from smtp_server import TEST_CERT
+
+    settings = {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_TIMEOUT": 5.0,
+                "SMTP_STARTTLS": False, "SMTP_SSL": False, "SMTP_USERNAME": "", "SMTP_PASSWORD": "",
+                "SMTP_CA_FILE": str(TEST_CERT), **config}
+    for key, value in settings.items():
+        monkeypatch.setitem(app.config, key, value)
+
+
+def test_starttls_and_login_to_a_relay_with_its_own_ca(app, monkeypatch, published):
+    from coordinator.outbox.services import dispatch_due, status_counts
+
+    server = SmtpServer(starttls=True, users={"hoinghi": "mật-khẩu-đúng"}).start()
+    try:
+        event_id = published(1)
+        _use(app, monkeypatch, server, SMTP_STARTTLS=True, SMTP_USERNAME="hoinghi", SMTP_PASSWORD="sai")
+        with app.app_context():
+            stats = dispatch_due()
+            assert (stats.sent, stats.retried) == (0, 2)
+            assert "535" in stats.errors[0]  # the relay's answer, kept for the organizer
+            monkeypatch.setitem(app.config, "SMTP_PASSWORD", "mật-khẩu-đúng")
+            assert dispatch_due(now=datetime.now(UTC) + timedelta(hours=2)).sent == 2
+            assert status_counts(event_id)["sent"] == 2
+        assert [(r.tls, r.login) for r in server.received] == [(True, "hoinghi")] * 2
+    finally:
+        server.stop()
+
+
+def test_implicit_tls_and_an_untrusted_certificate(app, monkeypatch, published):
+    from coordinator.outbox.services import dispatch_due
+
+    server = SmtpServer(implicit_tls=True).start()
+    try:
+        published(1)
+        _use(app, monkeypatch, server, SMTP_SSL=True, SMTP_CA_FILE="")  # the system CAs do not know it
+        with app.app_context():
+            stats = dispatch_due()
+            assert stats.retried == 2 and "CERTIFICATE_VERIFY_FAILED" in stats.errors[0]
+            monkeypatch.setitem(app.config, "SMTP_CA_FILE", str(__import__("smtp_server").TEST_CERT))
+            assert dispatch_due(now=datetime.now(UTC) + timedelta(hours=2)).sent == 2
+        assert len(server.received) == 2 and all(r.tls for r in server.received)
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ delivers one message and returns the provider's reference for it, or raises Send
 """
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -51,6 +52,21 @@ def _smtp_reason(code: int, text: bytes | str) -> str:
     return f"{code} {text}".strip()
 
 
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib.login, except that credentials with non-ASCII characters (a Vietnamese password)
+    go as AUTH PLAIN in UTF-8 (RFC 4616): smtplib encodes them as ASCII and fails."""
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "plain" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPException("the server offers no AUTH PLAIN, the only method for a non-ASCII password")
+    token = base64.b64encode(b"\0" + username.encode() + b"\0" + password.encode()).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
 class SmtpConnection:
     def __init__(self, backend: SmtpMailBackend):
         self.backend = backend
@@ -60,13 +76,13 @@ class SmtpConnection:
         b = self.backend
         try:
             if b.use_ssl:
-                smtp = smtplib.SMTP_SSL(b.host, b.port, timeout=b.timeout, context=ssl.create_default_context())
+                smtp = smtplib.SMTP_SSL(b.host, b.port, timeout=b.timeout, context=b.tls_context())
             else:
                 smtp = smtplib.SMTP(b.host, b.port, timeout=b.timeout)
                 if b.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=b.tls_context())
             if b.username:
-                smtp.login(b.username, b.password)
+                _login(smtp, b.username, b.password)
         except smtplib.SMTPResponseException as exc:
             raise Unreachable(f"SMTP {b.host}:{b.port}: {_smtp_reason(exc.smtp_code, exc.smtp_error)}") from exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -119,8 +135,13 @@ class SmtpMailBackend:
         self.use_ssl = config["SMTP_SSL"]
         self.timeout = float(config["SMTP_TIMEOUT"])
         self.envelope_from = config["MAIL_FROM_ADDRESS"]
+        self.ca_file = config["SMTP_CA_FILE"] or None
         # Connections a batch is sent over at once (each reused for its share of the batch).
         self.connections = max(1, int(config["OUTBOX_SMTP_CONNECTIONS"]))
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificate and host name verified, against SMTP_CA_FILE when given."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
     @contextmanager
     def connect(self):

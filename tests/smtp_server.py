@@ -44,6 +44,9 @@ class Handler:
     refused_total: int = 0
     reject: set[str] = field(default_factory=set)  # recipients refused with 550
     connections: int = 0
+    # After this many messages, drop the connection in the middle of the next one and stop listening.
+    crash_after: int | None = None
+    on_crash: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -59,6 +62,10 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.crash_after is not None and len(self.received) >= self.crash_after:
+            self.on_crash()  # no new connections
+            server.transport.abort()  # and this one is gone before the reply
+            return "451 gone"
         with self.lock:
             if self.refuse_next > 0:
                 self.refuse_next -= 1
@@ -99,6 +106,7 @@ class SmtpServer:
 
     def start(self) -> SmtpServer:
         self.controller.start()
+        self.handler.on_crash = self.controller.server.close
         return self
 
     def stop(self) -> None:

@@ -156,3 +156,25 @@ def test_implicit_tls_and_an_untrusted_certificate(app, monkeypatch, published):
         assert len(server.received) == 2 and all(r.tls for r in server.received)
     finally:
         server.stop()
+
+
+def test_a_relay_that_dies_in_the_middle_of_a_batch(app, monkeypatch, smtp, published):
+    """The connection drops during a message and reconnecting fails: what was sent stays sent,
+    the rest waits for its next attempt, and nothing arrives twice."""
+    from coordinator.outbox.services import dispatch_due
+
+    published(3)  # 6 messages
+    smtp.handler.crash_after = 2
+    with app.app_context():
+        stats = dispatch_due()
+    assert (stats.sent, stats.retried, stats.failed) == (2, 4, 0)
+    assert len(smtp.received) == 2
+    replacement = SmtpServer().start()
+    try:
+        monkeypatch.setitem(app.config, "SMTP_PORT", replacement.port)
+        with app.app_context():
+            assert dispatch_due(now=datetime.now(UTC) + timedelta(hours=2)).sent == 4
+        delivered = sorted(r.rcpt_tos[0] for r in smtp.received + replacement.received)
+        assert delivered == sorted([f"canbo{i}@example.gov.vn" for i in range(3)] * 2)
+    finally:
+        replacement.stop()

@@ -209,9 +209,11 @@ def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) 
 
 
 def _sender(backend, work: queue.Queue, results: list) -> None:
-    """One provider connection: send what arrives on `work` until None. Once the provider cannot
-    be reached, the rest of the batch is handed back for its next attempt without trying."""
+    """One provider connection: send what arrives on `work` until its None. Once the provider
+    cannot be reached (at connect, or when reconnecting after a lost connection), the rest of this
+    sender's share is handed back for its next attempt without trying."""
     down: SendError | None = None
+    finished = False  # this sender's None has been taken from the queue
     try:
         with backend.connect() as conn:
             while (item := work.get()) is not None:
@@ -231,12 +233,13 @@ def _sender(backend, work: queue.Queue, results: list) -> None:
                     results.append((row, None, SendError(f"{type(exc).__name__}: {exc}"), None))
                 else:
                     results.append((row, ref, None, utcnow()))
+            finished = True
     except SendError as exc:  # could not connect
         down = exc
     except Exception as exc:
         log.exception("outbox: the connection failed")
         down = SendError(f"{type(exc).__name__}: {exc}")
-    if down is not None:  # fail what is still queued for this sender (the others go on)
+    if not finished:  # never connected: fail what is still queued for this sender (the others go on)
         while (item := work.get()) is not None:
             results.append((item[0], None, down, None))
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, on_each_database  # noqa: E402
+from harness import timed, fmt, DEFAULT_PG, on_each_database  # noqa: E402
 
 # --- the SMTP sink (a separate process) ------------------------------------------------------------
 
@@ -247,6 +247,10 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
             rss_after = (_proc_status_kb("VmRSS") or 0) / 1024
             maxrss_after = _maxrss_mb()
             final = outbox.status_counts(event_id=event.id)
+            # What the organizer's invitations page and GET …/invitations compute, at this scale.
+            from coordinator.invitations.services import counts
+
+            _, count_samples = timed(lambda: counts(get_event(plan.slug)), repeat=5)
 
             if stats.errors:
                 print(f"    first errors: {stats.errors[:3]}")
@@ -281,6 +285,7 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
          f"{sink.bytes / max(1, sink.received):,.0f} bytes, {sink.bytes / 1e6:,.1f} MB in all)")
     line("    sink process CPU time", f"{sink.cpu_seconds:.1f} s in {dispatch_seconds:.1f} s of dispatch "
          f"(<= {100 * sink.cpu_seconds / dispatch_seconds:.0f} % of one core)")
+    line("(c) invitation counts per session", fmt(count_samples) + " (the organizer's page, GET …/invitations)")
     if not (sink.received == stats.sent == final["sent"]):
         print(f"    MISMATCH: outbox sent {stats.sent:,} (rows sent {final['sent']:,}), sink received {sink.received:,}")
 

@@ -66,7 +66,6 @@ def _items(event: Event, recipient, name: str = "", role: str = "attendee") -> l
         summary = invitations.summary_of(event, session)
         payload = invitations._payload(event, session, summary, tier_roles, support, recipient, "", name, role,
                                        "vi", REQUEST, session.sequence)
-        payload["feed_url"] = ""
         lang = current_app.config["BABEL_DEFAULT_LOCALE"]  # calendar apps say no language
         with force_locale(lang):
             description = render("mail/invitation_description.txt", lang, **_context(payload)).strip()

@@ -169,9 +169,6 @@ def _payload(event: Event, session: EventSession, summary: str, tier_roles: dict
             "upstream_bridge": r.upstream_bridge, "tier_chair": chair, "tier_attendees": attendees,
             "support": _support_for(r, support, event),
         })
-        from coordinator.invitations.feeds import contact_feed_url
-
-        payload["feed_url"] = contact_feed_url(event, r.contact_id)
     return payload
 
 
@@ -198,17 +195,25 @@ def sync(event: Event, *, emails: Iterable[str] | None = None) -> SyncResult:
                              for inv in db.session.scalars(stmt.where(Invitation.email.in_(wanted[i:i + _CHUNK])))})
     if not recipients and not existing:
         return result
+    from coordinator.invitations.feeds import contact_feed_url  # feeds imports this module
 
     tier_roles = {t.tier: (t.chair, t.attendees) for t in event.tier_roles}
     support = _support_contacts(event) if recipients else {}
     now = utcnow()
     messages, new_rows, changed_rows, superseded = [], [], [], []
 
+    feed_urls: dict[int, str] = {}  # the contact's own calendar link, once per person (an HMAC each)
+
     def queue(session, summary, r, email, name, role, language, method, sequence):
         key = message_key(session.ical_uid, email, sequence, method)
+        payload = _payload(event, session, summary, tier_roles, support, r, email, name, role, language, method,
+                           sequence)
+        if r is not None:
+            if r.contact_id not in feed_urls:
+                feed_urls[r.contact_id] = contact_feed_url(event, r.contact_id)
+            payload["feed_url"] = feed_urls[r.contact_id]
         messages.append({"key": key, "channel": "email", "kind": KIND, "event_id": event.id, "recipient": email,
-                         "payload": _payload(event, session, summary, tier_roles, support, r, email, name, role,
-                                             language, method, sequence)})
+                         "payload": payload})
         return key
 
     for session in event.sessions:

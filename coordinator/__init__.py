@@ -73,6 +73,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from coordinator.web.views import bp as web_bp
     from coordinator.invitations.views import bp as invitations_bp
     from coordinator.outbox.views import bp as outbox_bp
+    from coordinator.reminders.views import bp as reminders_bp
+    from coordinator.sms.views import bp as sms_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
@@ -84,6 +86,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(invitations_bp)
     app.register_blueprint(outbox_bp)
+    app.register_blueprint(reminders_bp)
+    app.register_blueprint(sms_bp)
     init_api(app)
 
     from coordinator.cli import register_cli

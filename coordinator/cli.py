@@ -15,6 +15,8 @@ users_cli = AppGroup("users", help="Users and API tokens.")
 events_cli = AppGroup("events", help="Events.")
 scheduler_cli = AppGroup("scheduler", help="The background scheduler.")
 outbox_cli = AppGroup("outbox", help="The outbox every email and SMS passes through.")
+reminders_cli = AppGroup("reminders", help="Reminder rules and their firings.")
+sms_cli = AppGroup("sms", help="SMS: opted-out numbers.")
 
 
 @units_cli.command("load")
@@ -324,8 +326,89 @@ def scheduler_run() -> None:
     run_forever(current_app._get_current_object())
 
 
+def _parse_instant(value: str):
+    from datetime import datetime
+
+    from coordinator.timeutil import utcnow
+
+    if not value:
+        return utcnow()
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date and time, e.g. 2024-06-27T14:00+07:00") from None
+    if at.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; write e.g. 2024-06-27T14:00+07:00 or ...Z")
+    return at
+
+
+@reminders_cli.command("due")
+@click.option("--at", "at", default="", help="The instant (ISO 8601 with offset); default now.")
+@click.option("--event", "slug", default=None, help="Only this event.")
+def reminders_due(at: str, slug: str | None) -> None:
+    """Queue every reminder due at --at that has not gone out yet (what the scheduler does).
+    Safe to run at any time and any number of times: a reminder is queued once."""
+    from coordinator.reminders.services import enqueue_due
+
+    instant = _parse_instant(at)
+    runs = enqueue_due(instant, event=_event_or_fail(slug) if slug else None)
+    for run in runs:
+        detail = f"{run.queued} queued, {run.unreachable} unreachable" if run.status == "sent" else run.reason
+        click.echo(f"rule {run.rule_id} ({run.anchor_version}): {run.status}: {detail}")
+    click.echo(f"{len(runs)} reminders fired, {sum(r.queued for r in runs)} messages queued")
+
+
+@reminders_cli.command("plan")
+@click.argument("slug")
+def reminders_plan(slug: str) -> None:
+    """List an event's reminder rules with their fire times (in the event's time zone) and state."""
+    from coordinator.reminders.services import plan
+    from coordinator.timeutil import format_local
+
+    event = _event_or_fail(slug)
+    for p in plan(event):
+        when = format_local(p.fire_at, event.timezone) if p.fire_at else "-"
+        click.echo(f"{p.rule.id:>5}  {when:<17} {p.state:<10} {p.rule.anchor:<28} {p.rule.offset_seconds:>+9d}s "
+                   f"{p.rule.channel:<5} {p.rule.audience}")
+
+
+@sms_cli.command("opt-out")
+@click.argument("phone")
+@click.option("--note", default="")
+def sms_opt_out(phone: str, note: str) -> None:
+    """Stop all SMS to PHONE (any Vietnamese spelling of the number)."""
+    from coordinator.endpoints.phones import PhoneError, parse_phone
+    from coordinator.extensions import db
+    from coordinator.sms import services
+
+    try:
+        number = parse_phone(phone)
+    except PhoneError as exc:
+        raise click.ClickException(exc.msg.text) from None
+    changed = services.opt_out(number.e164, "organizer", note=note, actor_label="cli")
+    db.session.commit()
+    click.echo(f"{number.e164}: {'opted out' if changed else 'was already opted out'}")
+
+
+@sms_cli.command("opt-in")
+@click.argument("phone")
+def sms_opt_in(phone: str) -> None:
+    """Allow SMS to PHONE again."""
+    from coordinator.endpoints.phones import PhoneError, parse_phone
+    from coordinator.extensions import db
+    from coordinator.sms import services
+
+    try:
+        number = parse_phone(phone)
+    except PhoneError as exc:
+        raise click.ClickException(exc.msg.text) from None
+    changed = services.opt_in(number.e164, actor_label="cli")
+    db.session.commit()
+    click.echo(f"{number.e164}: {'opted in again' if changed else 'was not opted out'}")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli):
+    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli, reminders_cli, sms_cli):
         app.cli.add_command(group)
 
 

@@ -116,6 +116,25 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_RETRY_MAX_SECONDS": float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600")),
         "OUTBOX_LEASE_SECONDS": int(os.environ.get("OUTBOX_LEASE_SECONDS", "600")),
         "OUTBOX_POLL_SECONDS": float(os.environ.get("OUTBOX_POLL_SECONDS", "5")),
+        # SMS: `log` records messages and shows them on the outbox page (no provider needed);
+        # `twilio` sends through Twilio's official client.
+        "SMS_BACKEND": os.environ.get("SMS_BACKEND", "log"),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM": os.environ.get("TWILIO_FROM", ""),  # a number or a registered alphanumeric sender ID
+        "TWILIO_MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID", ""),
+        # Where the client sends (tests and staging point it at a local server).
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
+        # Sends per second per dispatcher process, HTTP requests in flight at once, and their timeout.
+        "SMS_RATE_PER_SECOND": float(os.environ.get("SMS_RATE_PER_SECOND", "10")),
+        "SMS_CONCURRENCY": int(os.environ.get("SMS_CONCURRENCY", "4")),
+        "SMS_TIMEOUT": float(os.environ.get("SMS_TIMEOUT", "15")),
+        # The scheduler: how often it brings reminder jobs in line with the rules; how often the
+        # active process renews its lease (and a standby tries to take over); how long a lease
+        # lasts without renewal (databases without advisory locks: SQLite).
+        "REMINDER_SYNC_SECONDS": float(os.environ.get("REMINDER_SYNC_SECONDS", "30")),
+        "SCHEDULER_HEARTBEAT_SECONDS": float(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "10")),
+        "SCHEDULER_LEASE_SECONDS": float(os.environ.get("SCHEDULER_LEASE_SECONDS", "30")),
         # OpenAPI document (flask-smorest)
         "API_TITLE": "Điều phối hội nghị trực tuyến — API",
         "API_VERSION": "v1",

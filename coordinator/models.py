@@ -8,3 +8,6 @@ from coordinator.documents.models import DocumentFile  # noqa: F401
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit  # noqa: F401
 from coordinator.outbox.models import OutboxMessage  # noqa: F401
 from coordinator.invitations.models import Invitation  # noqa: F401
+from coordinator.reminders.models import Confirmation, ReminderRun  # noqa: F401
+from coordinator.sms.models import SmsOptOut  # noqa: F401
+from coordinator.scheduling.models import SchedulerLease  # noqa: F401

@@ -92,7 +92,7 @@ def _api_csrf(app: Flask, blueprints) -> None:
 
 
 def init_api(app: Flask) -> None:
-    from coordinator.api import endpoints, events, imports, registration, units
+    from coordinator.api import endpoints, events, imports, registration, reminders, units
 
     api.init_app(app, spec_kwargs={
         "info": {"description": "Coordination of nationwide tiered videoconferences. "
@@ -106,7 +106,8 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(endpoints.blp, url_prefix=API_PREFIX)
     api.register_blueprint(imports.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
-    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp])
+    api.register_blueprint(reminders.blp, url_prefix=f"{API_PREFIX}/events")
+    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp, reminders.blp])
 
     @app.errorhandler(500)
     def _internal(error):

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, SelectChoice, SelectField, StringField,
                      TextAreaField)
-from wtforms.validators import Email, Optional, ValidationError
+from wtforms.validators import Email, Length, Optional, ValidationError
 
 from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, TIER_LABELS
 from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, STRUCTURE_TIERS, PlanError
@@ -92,6 +92,8 @@ class EventForm(FlaskForm):
         if not SLUG_RE.match(field.data or ""):
             raise ValidationError(_l(SLUG_MESSAGE))
     title = TextAreaField(_l("Title"))
+    short_title = StringField(_l("Short name for SMS"), validators=[Length(max=160)],
+                              description=_l("What {event} says in an SMS reminder; the title when empty."))
     legal_reference = TextAreaField(_l("Legal reference"))
     description = TextAreaField(_l("Agenda and notes"), render_kw={"rows": 8})
     timezone = SelectField(_l("Time zone"), default="Asia/Ho_Chi_Minh")
@@ -127,6 +129,7 @@ class EventForm(FlaskForm):
             # A slug the form already refused is replaced so the plan rules can check the rest.
             "slug": "placeholder" if self.slug.errors else (self.slug.data or "").strip(),
             "title": self.title.data or "",
+            "short_title": self.short_title.data or "",
             "legal_reference": self.legal_reference.data or "",
             "description": self.description.data or "",
             "timezone": self.timezone.data,

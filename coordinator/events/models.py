@@ -24,6 +24,8 @@ class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(500))
+    # A short name for SMS ({event} in a reminder): the full title alone can cost three segments.
+    short_title: Mapped[str] = mapped_column(String(160), default="")
     legal_reference: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     organizer_name: Mapped[str] = mapped_column(String(255), default="")
@@ -137,5 +139,18 @@ class ReminderRule(db.Model):
     channel: Mapped[str] = mapped_column(String(8))
     audience: Mapped[str] = mapped_column(String(32))
     template: Mapped[str] = mapped_column(Text)
+    # Send the SMS without Vietnamese diacritics (GSM-7: 160 characters per segment instead of 70).
+    strip_diacritics: Mapped[bool] = mapped_column(default=False)
+    # A paused rule fires nothing (and is not scheduled) until it is resumed.
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     event: Mapped[Event] = relationship(back_populates="reminder_rules")
+
+    @property
+    def anchor_kind(self) -> str:
+        return self.anchor.partition(":")[0]
+
+    @property
+    def anchor_name(self) -> str:
+        return self.anchor.partition(":")[2]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coordinator.events.models import DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
 from coordinator.messages import N_, Message
+from coordinator.reminders import templates as reminder_templates
 from coordinator.timeutil import is_valid_timezone
 
 # The tiers each administrative structure has, top-down.
@@ -81,11 +82,16 @@ class ReminderSpec(_Strict):
     channel: str
     audience: str
     template: str = Field(min_length=1)
+    # Send without Vietnamese diacritics (GSM-7, 160 characters per segment instead of 70).
+    strip_diacritics: bool = False
+    active: bool = True
 
 
 class PlanSpec(_Strict):
     slug: str
     title: str = Field(min_length=1, max_length=500)
+    # What {event} says in an SMS reminder; the title when empty.
+    short_title: str = Field(default="", max_length=160)
     legal_reference: str = ""
     description: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -273,6 +279,9 @@ def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
                 audience=r.audience, known=", ".join(REMINDER_AUDIENCES))
         elif r.audience == "units_missing_deadline" and kind != "deadline":
             add(f"reminders[{i}].audience", N_("'units_missing_deadline' needs a deadline anchor"))
+        problem = reminder_templates.check(r.template, kind)
+        if problem is not None:
+            add(f"reminders[{i}].template", problem.template, **problem.params)
         key = (r.anchor, r.offset, r.channel, r.audience)
         if key in reminder_keys:
             add(f"reminders[{i}]", N_("the same reminder is listed twice"))

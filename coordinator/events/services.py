@@ -36,6 +36,7 @@ from coordinator.events.plans import (
 )
 from coordinator.extensions import db
 from coordinator.invitations import services as invitations
+from coordinator.reminders import services as reminders
 from coordinator.messages import N_
 from coordinator.timeutil import from_local, to_local, utcnow
 
@@ -101,6 +102,7 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     if changes and not created:
         event.updated_at = utcnow()  # also when only sessions or tiers changed: feeds show it
         invitations.sync(event)  # a moved session goes out as an update, in the same transaction
+        reminders.supersede_outdated(event)  # reminders queued for the old time are not sent
     db.session.commit()
     return ApplyResult(event, created, changes)
 
@@ -110,6 +112,7 @@ def _sync(event: Event, plan: PlanSpec) -> list[str]:
     tz = plan.timezone
     for attr, value in (
         ("title", plan.title),
+        ("short_title", plan.short_title),
         ("legal_reference", plan.legal_reference),
         ("description", plan.description),
         ("timezone", tz),
@@ -198,10 +201,11 @@ def _sync_reminders(event: Event, specs: list[ReminderSpec], changes: list[str])
         k = key(spec.anchor, int(spec.offset.total_seconds()), spec.channel, spec.audience)
         rule = by_key.pop(k, None)
         if rule is None:
-            rule = ReminderRule(anchor=k[0], offset_seconds=k[1], channel=k[2], audience=k[3], template=spec.template)
+            rule = ReminderRule(anchor=k[0], offset_seconds=k[1], channel=k[2], audience=k[3], template=spec.template,
+                                strip_diacritics=spec.strip_diacritics, active=spec.active)
             changes.append(f"reminder-added:{spec.anchor}")
-        elif rule.template != spec.template:
-            rule.template = spec.template
+        elif (rule.template, rule.strip_diacritics, rule.active) != (spec.template, spec.strip_diacritics, spec.active):
+            rule.template, rule.strip_diacritics, rule.active = spec.template, spec.strip_diacritics, spec.active
             changes.append(f"reminder:{spec.anchor}")
         wanted.append(rule)
     changes.extend(f"reminder-removed:{k[0]}" for k in by_key)
@@ -218,6 +222,7 @@ def plan_of(event: Event) -> PlanSpec:
     return PlanSpec.model_construct(
         slug=event.slug,
         title=event.title,
+        short_title=event.short_title,
         legal_reference=event.legal_reference,
         description=event.description,
         timezone=tz,
@@ -233,7 +238,9 @@ def plan_of(event: Event) -> PlanSpec:
             required_files=[RequiredFileSpec.model_construct(**f) for f in d.required_files or []])
             for d in event.deadlines],
         reminders=[ReminderSpec.model_construct(anchor=r.anchor, offset=timedelta(seconds=r.offset_seconds), channel=r.channel,
-                                                audience=r.audience, template=r.template) for r in event.reminder_rules],
+                                                audience=r.audience, template=r.template,
+                                                strip_diacritics=r.strip_diacritics, active=r.active)
+                   for r in event.reminder_rules],
     )
 
 
@@ -258,7 +265,9 @@ def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
     event.status = CANCELLED
     event.cancelled_at = utcnow()
     queued = invitations.sync(event)  # every invitation sent is withdrawn (METHOD:CANCEL)
-    audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason, cancellations=queued.cancelled)
+    sms = reminders.on_cancel(event, reason)  # queued reminders dropped; those reminded by SMS are told
+    audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason, cancellations=queued.cancelled,
+                 cancellation_sms=sms)
     db.session.commit()
     return event
 
@@ -283,6 +292,7 @@ def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, 
     session.sequence += 1
     event.updated_at = utcnow()  # what calendar feeds show changed
     invitations.sync(event)
+    reminders.supersede_outdated(event)  # its reminders fire again for the new time; the old ones are dropped
     audit.record("session.move", "event", event.slug, actor=actor, session=kind,
                  before={"starts_at": old[0].isoformat(), "ends_at": old[1].isoformat(), "location": old[2]},
                  after={"starts_at": new[0].isoformat(), "ends_at": new[1].isoformat(), "location": new[2]})

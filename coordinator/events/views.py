@@ -40,7 +40,7 @@ def show(slug: str):
 def _form_data(event) -> dict:
     plan = services.plan_of(event)
     return {
-        "slug": plan.slug, "title": plan.title, "legal_reference": plan.legal_reference,
+        "slug": plan.slug, "title": plan.title, "short_title": plan.short_title, "legal_reference": plan.legal_reference,
         "description": plan.description, "timezone": plan.timezone, "unit_structure": plan.unit_structure,
         "organizer_name": plan.organizer.name, "organizer_office": plan.organizer.office,
         "organizer_email": plan.organizer.email, "organizer_phone": plan.organizer.phone,
@@ -52,7 +52,8 @@ def _form_data(event) -> dict:
 
 def _reminder_dicts(event) -> list[dict]:
     # Reminder rules are edited on their own page; the event form keeps them as they are.
-    return [{"anchor": r.anchor, "offset": timedelta(seconds=r.offset_seconds), "channel": r.channel, "audience": r.audience, "template": r.template}
+    return [{"anchor": r.anchor, "offset": timedelta(seconds=r.offset_seconds), "channel": r.channel, "audience": r.audience,
+             "template": r.template, "strip_diacritics": r.strip_diacritics, "active": r.active}
             for r in event.reminder_rules] if event else []
 
 

@@ -1,4 +1,5 @@
-"""Where messages go. Chosen by configuration: MAIL_BACKEND=file (default) or smtp.
+"""Where messages go. Chosen by configuration: MAIL_BACKEND=file (default) or smtp for email,
+SMS_BACKEND=log (default) or twilio for SMS (`coordinator.sms.backends`).
 
 A backend's `connect()` is a context manager giving a connection whose `send(row, content)`
 delivers one message and returns the provider's reference for it, or raises SendError.
@@ -162,4 +163,8 @@ def backend_for(channel: str, config: dict):
         if kind == "smtp":
             return SmtpMailBackend(config)
         raise Unreachable(f"unknown MAIL_BACKEND {kind!r}: use file or smtp")
+    if channel == "sms":
+        from coordinator.sms.backends import sms_backend
+
+        return sms_backend(config)
     raise Unreachable(f"no backend for channel {channel!r}")

@@ -8,3 +8,14 @@ MESSAGE_STATUS_LABELS = {
     "superseded": _l("Superseded by a newer message"),
 }
 CHANNEL_LABELS = {"email": _l("Email"), "sms": _l("SMS")}
+# What the SMS provider reported afterwards (status callbacks).
+DELIVERY_LABELS = {
+    "accepted": _l("accepted by the provider"),
+    "queued": _l("queued at the provider"),
+    "sending": _l("being sent"),
+    "sent": _l("handed to the carrier"),
+    "delivered": _l("delivered"),
+    "undelivered": _l("not delivered"),
+    "failed": _l("failed at the provider"),
+    "read": _l("read"),
+}

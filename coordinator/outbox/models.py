@@ -29,6 +29,8 @@ class OutboxMessage(db.Model):
         # What a dispatcher asks: the due messages, oldest first.
         Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_messages_event_channel", "event_id", "channel", "status"),
+        # Status callbacks find their message by the provider's id (an SMS's SID).
+        Index("ix_outbox_messages_provider_ref", "provider_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,3 +54,8 @@ class OutboxMessage(db.Model):
     provider_ref: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the provider reported afterwards (SMS status callbacks): queued, sent, delivered,
+    # undelivered, failed; with its error code when it gave one.
+    delivery_status: Mapped[str] = mapped_column(String(16), default="")
+    delivery_error: Mapped[str] = mapped_column(String(16), default="")
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -98,6 +98,10 @@ def _composer(kind: str) -> Callable:
         from coordinator.invitations.mail import compose
 
         return compose
+    if kind in ("reminder", "reminder-cancel"):
+        from coordinator.reminders.compose import compose
+
+        return compose
     raise LookupError(f"no composer for messages of kind {kind!r}")
 
 
@@ -198,6 +202,12 @@ def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) 
                 thread.join()
 
     updates = []
+    unsubscribed = [row.recipient for row, _, exc, _ in results if getattr(exc, "code", None) == 21610]
+    if unsubscribed:  # Twilio says the number replied STOP: no further SMS to it, from any event
+        from coordinator.sms.services import opt_out
+
+        for phone in set(unsubscribed):
+            opt_out(phone, "provider", note="Twilio 21610")
     for row, ref, exc, sent_at in results:
         if exc is None:
             updates.append({"id": row.id, "status": SENT, "sent_at": sent_at, "provider_ref": ref or "",

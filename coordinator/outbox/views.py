@@ -9,7 +9,7 @@ from coordinator.auth.permissions import require
 from coordinator.events.services import list_events
 from coordinator.extensions import db
 from coordinator.outbox import services as outbox
-from coordinator.outbox.labels import CHANNEL_LABELS, MESSAGE_STATUS_LABELS
+from coordinator.outbox.labels import CHANNEL_LABELS, DELIVERY_LABELS, MESSAGE_STATUS_LABELS
 from coordinator.outbox.models import CHANNELS, STATUSES, OutboxMessage
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
@@ -38,7 +38,8 @@ def index():
     return render_template("outbox/index.html", messages=messages, total=total, counts=counts, events=events,
                            event=event, channel=channel, status=status, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                            eml_path=_eml_path, CHANNELS=CHANNELS, STATUSES=STATUSES,
-                           MESSAGE_STATUS_LABELS=MESSAGE_STATUS_LABELS, CHANNEL_LABELS=CHANNEL_LABELS)
+                           MESSAGE_STATUS_LABELS=MESSAGE_STATUS_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
+                           DELIVERY_LABELS=DELIVERY_LABELS)
 
 
 @bp.get("/<int:message_id>.eml")

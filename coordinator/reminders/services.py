@@ -265,12 +265,21 @@ def _names(names: list[str]) -> str:
     return f"{', '.join(names[:_MAX_NAMES])} và {len(names) - _MAX_NAMES} điểm cầu khác"
 
 
+def _longest_endpoint_name(event: Event) -> str:
+    """For samples: the event's longest endpoint name, so that the cost shown is the worst case."""
+    from sqlalchemy import func
+
+    name = db.session.scalar(select(Endpoint.name).where(Endpoint.event_id == event.id)
+                             .order_by(func.length(Endpoint.name).desc()).limit(1))
+    return name or "Điểm cầu Ủy ban nhân dân tỉnh"
+
+
 def values_for(rule: ReminderRule, event: Event, anchor: Anchor, recipient: Recipient | None) -> dict[str, str]:
     base = current_app.config["PUBLIC_BASE_URL"]
     values = {"event": event.short_title or event.title, "local_time": local_time(anchor.at, event.timezone)}
     if anchor.kind == "session":
         values["session"] = anchor.title
-        values["endpoint"] = _names(recipient.endpoint_names) if recipient else "Điểm cầu Tỉnh Khánh Hòa"
+        values["endpoint"] = _names(recipient.endpoint_names) if recipient else _longest_endpoint_name(event)
         values["confirm_url"] = (links.url(anchor.session.id, recipient.contact_ids[0]) if recipient
                                  else f"{base}/c/{links.token(anchor.session.id or 0, 0)}")
     else:

@@ -30,7 +30,7 @@ def test_the_composer_counts_segments_as_the_organizer_types(app, page, make_use
     expect(cost).to_contain_text("UCS-2")
     expect(page.locator("[data-preview=plain]")).to_contain_text("GSM-7")
     expect(page.locator("[data-preview=fire]")).to_contain_text("28/06/2024 06:30")
-    expect(page.locator("[data-preview=text]")).to_contain_text("Điểm cầu Ủy ban nhân dân tỉnh")  # no endpoint yet
+    expect(page.locator("[data-preview=text]")).to_contain_text("Hội trường Ủy ban nhân dân tỉnh")  # no endpoint yet
     # A shorter text: the count follows without a reload.
     before = cost.inner_text()
     page.locator("[name=template]").fill("Họp lúc {local_time}.")

@@ -177,6 +177,8 @@ def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) 
         by_channel.setdefault(row.channel, []).append(row)
     for channel, channel_rows in by_channel.items():
         work: queue.Queue = queue.Queue()
+        if channel == "sms":
+            channel_rows = _drop_opted_out(channel_rows, results)
         for row in channel_rows:
             try:
                 work.put((row, _composer(row.kind)(row)))
@@ -216,6 +218,20 @@ def _send_batch(rows: list[OutboxMessage], now: datetime, stats: DispatchStats) 
         else:
             updates.append(_failure(row, exc, now, max_attempts, stats))
     return updates
+
+
+def _drop_opted_out(rows: list[OutboxMessage], results: list) -> list[OutboxMessage]:
+    """An SMS queued before its number opted out (STOP, 21610, an organizer) is not sent: it fails
+    with the reason. Checked at sending time, since a retry may come hours after the queuing."""
+    from coordinator.sms.services import opted_out_among
+
+    blocked = opted_out_among({row.recipient for row in rows})
+    if not blocked:
+        return rows
+    for row in rows:
+        if row.recipient in blocked:
+            results.append((row, None, SendError("not sent: the number has opted out of SMS", permanent=True), None))
+    return [row for row in rows if row.recipient not in blocked]
 
 
 def _sender(backend, work: queue.Queue, results: list) -> None:

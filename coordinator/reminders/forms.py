@@ -9,11 +9,11 @@ from coordinator.reminders.labels import AUDIENCE_LABELS, CHANNEL_LABELS, UNITS
 
 
 class ReminderForm(FlaskForm):
-    anchor = SelectField(_l("Before or after"))
+    anchor = SelectField(_l("Session or deadline"))
     amount = IntegerField(_l("How long"), default=1, validators=[InputRequired(), NumberRange(min=0, max=2160)])
     unit = SelectField(_l("Unit"), choices=[SelectChoice("days", _l("days")), SelectChoice("hours", _l("hours")),
                                              SelectChoice("minutes", _l("minutes"))], default="days")
-    direction = SelectField(_l("When"), choices=[SelectChoice("before", _l("before")),
+    direction = SelectField(_l("Before or after"), choices=[SelectChoice("before", _l("before")),
                                                   SelectChoice("after", _l("after"))], default="before")
     channel = SelectField(_l("Channel"), choices=[SelectChoice(k, v) for k, v in CHANNEL_LABELS.items()], default="sms")
     audience = SelectField(_l("To"), choices=[SelectChoice(k, v) for k, v in AUDIENCE_LABELS.items()],

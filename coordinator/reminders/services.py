@@ -37,6 +37,7 @@ from coordinator.reminders import templates as texts
 from coordinator.reminders.models import SENT as RUN_SENT
 from coordinator.reminders.models import SKIPPED, Confirmation, ReminderRun
 from coordinator.sms.encoding import cost
+from coordinator.sms.services import opted_out_among
 from coordinator.text import strip_diacritics
 from coordinator.timeutil import utcnow
 from coordinator.units.models import TIERS, Unit
@@ -176,15 +177,6 @@ _ROLES = {"chairs": ("chair",), "technical": ("technical",), "all_contacts": ("c
           "units_missing_deadline": ("chair", "technical", "attendee")}
 
 
-def opted_out_numbers(numbers: set[str] | None = None) -> set[str]:
-    from coordinator.sms.models import SmsOptOut
-
-    stmt = select(SmsOptOut.phone)
-    if numbers is not None and len(numbers) <= 500:
-        stmt = stmt.where(SmsOptOut.phone.in_(numbers))
-    return set(db.session.scalars(stmt))
-
-
 def _units_missing(event: Event, anchor: Anchor) -> list[Unit]:
     from coordinator.deadlines.models import DeadlineFulfilment
 
@@ -219,7 +211,7 @@ def audience(rule: ReminderRule, event: Event, anchor: Anchor) -> Audience:
         codes = {u.code for u in missing}
         rows = [r for r in rows if r[10] in codes]
     rows.sort(key=lambda r: (TIERS.index(r[11]), r[12], r[0]))
-    blocked = opted_out_numbers({r[3] for r in rows}) if rule.channel == "sms" else set()
+    blocked = opted_out_among({r[3] for r in rows}) if rule.channel == "sms" else set()
     found: dict[str, Recipient] = {}
     unreachable: list[Unreachable] = []
     listed = {r[10] for r in rows}  # units with at least one contact, reachable or not
@@ -271,7 +263,7 @@ def _longest_endpoint_name(event: Event) -> str:
 
     name = db.session.scalar(select(Endpoint.name).where(Endpoint.event_id == event.id)
                              .order_by(func.length(Endpoint.name).desc()).limit(1))
-    return name or "Điểm cầu Ủy ban nhân dân tỉnh"
+    return name or "Hội trường Ủy ban nhân dân tỉnh"
 
 
 def values_for(rule: ReminderRule, event: Event, anchor: Anchor, recipient: Recipient | None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import requests
 
 from coordinator.outbox.models import OutboxMessage
-from coordinator.outbox.services import SendError
+from coordinator.outbox.services import SendError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,11 @@ class TwilioConnection:
             reason = f"Twilio {code or status}: {PERMANENT_CODES.get(code) or exc.msg}"
             if status == 429 or status >= 500:
                 raise SmsSendError(f"Twilio HTTP {status}: {exc.msg}", code=code) from exc
+            if status in (401, 403, 404) and code not in PERMANENT_CODES:
+                # The account, not the message: wrong SID or token, suspended account. Nothing of the
+                # batch is tried; every message waits for its next attempt while someone fixes it.
+                raise Unreachable(f"Twilio HTTP {status} ({code}): {exc.msg}; check TWILIO_ACCOUNT_SID and "
+                                  "TWILIO_AUTH_TOKEN") from exc
             raise SmsSendError(reason, permanent=True, code=code) from exc
         except TwilioException as exc:  # 9.x: TwilioServiceException and others are not TwilioRestException
             raise SmsSendError(f"Twilio: {type(exc).__name__}: {exc}") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import services as audit
 from coordinator.extensions import db
@@ -32,12 +33,26 @@ def is_opted_out(phone: str) -> bool:
     return db.session.get(SmsOptOut, phone) is not None
 
 
+def opted_out_among(phones: set[str]) -> set[str]:
+    phones = sorted(phones)
+    found: set[str] = set()
+    for i in range(0, len(phones), 500):
+        found.update(db.session.scalars(select(SmsOptOut.phone).where(SmsOptOut.phone.in_(phones[i:i + 500]))))
+    return found
+
+
 def opt_out(phone: str, source: str, *, note: str = "", actor=None, actor_label: str = "") -> bool:
     """Stop SMS to `phone`. In the caller's transaction; False when it was already opted out."""
     if db.session.get(SmsOptOut, phone) is not None:
         return False
     label = getattr(actor, "email", None) or actor_label or source
-    db.session.add(SmsOptOut(phone=phone, source=source, note=note, actor_label=label, created_at=utcnow()))
+    try:
+        # In a savepoint: the same number opted out at the same moment by another process (a STOP
+        # arriving while a dispatcher records Twilio's 21610) must not undo the caller's transaction.
+        with db.session.begin_nested():
+            db.session.add(SmsOptOut(phone=phone, source=source, note=note, actor_label=label, created_at=utcnow()))
+    except IntegrityError:
+        return False
     audit.record("sms.opt_out", "phone", phone, actor=actor, actor_label=label, source=source, note=note)
     return True
 
@@ -62,6 +77,8 @@ def record_delivery(sid: str, status: str, error_code: str = "", at: datetime | 
     """A status callback: what became of the message Twilio calls `sid`. Unknown SIDs are ignored
     (None); a report older than what is known changes nothing. Commits."""
     status = (status or "").strip().lower()
+    if not sid:  # a report naming no message must not match the messages not sent yet (no SID)
+        return None
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.provider_ref == sid,
                                                         OutboxMessage.channel == "sms"))
     if row is None or status not in _RANK:

@@ -351,3 +351,29 @@ def test_the_confirmation_link_confirms_once(app, client, cli, published):
         assert confirm_link(path[3:], now=now + timedelta(days=1, hours=4)).state == "expired"
     assert client.post(path[:-1] + ("a" if path[-1] != "a" else "b")).status_code == 404
     assert client.get("/c/not-a-token").status_code == 404
+
+
+def test_an_email_reminder_goes_to_each_address_once(app, cli, client, make_user, token_for, published):
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    from coordinator.outbox.services import dispatch_due
+
+    make_user("org@example.gov.vn", "organizer")
+    auth = token_for("org@example.gov.vn")
+    created = client.post(f"/api/v1/events/{SLUG}/reminders", headers=auth, json={
+        "anchor": "session:main", "offset_seconds": -2 * 86400, "channel": "email", "audience": "all_contacts",
+        "template": "Kính gửi đồng chí: {event} diễn ra lúc {local_time} tại điểm cầu {endpoint}."})
+    assert created.status_code == 201, created.get_json()
+    result = cli("reminders", "due", "--at", "2024-06-26T08:31:00+07:00")
+    # Two contacts have an email address (Ánh at Khánh Hòa, the chair); the others are listed as unreachable.
+    assert "sent: 2 queued, 3 unreachable" in result.output
+    with app.app_context():
+        files_before = set(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))
+        dispatch_due(channels=["email"])
+        new = set(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")) - files_before
+    messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in new]
+    reminders = [m for m in messages if "Nhắc lịch" in str(m["Subject"])]
+    assert sorted(str(m["To"]).split("<")[-1].rstrip(">") for m in reminders) == ["anh@example.gov.vn", "chu@example.gov.vn"]
+    body = reminders[0].get_body(("plain",)).get_content()
+    assert "lúc 08:30 ngày 28/06/2024" in body and "/c/" in body

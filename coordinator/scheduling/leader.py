@@ -105,7 +105,14 @@ class Leadership:
 
     # -- the interface ---------------------------------------------------------------------------------
     def try_acquire(self) -> bool:
-        """Become the active scheduler if no other is; never blocks."""
+        """Become the active scheduler if no other is; never blocks (False while the database is down)."""
+        try:
+            return self._try_acquire()
+        except Exception:
+            log.exception("scheduler: could not take the lead; trying again later")
+            return False
+
+    def _try_acquire(self) -> bool:
         if self.postgres:
             try:
                 if not self._pg_try():

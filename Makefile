@@ -61,6 +61,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/import_national.py
 	$(PY) bench/bench_progress.py
 	$(PY) bench/invitations.py
+	$(PY) bench/sms_fanout.py
 
 # After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.
 translations: $(VENV)/.dev

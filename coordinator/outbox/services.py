@@ -6,9 +6,10 @@ Guarantees:
   claim token, a lease, attempts + 1) and commits before it talks to the provider; several
   dispatchers never share a row (PostgreSQL: `FOR UPDATE SKIP LOCKED`; everywhere: the claiming
   UPDATE re-checks that the rows are due), and each records outcomes only for rows it still holds;
-- a temporary failure (connection refused, 4xx, timeouts) goes back to `pending` with exponential
-  backoff and jitter; a permanent one (5xx) or the last attempt marks it `failed` with the
-  provider's reason;
+- a temporary failure goes back to `pending` with exponential backoff and jitter; a permanent one
+  or the last attempt marks it `failed` with the provider's reason (each backend says which is
+  which: for SMTP 4xx and lost connections are temporary and 5xx permanent; for Twilio 429, 5xx
+  and connection errors are temporary, other 4xx permanent);
 - a dispatcher that dies mid-batch leaves rows `sending`; when their lease ends they are due
   again. Such a row may be sent a second time (the provider may have accepted it just before the
   crash): emails carry a Message-ID derived from the key so that clients can tell.
@@ -144,8 +145,11 @@ def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> t
     db.session.commit()
     if not ids:
         return token, []
-    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.claimed_by == token)
-                                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
+    rows = []
+    for i in range(0, len(ids), _CHUNK):  # by primary key (claimed_by has no index), still ours only
+        rows += db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids[i:i + _CHUNK]),
+                                                               OutboxMessage.claimed_by == token))
+    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
     return token, rows
 
 

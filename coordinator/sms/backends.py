@@ -104,8 +104,16 @@ class TwilioSmsBackend:
 
     @contextmanager
     def connect(self):
-        """One client per connection: its own HTTP session (kept alive), used by one thread."""
-        yield TwilioConnection(self, self.client())
+        """One client per connection: its own HTTP session (kept alive for the batch), used by one
+        thread, closed at the end of the batch (the client's reference cycles would otherwise keep
+        its socket open until the garbage collector runs)."""
+        client = self.client()
+        try:
+            yield TwilioConnection(self, client)
+        finally:
+            session = getattr(client.http_client, "session", None)
+            if session is not None:
+                session.close()
 
 
 class TwilioConnection:

@@ -66,3 +66,37 @@ def signed_in_client(app, email: str, password: str):
     client = app.test_client()
     assert client.post("/login", data={"email": email, "password": password}).status_code == 302
     return client
+
+
+def prepare_national(limit: int | None, rows_for: Callable):
+    """In an app context: a fresh schema, the 2024 units, nd49 moved 60 days ahead (registration
+    open for every tier) and an organizer; returns (event, organizer, the national list as read
+    from a CSV, ready for `endpoints_io.import_endpoints`, its number of rows). `rows_for(units)` makes the rows;
+    `limit` keeps the first N units by path."""
+    from datetime import date, timedelta
+
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from coordinator.auth.services import create_user
+    from coordinator.events.plans import read_plan_file, shift_plan
+    from coordinator.events.services import apply_plan, get_event
+    from coordinator.extensions import db
+    from coordinator.spreadsheets import endpoints_io
+    from coordinator.spreadsheets.safe import write_csv
+    from coordinator.units.models import Unit
+    from coordinator.units.services import load_structure
+
+    upgrade()
+    load_structure("2024")
+    root = Path(__file__).resolve().parent.parent
+    plan = shift_plan(read_plan_file(root / "schedules" / "nd49-2024.toml"), date.today() + timedelta(days=60))
+    apply_plan(plan)
+    organizer = create_user("organizer@example.gov.vn", "bench-password", "organizer")
+    event = get_event(plan.slug)
+    units = list(db.session.scalars(select(Unit).where(Unit.structure == "2024").order_by(Unit.path)))
+    if limit:
+        units = units[:limit]
+    rows = rows_for(units)
+    db.session.commit()
+    return event, organizer, endpoints_io.read_rows("national.csv", write_csv(endpoints_io.HEADERS, rows)), len(rows)

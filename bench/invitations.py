@@ -34,7 +34,6 @@ import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
-from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import timed, fmt, DEFAULT_PG, on_each_database  # noqa: E402
+from harness import timed, fmt, DEFAULT_PG, on_each_database, prepare_national  # noqa: E402
 
 # --- the SMTP sink (a separate process) ------------------------------------------------------------
 
@@ -164,22 +163,16 @@ def line(label: str, value: str) -> None:
 
 def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processes: int = 1,
         connections: int = 1) -> None:
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
     from coordinator import create_app
     from coordinator.auth.permissions import SystemActor
-    from coordinator.auth.services import create_user
-    from coordinator.events.plans import read_plan_file, shift_plan
-    from coordinator.events.services import apply_plan, get_event, publish
+    from coordinator.events.services import get_event, publish
     from coordinator.extensions import db
     from coordinator.invitations.mail import compose
     from coordinator.outbox import services as outbox
     from coordinator.outbox.models import SENT, OutboxMessage
     from coordinator.spreadsheets import endpoints_io
-    from coordinator.spreadsheets.safe import write_csv
-    from coordinator.units.models import Unit
-    from coordinator.units.services import load_structure
 
     print(f"\n== {label} ==", flush=True)
     with smtp_sink() as sink:
@@ -187,19 +180,7 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
                           "SMTP_PORT": sink.port, "SMTP_STARTTLS": False, "SMTP_SSL": False,
                           "SMTP_USERNAME": "", "SMTP_PASSWORD": "", "OUTBOX_SMTP_CONNECTIONS": connections})
         with app.app_context():
-            upgrade()
-            load_structure("2024")
-            # nd49's dates moved into the future, so registration is open for every tier.
-            plan = shift_plan(read_plan_file(ROOT / "schedules" / "nd49-2024.toml"), date.today() + timedelta(days=60))
-            apply_plan(plan)
-            organizer = create_user("organizer@example.gov.vn", "bench-password", "organizer")
-            event = get_event(plan.slug)
-            units = list(db.session.scalars(select(Unit).where(Unit.structure == "2024").order_by(Unit.path)))
-            if limit:
-                units = units[:limit]
-            rows = rows_with_emails(units)
-            db.session.commit()
-            read = endpoints_io.read_rows("national.csv", write_csv(endpoints_io.HEADERS, rows))
+            event, organizer, read, people = prepare_national(limit, rows_with_emails)
             started = time.perf_counter()
             result = endpoints_io.import_endpoints(event, organizer, read, filename="national.csv")
             seconds = time.perf_counter() - started
@@ -215,7 +196,7 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
             queued = outbox.status_counts(event_id=event.id)
             line("(a) publish (sync + queue, one commit)", f"{publish_seconds:7.2f} s")
             line("    messages queued",
-                 f"{queued['pending']:,} ({len(rows):,} people x {sessions} sessions = {len(rows) * sessions:,}); "
+                 f"{queued['pending']:,} ({people:,} people x {sessions} sessions = {people * sessions:,}); "
                  f"{queued['pending'] / publish_seconds:,.0f} queued/s")
             db.session.remove()
 
@@ -250,7 +231,7 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
             # What the organizer's invitations page and GET …/invitations compute, at this scale.
             from coordinator.invitations.services import counts
 
-            _, count_samples = timed(lambda: counts(get_event(plan.slug)), repeat=5)
+            _, count_samples = timed(lambda: counts(get_event(event.slug)), repeat=5)
 
             if stats.errors:
                 print(f"    first errors: {stats.errors[:3]}")

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, fmt, on_each_database, timed  # noqa: E402
+from harness import DEFAULT_PG, fmt, on_each_database, prepare_national, timed  # noqa: E402
 from import_national import national_rows  # noqa: E402
 from invitations import line  # noqa: E402
 
@@ -238,33 +238,16 @@ def setup_event(limit: int | None):
     """Fresh schema, 2024 units, nd49 moved 60 days ahead, the national list imported (as
     bench/invitations.py does), the event published, its invitation emails marked sent. Returns
     (event, the import's result, emails marked sent, seconds)."""
-    from flask_migrate import upgrade
-    from sqlalchemy import select, update
+    from sqlalchemy import update
 
     from coordinator.auth.permissions import SystemActor
-    from coordinator.auth.services import create_user
-    from coordinator.events.plans import read_plan_file, shift_plan
-    from coordinator.events.services import apply_plan, get_event, publish
+    from coordinator.events.services import publish
     from coordinator.extensions import db
     from coordinator.outbox.models import PENDING, SENT, OutboxMessage
     from coordinator.spreadsheets import endpoints_io
-    from coordinator.spreadsheets.safe import write_csv
-    from coordinator.units.models import Unit
-    from coordinator.units.services import load_structure
 
     started = time.perf_counter()
-    upgrade()
-    load_structure("2024")
-    plan = shift_plan(read_plan_file(ROOT / "schedules" / "nd49-2024.toml"), date.today() + timedelta(days=60))
-    apply_plan(plan)
-    organizer = create_user("organizer@example.gov.vn", "bench-password", "organizer")
-    event = get_event(plan.slug)
-    units = list(db.session.scalars(select(Unit).where(Unit.structure == "2024").order_by(Unit.path)))
-    if limit:
-        units = units[:limit]
-    rows = national_rows(units)
-    db.session.commit()
-    read = endpoints_io.read_rows("national.csv", write_csv(endpoints_io.HEADERS, rows))
+    event, organizer, read, _people = prepare_national(limit, national_rows)
     result = endpoints_io.import_endpoints(event, organizer, read, filename="national.csv")
     publish(event, actor=SystemActor("bench"))
     # The invitation emails publishing queued went out long before a -1 day reminder: not part of this bench.

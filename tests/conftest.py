@@ -275,6 +275,15 @@ def vi(app, message: str) -> str:
     return text
 
 
+def sign_in(page, email: str) -> None:
+    """Sign in through the login page, as a person would."""
+    page.goto("/login")
+    page.locator("[name=email]").fill(email)
+    page.locator("[name=password]").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
 def _require_chromium() -> None:
     if CHROMIUM.exists():
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ARTIFACTS, PASSWORD, vi
+from conftest import ARTIFACTS, sign_in, vi
 
 
 def test_organizer_publishes_and_follows_the_invitations(app, page, context, make_user, nd49):
@@ -23,10 +23,7 @@ def test_organizer_publishes_and_follows_the_invitations(app, page, context, mak
             {"name": "Nguyễn Văn Đức", "phone": "0913 123 456", "email": "duc@example.gov.vn", "role": "chair"}]})
         endpoints.save_endpoint(get_event(nd49), get_unit("2024", "56"), values, actor=SystemActor())
     make_user("organizer@example.gov.vn", "organizer")
-    page.goto("/login")
-    page.locator("[name=email]").fill("organizer@example.gov.vn")
-    page.locator("[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
+    sign_in(page, "organizer@example.gov.vn")
 
     page.goto(f"/events/{nd49}")
     page.get_by_role("button", name=vi(app, "Publish"), exact=True).click()

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from conftest import ARTIFACTS, PASSWORD, vi
+from conftest import ARTIFACTS, sign_in, vi
 
 UTC = timezone.utc
 
@@ -15,10 +15,7 @@ def test_the_composer_counts_segments_as_the_organizer_types(app, page, make_use
     from playwright.sync_api import expect
 
     make_user("organizer@example.gov.vn", "organizer")
-    page.goto("/login")
-    page.locator("[name=email]").fill("organizer@example.gov.vn")
-    page.locator("[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
+    sign_in(page, "organizer@example.gov.vn")
     page.goto(f"/events/{nd49}/reminders")
     expect(page.locator("#reminder-plan tbody tr")).to_have_count(8)
     page.get_by_role("link", name=vi(app, "New reminder"), exact=True).click()

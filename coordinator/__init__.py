@@ -75,6 +75,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from coordinator.outbox.views import bp as outbox_bp
     from coordinator.reminders.views import bp as reminders_bp
     from coordinator.sms.views import bp as sms_bp
+    from coordinator.status.report_views import bp as status_reports_bp
+    from coordinator.status.views import bp as status_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
@@ -88,6 +90,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(outbox_bp)
     app.register_blueprint(reminders_bp)
     app.register_blueprint(sms_bp)
+    app.register_blueprint(status_bp)
+    app.register_blueprint(status_reports_bp)
     init_api(app)
 
     from coordinator.cli import register_cli

@@ -17,6 +17,7 @@ scheduler_cli = AppGroup("scheduler", help="The background scheduler.")
 outbox_cli = AppGroup("outbox", help="The outbox every email and SMS passes through.")
 reminders_cli = AppGroup("reminders", help="Reminder rules and their firings.")
 sms_cli = AppGroup("sms", help="SMS: opted-out numbers.")
+probes_cli = AppGroup("probes", help="Probing endpoints (SIP OPTIONS, H.323 TCP connect, HTTP GET).")
 
 
 @units_cli.command("load")
@@ -407,8 +408,45 @@ def sms_opt_in(phone: str) -> None:
     click.echo(f"{number.e164}: {'opted in again' if changed else 'was not opted out'}")
 
 
+@probes_cli.command("sweep")
+@click.option("--event", "slug", required=True)
+@click.option("--unit", "code", default=None, help="Only this unit and the units below it (a province code).")
+@click.option("--session", "kind", default=None, help="Record for this session (default: under way, else next).")
+def probes_sweep(slug: str, code: str | None, kind: str | None) -> None:
+    """Probe the event's endpoints now and record the results (progress bar, then a summary by
+    state and by failing layer)."""
+    from flask import current_app
+
+    from coordinator.probes import services as probes
+    from coordinator.units.services import get_unit
+
+    event = _event_or_fail(slug)
+    unit = None
+    if code:
+        unit = get_unit(event.unit_structure, code)
+        if unit is None:
+            raise click.ClickException(f"no unit {code} in structure {event.unit_structure}")
+    session = event.session(kind) if kind else None
+    if kind and session is None:
+        raise click.ClickException(f"{slug} has no session {kind}")
+    total = len(probes.targets(event, unit))
+    started = time.perf_counter()
+    with click.progressbar(length=total, label=f"Probing {total:,} endpoints "
+                           f"(timeout {current_app.config['PROBE_TIMEOUT_SECONDS']:g} s, "
+                           f"{current_app.config['PROBE_CONCURRENCY']} at once)", file=sys.stderr) as bar:
+        summary = probes.sweep(event, session=session, unit=unit, progress=lambda _result: bar.update(1))
+    elapsed = time.perf_counter() - started
+    click.echo(f"{summary.probed:,} probed in {elapsed:.1f} s: {summary.connected:,} connected, "
+               f"{summary.degraded:,} degraded, {summary.failed:,} failed, {summary.unknown:,} without a dial address")
+    if summary.layers:
+        click.echo("by layer: " + ", ".join(f"{layer} {n:,}" for layer, n in sorted(summary.layers.items())))
+    if summary.incidents:
+        click.echo(f"{summary.incidents} incidents opened")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli, reminders_cli, sms_cli):
+    for group in (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli, reminders_cli, sms_cli,
+                  probes_cli):
         app.cli.add_command(group)
 
 

@@ -135,6 +135,17 @@ def load_config(instance_path: Path) -> dict:
         "REMINDER_SYNC_SECONDS": float(os.environ.get("REMINDER_SYNC_SECONDS", "30")),
         "SCHEDULER_HEARTBEAT_SECONDS": float(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "10")),
         "SCHEDULER_LEASE_SECONDS": float(os.environ.get("SCHEDULER_LEASE_SECONDS", "30")),
+        # Connection status: escalation window before a session; probes (timeout per probe, probes in
+        # flight at once, interval of the automatic sweeps from PROBE_WINDOW_BEFORE_SECONDS before a
+        # session to its end), and failed probes in a row that open an incident.
+        "STATUS_WINDOW_BEFORE_SECONDS": float(os.environ.get("STATUS_WINDOW_BEFORE_SECONDS", "3600")),
+        "PROBE_TIMEOUT_SECONDS": float(os.environ.get("PROBE_TIMEOUT_SECONDS", "2")),
+        "PROBE_CONCURRENCY": int(os.environ.get("PROBE_CONCURRENCY", "500")),
+        "PROBE_INTERVAL_SECONDS": float(os.environ.get("PROBE_INTERVAL_SECONDS", "300")),
+        "PROBE_WINDOW_BEFORE_SECONDS": float(os.environ.get("PROBE_WINDOW_BEFORE_SECONDS", "3600")),
+        "PROBE_FAILURES_TO_ESCALATE": int(os.environ.get("PROBE_FAILURES_TO_ESCALATE", "3")),
+        # How often the dashboard asks whether anything changed (an ETag request; 304 when not).
+        "DASHBOARD_POLL_SECONDS": float(os.environ.get("DASHBOARD_POLL_SECONDS", "5")),
         # OpenAPI document (flask-smorest)
         "API_TITLE": "Điều phối hội nghị trực tuyến — API",
         "API_VERSION": "v1",

@@ -19,7 +19,7 @@ from coordinator.config import normalise_database_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything but the units, which are loaded once per run and never changed by a test.
-PER_TEST_TABLES = ["confirmations", "reminder_runs", "sms_opt_outs", "scheduler_leases", "invitations", "outbox_messages", "document_files", "deadline_fulfilments", "contacts", "hosted_units", "endpoints", "audit_log", "api_tokens", "users", "reminder_rules", "deadlines", "sessions", "tier_roles", "events"]
+PER_TEST_TABLES = ["incidents", "endpoint_status", "status_events", "confirmations", "reminder_runs", "sms_opt_outs", "scheduler_leases", "invitations", "outbox_messages", "document_files", "deadline_fulfilments", "contacts", "hosted_units", "endpoints", "audit_log", "api_tokens", "users", "reminder_rules", "deadlines", "sessions", "tier_roles", "events"]
 
 
 def _pg_url_with_schema(base: str, schema: str) -> str:

@@ -92,7 +92,7 @@ def _api_csrf(app: Flask, blueprints) -> None:
 
 
 def init_api(app: Flask) -> None:
-    from coordinator.api import endpoints, events, imports, registration, reminders, units
+    from coordinator.api import endpoints, events, imports, registration, reminders, status, units
 
     api.init_app(app, spec_kwargs={
         "info": {"description": "Coordination of nationwide tiered videoconferences. "
@@ -107,7 +107,8 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(imports.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(reminders.blp, url_prefix=f"{API_PREFIX}/events")
-    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp, reminders.blp])
+    api.register_blueprint(status.blp, url_prefix=API_PREFIX)
+    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp, reminders.blp, status.blp])
 
     @app.errorhandler(500)
     def _internal(error):

@@ -30,6 +30,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The outbox: what was sent to whom (emails, SMS), failures, sending again.
     "messages.view": frozenset({ADMIN, ORGANIZER}),
     "messages.manage": frozenset({ADMIN, ORGANIZER}),
+    # Connection status: everyone watches (a coordinator its province); operators, organizers and a
+    # province's coordinator record checks; operators and organizers run probes.
+    "status.view": ALL_ROLES,
+    "status.check": frozenset({ADMIN, ORGANIZER, OPERATOR, COORDINATOR}),
+    "probes.run": frozenset({ADMIN, ORGANIZER, OPERATOR}),
 }
 
 

@@ -99,7 +99,7 @@ def _composer(kind: str) -> Callable:
         from coordinator.invitations.mail import compose
 
         return compose
-    if kind in ("reminder", "reminder-cancel"):
+    if kind in ("reminder", "reminder-cancel", "incident"):
         from coordinator.reminders.compose import compose
 
         return compose

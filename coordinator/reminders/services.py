@@ -466,13 +466,22 @@ def _confirm(session: EventSession, contacts: list[tuple[int, int, str]], channe
     if not new:
         first = min(existing.values(), key=lambda c: c.created_at)
         return ConfirmResult("already", session, event, names, first.created_at)
+    from coordinator.status import services as status
+
+    confirmed_endpoints = set()
     for contact_id, endpoint_id, _ in new:
         try:
             with db.session.begin_nested():
                 db.session.add(Confirmation(session_id=session.id, endpoint_id=endpoint_id, contact_id=contact_id,
                                             channel=channel, created_at=now))
         except IntegrityError:  # the same tap twice at once
-            pass
+            continue
+        if endpoint_id not in confirmed_endpoints:  # the dashboard turns it green
+            confirmed_endpoints.add(endpoint_id)
+            status.record(db.session.get(Endpoint, endpoint_id), session, "self" if channel == "link" else "sms",
+                          "connected", note="xác nhận sẵn sàng qua tin nhắn" if channel == "sms"
+                          else "xác nhận sẵn sàng qua đường dẫn", actor_label=f"contact:{contact_id}", now=now,
+                          commit=False)
     audit.record("session.confirm", "event", event.slug, actor_label=f"{channel}", session=session.kind,
                  endpoints=[e for _, e, _ in new])
     db.session.commit()

@@ -74,3 +74,16 @@ def sync_reminders() -> None:
     for job_id in existing.keys() - wanted.keys():
         _scheduler.remove_job(job_id)
         log.info("reminder job %s removed", job_id)
+
+
+def sweep_probes() -> None:
+    """From an hour before each session to its end, probe every endpoint every PROBE_INTERVAL_SECONDS."""
+    from coordinator.probes.services import due_sweeps, sweep
+
+    assert _app is not None, "bind() first"
+    with _app.app_context():
+        for event, session in due_sweeps():
+            summary = sweep(event, session=session)
+            log.info("probes %s/%s: %s probed, %s connected, %s degraded, %s failed, %s incidents opened",
+                     event.slug, session.kind, summary.probed, summary.connected, summary.degraded, summary.failed,
+                     summary.incidents)

@@ -13,6 +13,8 @@ Jobs (stable ids, `replace_existing=True`):
                          still to fire, moved when its session moves, removed when the rule, its
                          event or its anchor goes; and anything already due is fired at once
 - `reminder:<rule id>`   at the rule's fire time
+- `probes.sweep`         every minute: from PROBE_WINDOW_BEFORE_SECONDS before a session to its end,
+                         a sweep of every endpoint once PROBE_INTERVAL_SECONDS have passed
 
 APScheduler's default `misfire_grace_time` of 1 s would drop a job whose time passed while the
 process was down; here it is None (run late rather than never): a late reminder still goes out,
@@ -53,6 +55,8 @@ def build_scheduler(app: Flask, scheduler_class=BackgroundScheduler):
                       id="outbox.dispatch", replace_existing=True)
     scheduler.add_job(jobs.sync_reminders, "interval", seconds=app.config["REMINDER_SYNC_SECONDS"],
                       id="reminders.sync", replace_existing=True)
+    # Probe sweeps during the sessions' windows (the job decides whether one is due).
+    scheduler.add_job(jobs.sweep_probes, "interval", minutes=1, id="probes.sweep", replace_existing=True)
     return scheduler
 
 

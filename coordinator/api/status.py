@@ -1,0 +1,193 @@
+"""Connection status: the national roll-up, a unit's endpoints, and check-ins from scripts and
+other systems. A coordinator sees only its province (other units: 404)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import request
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint, abort
+
+from coordinator.auth.permissions import can, require, scope_path
+from coordinator.endpoints import services as endpoints
+from coordinator.status import services as status
+from coordinator.status.models import STATES
+from coordinator.timeutil import iso_local
+from coordinator.units.services import get_unit
+from coordinator.web.lookup import event_or_404
+
+blp = Blueprint("api_status", __name__, description="Connection status during the test and the session")
+
+
+class StateCounts(ma.Schema):
+    connected = ma.fields.Integer()
+    degraded = ma.fields.Integer()
+    failed = ma.fields.Integer()
+    unknown = ma.fields.Integer()
+
+
+class Tile(ma.Schema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+    endpoints = ma.fields.Integer()
+    counts = ma.fields.Nested(StateCounts)
+    confirmed = ma.fields.Integer(metadata={"description": "endpoints whose contact confirmed readiness"})
+    ready = ma.fields.Float(metadata={"description": "share connected, 0 to 1"})
+    incidents = ma.fields.Integer(metadata={"description": "open incidents"})
+
+
+class SessionRef(ma.Schema):
+    kind = ma.fields.String()
+    title = ma.fields.String()
+    starts_at = ma.fields.Function(lambda s: iso_local(s.starts_at, s.event.timezone))
+    ends_at = ma.fields.Function(lambda s: iso_local(s.ends_at, s.event.timezone))
+
+
+class Probe(ma.Schema):
+    at = ma.fields.Function(lambda s: iso_local(s.probed_at, s.session_tz) if s.probed_at else None)
+    state = ma.fields.String(attribute="probe_state")
+    layer = ma.fields.String(attribute="probe_layer", metadata={
+        "description": "ok, dns, timeout, refused, sip_error, http_error, tls, network"})
+    code = ma.fields.Integer(attribute="probe_code", allow_none=True)
+    rtt_ms = ma.fields.Float(attribute="probe_rtt_ms", allow_none=True)
+    target = ma.fields.String(attribute="probe_target")
+    failures_in_a_row = ma.fields.Integer(attribute="probe_failures")
+
+
+class Check(ma.Schema):
+    at = ma.fields.Function(lambda s: iso_local(s.checked_at, s.session_tz) if s.checked_at else None)
+    state = ma.fields.String(attribute="check_state")
+    audio = ma.fields.Boolean(allow_none=True)
+    video = ma.fields.Boolean(allow_none=True)
+    content = ma.fields.Boolean(allow_none=True)
+    note = ma.fields.String()
+
+
+class UnitEndpoint(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    unit_code = ma.fields.String()
+    unit = ma.fields.String()
+    tier = ma.fields.String()
+    protocol = ma.fields.String()
+    state = ma.fields.String(metadata={"enum": list(STATES)})
+    confirmed = ma.fields.Function(lambda r: bool(r["status"] and r["status"].confirmed_at))
+    hosted_units = ma.fields.Integer(attribute="hosted")
+    incident = ma.fields.Function(lambda r: bool(r["incident"]))
+    last_probe = ma.fields.Function(lambda r: Probe().dump(r["status"]) if r["status"] and r["status"].probed_at else None)
+    last_check = ma.fields.Function(lambda r: Check().dump(r["status"]) if r["status"] and r["status"].checked_at else None)
+
+
+class StatusReport(ma.Schema):
+    session = ma.fields.Nested(SessionRef)
+    total = ma.fields.Nested(Tile)
+    provinces = ma.fields.List(ma.fields.Nested(Tile), metadata={"description": "national roll-up (no unit given)"})
+    unit = ma.fields.Dict(metadata={"description": "the unit asked for (code, name, tier)"})
+    endpoints = ma.fields.List(ma.fields.Nested(UnitEndpoint), metadata={"description": "with ?unit=: its subtree"})
+
+
+class StatusQuery(ma.Schema):
+    unit = ma.fields.String(metadata={"description": "a unit code: that unit's endpoints and their subtree's"})
+    session = ma.fields.String(metadata={"description": "session kind; default the one under way, else the next"})
+    filter = ma.fields.String(validate=ma.validate.OneOf(status.FILTERS))
+
+
+def session_for(event, kind: str | None):
+    if kind:
+        session = event.session(kind)
+        if session is None:
+            abort(404, message=f"event {event.slug!r} has no session {kind!r}")
+        return session
+    session = status.current_session(event)
+    if session is None:
+        abort(404, message="the event has no session")
+    return session
+
+
+def _with_tz(rows, tz):
+    for r in rows:
+        if r["status"] is not None:
+            r["status"].session_tz = tz
+    return rows
+
+
+@blp.route("/events/<slug>/status")
+class EventStatus(MethodView):
+    decorators = [require("status.view")]
+
+    @blp.arguments(StatusQuery, location="query")
+    @blp.response(200, StatusReport)
+    @blp.alt_response(304, description="unchanged since the ETag given in If-None-Match")
+    def get(self, query, slug):
+        """National roll-up (per province: endpoints per state, confirmed, share ready, open
+        incidents), or with `unit` that unit's endpoints with their current state, last probe and last
+        check. Answers 304 to an unchanged If-None-Match."""
+        event = event_or_404(slug)
+        session = session_for(event, query.get("session"))
+        etag = f'W/"{status.version(event, session)}-{query.get("unit", "")}-{query.get("filter", "")}"'
+        if etag in request.if_none_match or request.headers.get("If-None-Match") == etag:
+            return "", 304, {"ETag": etag}
+        scope = scope_path(current_user)
+        if query.get("unit"):
+            unit = get_unit(event.unit_structure, query["unit"])
+            if unit is None or (scope is not None and not unit.path.startswith(scope)):
+                abort(404, message=f"no unit {query['unit']!r} in your scope")
+            rows = _with_tz(status.unit_view(event, unit, session, query.get("filter")), event.timezone)
+            body = {"session": session, "unit": {"code": unit.code, "name": unit.name, "tier": unit.tier},
+                    "endpoints": rows}
+        else:
+            report = status.rollup(event, session)
+            provinces = report["provinces"]
+            if scope is not None:  # a coordinator: its province only
+                provinces = [t for t in provinces if scope.startswith(f"/TW/{t['code']}/")]
+            body = {"session": session, "total": report["total"] if scope is None else None, "provinces": provinces}
+        return body, 200, {"ETag": etag, "Cache-Control": "no-cache"}
+
+
+class CheckInput(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    state = ma.fields.String(required=True, validate=ma.validate.OneOf(STATES))
+    audio = ma.fields.Boolean(load_default=None, allow_none=True)
+    video = ma.fields.Boolean(load_default=None, allow_none=True)
+    content = ma.fields.Boolean(load_default=None, allow_none=True, metadata={"description": "shared content seen"})
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    session = ma.fields.String(load_default=None, metadata={
+        "description": "session kind; default the one under way, else the next"})
+
+
+class CheckResult(ma.Schema):
+    id = ma.fields.Integer()
+    endpoint_id = ma.fields.Integer()
+    session = ma.fields.Function(lambda e: e.session_kind)
+    source = ma.fields.String()
+    state = ma.fields.String()
+    audio = ma.fields.Boolean(allow_none=True)
+    video = ma.fields.Boolean(allow_none=True)
+    content = ma.fields.Boolean(allow_none=True)
+    note = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    incident_open = ma.fields.Boolean()
+
+
+@blp.route("/endpoints/<int:endpoint_id>/checks")
+class EndpointChecks(MethodView):
+    decorators = [require("status.check")]
+
+    @blp.arguments(CheckInput)
+    @blp.response(201, CheckResult)
+    @blp.alt_response(404, description="no such endpoint in your scope")
+    def post(self, data, endpoint_id):
+        """Record a check of one endpoint (connected? audio, video, shared content? a note): appended
+        to its status timeline; `failed` during a session's window opens an incident and texts its
+        technical contacts once."""
+        endpoint = endpoints.get_endpoint(endpoint_id, current_user)
+        if endpoint is None or not can(current_user, "status.check", endpoint.unit):
+            abort(404, message=f"no endpoint {endpoint_id}")
+        session = session_for(endpoint.event, data["session"])
+        event = status.record(endpoint, session, "operator", data["state"], audio=data["audio"], video=data["video"],
+                              content=data["content"], note=data["note"], actor=current_user)
+        event.session_kind = session.kind
+        event.incident_open = status.open_incident_of(endpoint.id, session.id) is not None
+        return event

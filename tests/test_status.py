@@ -1,0 +1,187 @@
+"""Connection status through the API and the services: check-ins, the derived current status, the
+national roll-up and a unit's view, scope, confirmations turning an endpoint green, incidents and
+their escalation by SMS (once per incident)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+UTC = timezone.utc
+SLUG = "nd49-2024"
+
+
+@pytest.fixture()
+def live(app, nd49):
+    """nd49 published with its sessions moved around the real clock: the test under way now, the
+    main session tomorrow; endpoints for Khánh Hòa (56), one of its districts, and Hà Nội (01)."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import services as endpoints
+    from coordinator.events.services import get_event, move_session, publish
+    from coordinator.extensions import db
+    from coordinator.units.models import Unit
+    from coordinator.units.services import get_unit
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = {}
+    with app.app_context():
+        event = get_event(nd49)
+        move_session(event, "connectivity_test", starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=2))
+        move_session(event, "main", starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=3))
+        kh = get_unit("2024", "56")
+        district = db.session.scalars(select(Unit).where(Unit.parent_id == kh.id).order_by(Unit.code)).first()
+        for unit, name, contacts in [
+            (kh, "Hội trường Sở Khánh Hòa", [
+                {"name": "Đỗ Thị Ánh", "phone": "0905 111 222", "role": "technical"},
+                {"name": "Lê Văn Chủ", "phone": "0913 100 100", "role": "chair"}]),
+            (district, f"Hội trường {district.name}", [
+                {"name": "Trần Văn Bình", "phone": "0905 333 444", "role": "technical"},
+                {"name": "Phòng máy", "phone": "0258 3563 535", "role": "technical"}]),
+            (get_unit("2024", "01"), "Hội trường Sở Hà Nội", [
+                {"name": "Phạm Thu", "phone": "0987 654 321", "role": "technical"}]),
+        ]:
+            values = endpoints.clean_endpoint({"name": name, "protocol": "sip", "dial": f"sip:{unit.code}@127.0.0.1:9",
+                                               "contacts": contacts})
+            ids[unit.code] = endpoints.save_endpoint(event, unit, values, actor=SystemActor()).id
+        publish(event)
+        ids["district"] = district.code
+    return ids
+
+
+@pytest.fixture()
+def operator(client, make_user, token_for):
+    make_user("op@example.gov.vn", "operator")
+    return token_for("op@example.gov.vn")
+
+
+def _tile(body, code):
+    return next(t for t in body["provinces"] if t["code"] == code)
+
+
+def test_a_check_in_is_recorded_and_counted(client, operator, live):
+    response = client.post(f"/api/v1/endpoints/{live['56']}/checks", headers=operator,
+                           json={"state": "connected", "audio": True, "video": True, "content": False,
+                                 "note": "Hình tốt, chưa thấy slide"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["session"] == "connectivity_test" and response.get_json()["source"] == "operator"
+    national = client.get(f"/api/v1/events/{SLUG}/status", headers=operator)
+    body = national.get_json()
+    assert body["session"]["kind"] == "connectivity_test"
+    assert len(body["provinces"]) == 64  # 63 provinces and the central tile
+    kh = _tile(body, "56")
+    assert (kh["endpoints"], kh["counts"]["connected"], kh["counts"]["unknown"]) == (2, 1, 1)
+    assert kh["ready"] == 0.5 and body["total"]["endpoints"] == 3
+    assert _tile(body, "79")["endpoints"] == 0
+    # Nothing changed: the same ETag, 304 and no body.
+    etag = national.headers["ETag"]
+    again = client.get(f"/api/v1/events/{SLUG}/status", headers={**operator, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    unit = client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=operator).get_json()
+    [province, district] = unit["endpoints"]
+    assert province["state"] == "connected" and district["state"] == "unknown"
+    assert province["last_check"]["audio"] is True and province["last_check"]["content"] is False
+    assert province["last_check"]["note"] == "Hình tốt, chưa thấy slide"
+    assert client.get(f"/api/v1/events/{SLUG}/status", headers={**operator, "If-None-Match": etag}).status_code == 304
+
+
+def test_status_events_are_appended_never_overwritten(app, client, operator, live):
+    from coordinator.extensions import db
+    from coordinator.status.models import StatusEvent
+
+    for state in ("connected", "degraded", "connected"):
+        assert client.post(f"/api/v1/endpoints/{live['01']}/checks", headers=operator,
+                           json={"state": state}).status_code == 201
+    with app.app_context():
+        states = db.session.scalars(select(StatusEvent.state).where(StatusEvent.endpoint_id == live["01"])
+                                    .order_by(StatusEvent.id)).all()
+    assert states == ["connected", "degraded", "connected"]
+    tile = _tile(client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json(), "01")
+    assert tile["counts"] == {"connected": 1, "degraded": 0, "failed": 0, "unknown": 0}
+
+
+def test_a_bad_check_is_refused_and_changes_nothing(app, client, operator, live, make_user, token_for):
+    from coordinator.extensions import db
+    from coordinator.status.models import StatusEvent
+
+    url = f"/api/v1/endpoints/{live['56']}/checks"
+    assert client.post(url, headers=operator, json={"state": "green"}).status_code == 422
+    assert client.post(url, headers=operator, json={"state": "connected", "colour": "x"}).status_code == 422
+    assert client.post(url, headers=operator, json={"state": "connected", "session": "rehearsal"}).status_code == 404
+    assert client.post("/api/v1/endpoints/999999/checks", headers=operator, json={"state": "connected"}).status_code == 404
+    make_user("hanoi@example.gov.vn", "coordinator", unit="01")
+    hanoi = token_for("hanoi@example.gov.vn")
+    assert client.post(url, headers=hanoi, json={"state": "connected"}).status_code == 404  # not its province
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StatusEvent)) == 0
+    assert client.post(f"/api/v1/endpoints/{live['01']}/checks", headers=hanoi, json={"state": "connected"}).status_code == 201
+
+
+def test_a_coordinator_sees_only_its_province(client, live, make_user, token_for):
+    make_user("kh@example.gov.vn", "coordinator", unit="56")
+    kh = token_for("kh@example.gov.vn")
+    body = client.get(f"/api/v1/events/{SLUG}/status", headers=kh).get_json()
+    assert [t["code"] for t in body["provinces"]] == ["56"] and body["total"] is None
+    assert client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=kh).status_code == 200
+    assert client.get(f"/api/v1/events/{SLUG}/status?unit={live['district']}", headers=kh).status_code == 200
+    assert client.get(f"/api/v1/events/{SLUG}/status?unit=01", headers=kh).status_code == 404
+
+
+def test_the_confirmation_link_turns_the_endpoint_green(app, client, operator, live):
+    from coordinator.endpoints.models import Contact
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.reminders import links
+
+    with app.app_context():
+        session_id = get_event(SLUG).session("connectivity_test").id
+        contact_id = db.session.scalar(select(Contact.id).where(Contact.phone == "+84905111222"))
+        token = links.token(session_id, contact_id)
+    before = client.get(f"/api/v1/events/{SLUG}/status", headers=operator)
+    assert client.post(f"/c/{token}").status_code == 200
+    after = client.get(f"/api/v1/events/{SLUG}/status", headers={**operator, "If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    kh = _tile(after.get_json(), "56")
+    assert kh["counts"]["connected"] == 1 and kh["confirmed"] == 1
+    [province, _] = client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=operator).get_json()["endpoints"]
+    assert province["confirmed"] is True
+
+
+def _incident_sms(app):
+    from coordinator.extensions import db
+    from coordinator.outbox.models import OutboxMessage
+
+    with app.app_context():
+        return sorted(db.session.execute(select(OutboxMessage.recipient, OutboxMessage.payload).where(
+            OutboxMessage.kind == "incident")).all(), key=lambda r: r[0])
+
+
+def test_a_failure_during_the_session_texts_its_people_once_per_incident(app, client, operator, live):
+    url = f"/api/v1/endpoints/{live[live['district']]}/checks"
+    first = client.post(url, headers=operator, json={"state": "failed", "note": "Mất hình"})
+    assert first.get_json()["incident_open"] is True
+    sms = _incident_sms(app)
+    # The district's technical contact (its fixed line cannot take SMS) and the province's focal contact.
+    assert [r[0] for r in sms] == ["+84905111222", "+84905333444"]
+    assert "mất kết nối" in sms[0][1]["body"] and "Hội trường" in sms[0][1]["body"]
+    client.post(url, headers=operator, json={"state": "failed", "note": "Vẫn mất hình"})
+    assert len(_incident_sms(app)) == 2  # the same incident: nobody is texted twice
+    body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
+    assert _tile(body, "56")["incidents"] == 1 and body["total"]["incidents"] == 1
+    client.post(url, headers=operator, json={"state": "connected"})  # fixed: the incident is resolved
+    assert _tile(client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json(), "56")["incidents"] == 0
+    client.post(url, headers=operator, json={"state": "failed"})  # a new incident: told again
+    assert len(_incident_sms(app)) == 4
+
+
+def test_no_escalation_outside_a_sessions_window(app, client, operator, live):
+    # The main session is tomorrow: a failure reported for it now is recorded but texts nobody.
+    response = client.post(f"/api/v1/endpoints/{live['01']}/checks", headers=operator,
+                           json={"state": "failed", "session": "main"})
+    assert response.status_code == 201 and response.get_json()["incident_open"] is False
+    assert _incident_sms(app) == []
+
+
+def test_openapi_describes_the_status_api(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "/api/v1/events/{slug}/status" in paths and "/api/v1/endpoints/{endpoint_id}/checks" in paths

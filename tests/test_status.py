@@ -185,3 +185,22 @@ def test_no_escalation_outside_a_sessions_window(app, client, operator, live):
 def test_openapi_describes_the_status_api(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "/api/v1/events/{slug}/status" in paths and "/api/v1/endpoints/{endpoint_id}/checks" in paths
+
+
+def test_a_batch_of_checks_is_recorded_whole_or_not_at_all(app, client, operator, live):
+    from coordinator.extensions import db
+    from coordinator.status.models import StatusEvent
+
+    url = f"/api/v1/events/{SLUG}/checks"
+    bad = client.post(url, headers=operator, json={"checks": [{"endpoint_id": live["56"], "state": "connected"},
+                                                              {"endpoint_id": 999999, "state": "connected"}]})
+    assert bad.status_code == 404
+    assert client.post(url, headers=operator, json={"checks": [{"endpoint_id": live["56"], "state": "on"}]}).status_code == 422
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StatusEvent)) == 0
+    ok = client.post(url, headers=operator, json={"checks": [
+        {"endpoint_id": live["56"], "state": "connected", "audio": True},
+        {"endpoint_id": live["01"], "state": "degraded", "note": "Tiếng rè"}]})
+    assert ok.status_code == 201 and ok.get_json()["recorded"] == 2
+    body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
+    assert _tile(body, "56")["counts"]["connected"] == 1 and _tile(body, "01")["counts"]["degraded"] == 1

@@ -3,6 +3,7 @@ other systems. A coordinator sees only its province (other units: 404)."""
 from __future__ import annotations
 
 import marshmallow as ma
+from sqlalchemy import func
 from flask import request
 from flask.views import MethodView
 from flask_login import current_user
@@ -191,3 +192,59 @@ class EndpointChecks(MethodView):
         event.session_kind = session.kind
         event.incident_open = status.open_incident_of(endpoint.id, session.id) is not None
         return event
+
+
+class BatchItem(CheckInput):
+    endpoint_id = ma.fields.Integer(required=True)
+    session = ma.fields.String(dump_only=True)
+
+
+class BatchInput(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    session = ma.fields.String(load_default=None, metadata={
+        "description": "session kind for every check; default the one under way, else the next"})
+    checks = ma.fields.List(ma.fields.Nested(BatchItem), required=True,
+                            validate=ma.validate.Length(min=1, max=1000))
+
+
+class BatchResult(ma.Schema):
+    recorded = ma.fields.Integer()
+    session = ma.fields.String()
+    incidents_open = ma.fields.Integer(metadata={"description": "open incidents among these endpoints"})
+
+
+@blp.route("/events/<slug>/checks")
+class EventChecks(MethodView):
+    decorators = [require("status.check")]
+
+    @blp.arguments(BatchInput)
+    @blp.response(201, BatchResult)
+    @blp.alt_response(404, description="an endpoint is not of this event or not in your scope: nothing recorded")
+    def post(self, data, slug):
+        """Record up to 1,000 checks at once (a province's or a monitoring system's report), all or
+        none, each as POST /endpoints/<id>/checks would."""
+        from sqlalchemy import select
+
+        from coordinator.endpoints.models import Endpoint
+        from coordinator.extensions import db
+        from coordinator.status.models import Incident
+        from coordinator.units.models import Unit
+
+        event = event_or_404(slug)
+        session = session_for(event, data["session"])
+        ids = sorted({c["endpoint_id"] for c in data["checks"]})
+        scope = scope_path(current_user)
+        found = {}
+        for i in range(0, len(ids), 500):
+            found.update(dict(db.session.execute(select(Endpoint.id, Unit.path).join(Unit, Endpoint.unit_id == Unit.id)
+                                                 .where(Endpoint.id.in_(ids[i:i + 500]),
+                                                        Endpoint.event_id == event.id)).all()))
+        outside = [i for i in ids if i not in found or (scope is not None and not found[i].startswith(scope))]
+        if outside:
+            abort(404, message=f"no endpoint {outside[0]} in this event and your scope; nothing was recorded")
+        status.record_many(event, session, data["checks"], actor=current_user)
+        open_ = db.session.scalar(select(func.count()).select_from(Incident).where(
+            Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(ids[:1000])))
+        return {"recorded": len(data["checks"]), "session": session.kind, "incidents_open": open_}

@@ -115,6 +115,26 @@ def record(endpoint: Endpoint, session: EventSession, source: str, state: str, *
     return event
 
 
+def record_many(event: Event, session: EventSession, checks: list[dict], *, actor=None, source: str = "operator",
+                now: datetime | None = None) -> list[StatusEvent]:
+    """Several checks at once (a script reporting a whole province), in one transaction: every
+    check is applied as `record` would, or none is (the caller validated them)."""
+    now = now or utcnow()
+    ids = sorted({c["endpoint_id"] for c in checks})
+    endpoints = {}
+    for i in range(0, len(ids), 500):
+        endpoints.update({e.id: e for e in db.session.scalars(select(Endpoint).where(
+            Endpoint.id.in_(ids[i:i + 500]), Endpoint.event_id == event.id))})
+    missing = [i for i in ids if i not in endpoints]
+    if missing:
+        raise StatusError(f"no endpoint {missing[0]} in event {event.slug}")
+    events = [record(endpoints[c["endpoint_id"]], session, source, c["state"], audio=c.get("audio"),
+                     video=c.get("video"), content=c.get("content"), note=c.get("note") or "", actor=actor, now=now,
+                     commit=False) for c in checks]
+    db.session.commit()
+    return events
+
+
 @dataclass
 class ProbeSummary:
     probed: int = 0

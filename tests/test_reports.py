@@ -251,6 +251,8 @@ def test_focal_contact_exports(client, app, seeded):
     disposition = response.headers["Content-Disposition"]
     assert "attachment" in disposition and "no-store" in response.headers["Cache-Control"]
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == "Danh sách cán bộ đầu mối - nd49-2024.xlsx"
+    # Old clients get an ASCII name that keeps every word (đ -> d, not dropped).
+    assert 'filename="Danh sach can bo dau moi - nd49-2024.xlsx"' in disposition
     ws = load_workbook(io.BytesIO(response.data)).worksheets[0]
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0][:3] == ("STT", "Mã đơn vị", "Tên đơn vị") and "Số điện thoại" in rows[0]

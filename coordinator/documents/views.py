@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from coordinator.web.downloads import named
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import can, require
 from coordinator.documents import services
@@ -237,8 +238,8 @@ def download(slug: str, file_id: int):
     if not path.is_file():
         abort(404)
     # download_name keeps the Vietnamese name (Werkzeug adds filename*=UTF-8''...).
-    return send_file(path, mimetype=file.content_type, as_attachment=True, download_name=file.filename,
-                     max_age=0, etag=file.sha256, conditional=True)
+    return named(send_file(path, mimetype=file.content_type, as_attachment=True, download_name=file.filename,
+                           max_age=0, etag=file.sha256, conditional=True), file.filename)
 
 
 @bp.get("/<int:deadline_id>/archive.zip")
@@ -250,5 +251,5 @@ def archive(slug: str, deadline_id: int):
     data = services.zip_for(deadline, current_user, within)
     title = services.clean_folder_name(deadline.title or "Hồ sơ")[:100]
     suffix = f" - {within.code}" if within is not None else ""
-    return send_file(data, mimetype="application/zip", as_attachment=True,
-                     download_name=f"{title} - {event.slug}{suffix}.zip", max_age=0)
+    name = f"{title} - {event.slug}{suffix}.zip"
+    return named(send_file(data, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0), name)

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, send_file,
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from coordinator.web.downloads import named
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.deadlines import services as deadlines
@@ -85,4 +86,4 @@ def focal_contacts(slug: str, extension: str):
     response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
                          download_name=services.focal_contacts_filename(event, extension))
     response.headers["Cache-Control"] = "private, no-store"  # names and phone numbers of people
-    return response
+    return named(response, services.focal_contacts_filename(event, extension))

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from coordinator.web.downloads import named
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require, scope_path
 from coordinator.deadlines import services as deadlines
@@ -72,8 +73,8 @@ def _page(event, *, errors=None, filename=None):
 
 
 def _send(data: bytes, fmt: str, name: str):
-    return send_file(io.BytesIO(data), mimetype=XLSX if fmt == "xlsx" else CSV, as_attachment=True,
-                     download_name=f"{name}.{fmt}")
+    return named(send_file(io.BytesIO(data), mimetype=XLSX if fmt == "xlsx" else CSV, as_attachment=True,
+                           download_name=f"{name}.{fmt}"), f"{name}.{fmt}")
 
 
 @bp.get("/events/<slug>/endpoints/template.<fmt>")

@@ -1,0 +1,79 @@
+"""Readiness (after the test) and attendance (after the session) reports: page and .xlsx.
+
+The pages print on A4 landscape (their own print stylesheet: no navigation, a header with the
+event, the session and when the report was made). Thin: `coordinator.status.reports` does the work.
+A coordinator sees its own subtree only.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_login import current_user
+
+from coordinator.auth.permissions import require
+from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
+from coordinator.status import reports
+from coordinator.web.lookup import event_or_404
+
+bp = Blueprint("status_reports", __name__)
+
+
+@bp.context_processor
+def labels():
+    return {"TIER_LABELS": TIER_LABELS, "SESSION_LABELS": SESSION_LABELS, "STATE_LABELS": reports.STATE_LABELS}
+
+
+def _session_or_404(event, default: str):
+    session = reports.session_for(event, request.args.get("session") or None, default)
+    if session is None:
+        abort(404, "no such session")
+    return session
+
+
+def _xlsx(data: bytes, names: tuple[str, str]) -> Response:
+    """An attachment named in Vietnamese, with an ASCII fallback for old clients (RFC 6266)."""
+    name, ascii_name = names
+    response = Response(data, mimetype=reports.XLSX_MIMETYPE)
+    response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name}"; '
+                                               f"filename*=UTF-8''{quote(name, safe='')}")
+    response.headers["Cache-Control"] = "private, no-store"  # names and phone numbers of people
+    return response
+
+
+@bp.get("/events/<slug>/reports/readiness")
+@require("status.view")
+def readiness(slug: str):
+    event = event_or_404(slug)
+    session = _session_or_404(event, reports.READINESS_SESSION)
+    report = reports.readiness(event, session, current_user)
+    return render_template("status_reports/readiness.html", event=event, session=session, report=report,
+                           view="status_reports.readiness")
+
+
+@bp.get("/events/<slug>/reports/readiness.xlsx")
+@require("status.view")
+def readiness_xlsx(slug: str):
+    event = event_or_404(slug)
+    session = _session_or_404(event, reports.READINESS_SESSION)
+    report = reports.readiness(event, session, current_user)
+    return _xlsx(reports.readiness_xlsx(report), reports.filename(reports.READINESS_TITLE, event, session, "xlsx"))
+
+
+@bp.get("/events/<slug>/reports/attendance")
+@require("status.view")
+def attendance(slug: str):
+    event = event_or_404(slug)
+    session = _session_or_404(event, reports.ATTENDANCE_SESSION)
+    report = reports.attendance(event, session, current_user)
+    return render_template("status_reports/attendance.html", event=event, session=session, report=report,
+                           view="status_reports.attendance")
+
+
+@bp.get("/events/<slug>/reports/attendance.xlsx")
+@require("status.view")
+def attendance_xlsx(slug: str):
+    event = event_or_404(slug)
+    session = _session_or_404(event, reports.ATTENDANCE_SESSION)
+    report = reports.attendance(event, session, current_user)
+    return _xlsx(reports.attendance_xlsx(report), reports.filename(reports.ATTENDANCE_TITLE, event, session, "xlsx"))

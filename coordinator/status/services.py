@@ -344,12 +344,21 @@ def rollup(event: Event, session: EventSession) -> dict:
 FILTERS = ("failed", "unknown", "not_confirmed", "hosting", "incident")
 
 
+_STATUS_COLUMNS = ("state", "source", "changed_at", "checked_at", "check_state", "audio", "video", "content", "note",
+                   "confirmed_at", "probed_at", "probe_state", "probe_layer", "probe_code", "probe_rtt_ms",
+                   "probe_target", "probe_failures")
+
+
 def unit_view(event: Event, unit: Unit, session: EventSession, filter_: str | None = None) -> list[dict]:
     """Every endpoint in `unit`'s subtree with its current status, last probe and last check,
-    in tree order; `filter_` one of FILTERS. Three queries."""
+    in tree order; `filter_` one of FILTERS. Three queries; plain rows, no ORM objects (the centre's
+    subtree is the whole country)."""
+    from types import SimpleNamespace
+
+    columns = [getattr(EndpointStatus, c) for c in _STATUS_COLUMNS]
     rows = db.session.execute(
         select(Endpoint.id, Endpoint.name, Endpoint.protocol, Endpoint.dial, Unit.code, Unit.name, Unit.tier, Unit.path,
-               EndpointStatus)
+               EndpointStatus.id, *columns)
         .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id)
         .outerjoin(EndpointStatus, (EndpointStatus.endpoint_id == Endpoint.id) & (EndpointStatus.session_id == session.id))
         .where(Endpoint.event_id == event.id, Unit.path.startswith(unit.path))
@@ -359,23 +368,26 @@ def unit_view(event: Event, unit: Unit, session: EventSession, filter_: str | No
     open_ = {i.endpoint_id: i for i in db.session.scalars(select(Incident).where(
         Incident.session_id == session.id, Incident.resolved_at.is_(None)))}
     out = []
-    for eid, name, protocol, dial, code, unit_name, tier, path, status in rows:
-        state = status.state if status else UNKNOWN
-        item = {"id": eid, "name": name, "protocol": protocol, "dial": dial, "unit_code": code, "unit": unit_name,
-                "tier": tier, "depth": path.strip("/").count("/"), "state": state, "status": status,
-                "hosted": hosted.get(eid, 0), "incident": open_.get(eid)}
-        if filter_ == "failed" and state not in (FAILED, DEGRADED):
-            continue
-        if filter_ == "unknown" and state != UNKNOWN:
-            continue
-        if filter_ == "not_confirmed" and status is not None and status.confirmed_at is not None:
-            continue
-        if filter_ == "hosting" and not item["hosted"]:
-            continue
-        if filter_ == "incident" and item["incident"] is None:
-            continue
-        out.append(item)
-    return out
+    for eid, name, protocol, dial, code, unit_name, tier, path, status_id, *values in rows:
+        status = SimpleNamespace(**dict(zip(_STATUS_COLUMNS, values))) if status_id is not None else None
+        out.append({"id": eid, "name": name, "protocol": protocol, "dial": dial, "unit_code": code, "unit": unit_name,
+                    "tier": tier, "depth": path.strip("/").count("/"), "state": status.state if status else UNKNOWN,
+                    "status": status, "hosted": hosted.get(eid, 0), "incident": open_.get(eid)})
+    return apply_filter(out, filter_)
+
+
+def apply_filter(rows: list[dict], filter_: str | None) -> list[dict]:
+    """`unit_view` rows narrowed to one of FILTERS (None: all)."""
+    if not filter_:
+        return rows
+    keep = {
+        "failed": lambda r: r["state"] in (FAILED, DEGRADED),
+        "unknown": lambda r: r["state"] == UNKNOWN,
+        "not_confirmed": lambda r: r["status"] is None or r["status"].confirmed_at is None,
+        "hosting": lambda r: bool(r["hosted"]),
+        "incident": lambda r: r["incident"] is not None,
+    }[filter_]
+    return [r for r in rows if keep(r)]
 
 
 def timeline(endpoint_id: int, session_id: int, limit: int = 200) -> list[StatusEvent]:

@@ -207,3 +207,21 @@ def test_a_batch_of_checks_is_recorded_whole_or_not_at_all(app, client, operator
     assert ok.status_code == 201 and ok.get_json()["recorded"] == 2
     body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
     assert _tile(body, "56")["counts"]["connected"] == 1 and _tile(body, "01")["counts"]["degraded"] == 1
+
+
+def test_a_batch_opens_and_resolves_incidents_like_single_checks(app, client, operator, live):
+    url = f"/api/v1/events/{SLUG}/checks"
+    district = live[live["district"]]
+    first = client.post(url, headers=operator, json={"checks": [
+        {"endpoint_id": district, "state": "connected"}, {"endpoint_id": district, "state": "failed", "note": "Mất tiếng"},
+        {"endpoint_id": live["01"], "state": "failed"}]})
+    assert first.status_code == 201 and first.get_json()["incidents_open"] == 2
+    # The district's last check counts: failed; its people and Hà Nội's are texted once each.
+    assert sorted(r[0] for r in _incident_sms(app)) == ["+84905111222", "+84905333444", "+84987654321"]
+    client.post(url, headers=operator, json={"checks": [{"endpoint_id": district, "state": "failed"}]})
+    assert len(_incident_sms(app)) == 3
+    client.post(url, headers=operator, json={"checks": [{"endpoint_id": district, "state": "connected"}]})
+    body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
+    assert _tile(body, "56")["incidents"] == 0 and _tile(body, "01")["incidents"] == 1
+    [_, row] = client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=operator).get_json()["endpoints"]
+    assert row["state"] == "connected" and row["last_check"]["note"] == "Mất tiếng"  # an empty note keeps the last

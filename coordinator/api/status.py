@@ -11,6 +11,7 @@ from flask_smorest import Blueprint, abort
 
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.endpoints import services as endpoints
+from coordinator.extensions import db
 from coordinator.status import services as status
 from coordinator.status.models import STATES
 from coordinator.timeutil import iso_local
@@ -64,6 +65,9 @@ class Check(ma.Schema):
     note = ma.fields.String()
 
 
+_PROBE, _CHECK = Probe(), Check()  # built once: a schema per row costs more than the row
+
+
 class UnitEndpoint(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
@@ -75,8 +79,8 @@ class UnitEndpoint(ma.Schema):
     confirmed = ma.fields.Function(lambda r: bool(r["status"] and r["status"].confirmed_at))
     hosted_units = ma.fields.Integer(attribute="hosted")
     incident = ma.fields.Function(lambda r: bool(r["incident"]))
-    last_probe = ma.fields.Function(lambda r: Probe().dump(r["status"]) if r["status"] and r["status"].probed_at else None)
-    last_check = ma.fields.Function(lambda r: Check().dump(r["status"]) if r["status"] and r["status"].checked_at else None)
+    last_probe = ma.fields.Function(lambda r: _PROBE.dump(r["status"]) if r["status"] and r["status"].probed_at else None)
+    last_check = ma.fields.Function(lambda r: _CHECK.dump(r["status"]) if r["status"] and r["status"].checked_at else None)
 
 
 class StatusReport(ma.Schema):
@@ -162,7 +166,7 @@ class CheckInput(ma.Schema):
 class CheckResult(ma.Schema):
     id = ma.fields.Integer()
     endpoint_id = ma.fields.Integer()
-    session = ma.fields.Function(lambda e: e.session_kind)
+    session = ma.fields.Function(lambda e: e["session_kind"] if isinstance(e, dict) else e.session_kind)
     source = ma.fields.String()
     state = ma.fields.String()
     audio = ma.fields.Boolean(allow_none=True)
@@ -189,10 +193,14 @@ class EndpointChecks(MethodView):
             abort(404, message=f"no endpoint {endpoint_id}")
         session = session_for(endpoint.event, data["session"])
         event = status.record(endpoint, session, "operator", data["state"], audio=data["audio"], video=data["video"],
-                              content=data["content"], note=data["note"], actor=current_user)
-        event.session_kind = session.kind
-        event.incident_open = status.open_incident_of(endpoint.id, session.id) is not None
-        return event
+                              content=data["content"], note=data["note"], actor=current_user, commit=False)
+        # Serialised before the commit: nothing needs loading again afterwards.
+        body = {**{k: getattr(event, k) for k in ("id", "endpoint_id", "source", "state", "audio", "video", "content",
+                                                  "note", "created_at")},
+                "session_kind": session.kind,
+                "incident_open": status.open_incident_of(endpoint.id, session.id) is not None}
+        db.session.commit()
+        return body
 
 
 class BatchItem(CheckInput):
@@ -245,7 +253,10 @@ class EventChecks(MethodView):
         outside = [i for i in ids if i not in found or (scope is not None and not found[i].startswith(scope))]
         if outside:
             abort(404, message=f"no endpoint {outside[0]} in this event and your scope; nothing was recorded")
-        status.record_many(event, session, data["checks"], actor=current_user)
+        try:
+            status.record_many(event, session, data["checks"], actor=current_user)
+        except status.StatusError as exc:
+            abort(404, message=f"{exc}; nothing was recorded")
         open_ = db.session.scalar(select(func.count()).select_from(Incident).where(
             Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(ids[:1000])))
         return {"recorded": len(data["checks"]), "session": session.kind, "incidents_open": open_}

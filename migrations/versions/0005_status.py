@@ -47,7 +47,7 @@ def upgrade():
     sa.UniqueConstraint('endpoint_id', 'session_id', name=op.f('uq_endpoint_status_endpoint_id_session_id'))
     )
     with op.batch_alter_table('endpoint_status', schema=None) as batch_op:
-        batch_op.create_index('ix_endpoint_status_session', ['session_id'], unique=False)
+        batch_op.create_index('ix_endpoint_status_session', ['session_id', 'probed_at'], unique=False)
 
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), nullable=False),

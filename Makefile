@@ -62,6 +62,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_progress.py
 	$(PY) bench/invitations.py
 	$(PY) bench/sms_fanout.py
+	$(PY) bench/dashboard_national.py
 
 # After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.
 translations: $(VENV)/.dev

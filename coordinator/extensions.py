@@ -49,3 +49,21 @@ def _sqlite_concurrency(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+# After a bulk write, PostgreSQL plans with the statistics it had before (autovacuum refreshes
+# them only later): the first national roll-up after an import of 11,000 endpoints took 2.5 s
+# instead of 20 ms (a nested loop chosen for "empty" tables). Big writers refresh them at once.
+BULK_ROWS = 1000
+
+
+def refresh_statistics(*tables: str) -> None:
+    """ANALYZE the tables on PostgreSQL (a few ms each; nothing on SQLite, which plans without them).
+    Call after committing a bulk write of at least BULK_ROWS rows."""
+    from sqlalchemy import text
+
+    if db.engine.dialect.name != "postgresql":
+        return
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE " + ", ".join(tables)))
+        conn.commit()

@@ -34,7 +34,7 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
 from coordinator.endpoints.services import ContactValues, EndpointValues, clean_contact, clean_endpoint, list_endpoints
 from coordinator.events.models import Event
-from coordinator.extensions import db
+from coordinator.extensions import BULK_ROWS, db, refresh_statistics
 from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.spreadsheets.safe import FORMULA_TRIGGERS, write_csv, write_xlsx
@@ -538,6 +538,8 @@ def import_endpoints(event: Event, user, rows: Iterable[tuple[int, dict[str, str
     except BaseException:
         db.session.rollback()
         raise
+    if result.endpoints.created + result.contacts.created >= BULK_ROWS:  # a national list: fresh plans
+        refresh_statistics("endpoints", "contacts", "hosted_units", "invitations", "outbox_messages")
     return result
 
 

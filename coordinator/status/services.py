@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.events.models import Event, EventSession
-from coordinator.extensions import db
+from coordinator.extensions import BULK_ROWS, db, refresh_statistics
 from coordinator.status.models import SOURCES, STATES, EndpointStatus, Incident, StatusEvent
 from coordinator.timeutil import utcnow
 from coordinator.units.models import ROOT_CODE, Unit
@@ -178,6 +178,8 @@ def record_many(event: Event, session: EventSession, checks: list[dict], *, acto
         open_incidents_for(session, failed, "operator", now)
     resolve_incidents_for(session, [eid for eid, (_, row) in last.items() if row["state"] == CONNECTED], now)
     db.session.commit()
+    if len(fresh) >= BULK_ROWS:
+        refresh_statistics("endpoint_status", "status_events")
     return len(rows)
 
 
@@ -262,6 +264,8 @@ def record_probes(event: Event, session: EventSession, results, now: datetime | 
     summary.incidents = len(open_incidents_for(session, escalate, "probe", now))
     resolve_incidents_for(session, resolve, now)
     db.session.commit()
+    if len(inserts) >= BULK_ROWS:  # the first sweep of a session: the dashboards' plans need fresh statistics
+        refresh_statistics("endpoint_status", "status_events")
     return summary
 
 

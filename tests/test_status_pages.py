@@ -159,6 +159,13 @@ def test_the_event_page_links_to_the_dashboard(app, operator_client, live):
     assert f'href="/events/{SLUG}/status"' in html and t(app, "Connection status") in html
 
 
+def test_the_dashboard_links_to_the_reports(app, operator_client, live):
+    html = operator_client.get(f"/events/{SLUG}/status").get_data(as_text=True)
+    for path in (f"/events/{SLUG}/reports/readiness", f"/events/{SLUG}/reports/attendance"):
+        assert f'href="{path}"' in html
+        assert operator_client.get(path).status_code == 200
+
+
 def test_signed_out_the_dashboard_asks_to_sign_in(client, live):
     response = client.get(f"/events/{SLUG}/status")
     assert response.status_code == 302 and "/login" in response.headers["Location"]

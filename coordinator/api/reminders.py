@@ -11,6 +11,7 @@ from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS
 from coordinator.outbox.models import CHANNELS, STATUSES
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
+from coordinator.sms.encoding import cost
 from coordinator.timeutil import iso_local
 
 blp = Blueprint("api_reminders", __name__, description="Reminder rules, and the messages an event has sent")
@@ -86,7 +87,7 @@ def _planned(event, rule_id=None):
         p.sample, p.cost = "", None
         if p.anchor is not None:
             p.sample = services.render(p.rule, event, p.anchor, None)
-            c = services.sms_cost(p.sample)
+            c = cost(p.sample)
             p.cost = {"encoding": c.encoding, "characters": c.characters, "segments": c.segments}
         out.append(p)
     return out

@@ -36,7 +36,6 @@ from coordinator.reminders import links
 from coordinator.reminders import templates as texts
 from coordinator.reminders.models import SENT as RUN_SENT
 from coordinator.reminders.models import SKIPPED, Confirmation, ReminderRun
-from coordinator.sms.encoding import cost
 from coordinator.sms.services import opted_out_among
 from coordinator.text import strip_diacritics
 from coordinator.timeutil import utcnow
@@ -525,7 +524,3 @@ def confirmations(event: Event) -> dict[int, int]:
                               .join(EventSession, Confirmation.session_id == EventSession.id)
                               .where(EventSession.event_id == event.id).group_by(Confirmation.session_id)).all()
     return dict(rows)
-
-
-def sms_cost(text: str):
-    return cost(text)

@@ -7,7 +7,8 @@ context manager listening on a free port (port 0), served by daemon threads, shu
     SipTcpResponder(status=200, tls=False) SIP over TCP (or TLS with a self-signed certificate)
     TcpListener()                          accepts TCP connections and closes them (H.323)
     BlackholeTcpPort()                     a listening port whose backlog is full: connects time out
-    HttpServer(routes={"/": 200})          HTTP (or HTTPS, self-signed) answering by path
+    HttpServer(routes={"/": 200})          HTTP (or HTTPS, self-signed) answering by path (redirects,
+                                           cookies, a delay)
     closed_port("udp" | "tcp")             a port nothing listens on
 
 No pytest here: a benchmark imports this module too.
@@ -484,12 +485,22 @@ class BlackholeTcpPort:
 
 class HttpServer(_Server):
     """HTTP on 127.0.0.1 (HTTPS with the self-signed certificate if tls): `routes` maps a path to a
-    status (a 3xx redirects to "/"); other paths answer 404. Counts `requests`."""
+    status (a 3xx redirects to `locations[path]`, "/" if not given), sent with a body whatever the
+    status; other paths answer 404. `set_cookies[path]` is sent as Set-Cookie with that path's answer;
+    a path of `cookie_required` answers 403 unless the request carries that cookie ("name=value").
+    Each answer waits `delay` seconds. Counts `requests` and `max_in_flight` (requests received and
+    not yet answered at one time), and keeps `last_request` (request line and headers)."""
 
-    def __init__(self, routes: dict[str, int] | None = None, *, tls: bool = False):
+    def __init__(self, routes: dict[str, int] | None = None, *, tls: bool = False,
+                 locations: dict[str, str] | None = None, set_cookies: dict[str, str] | None = None,
+                 cookie_required: dict[str, str] | None = None, delay: float = 0.0):
         self.routes = {"/": 200} if routes is None else dict(routes)
-        self.requests = 0
+        self.locations, self.set_cookies = dict(locations or {}), dict(set_cookies or {})
+        self.cookie_required, self.delay = dict(cookie_required or {}), delay
+        self.requests = self.max_in_flight = 0
+        self.last_request = ""
         self.tls = tls
+        self._in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -497,13 +508,26 @@ class HttpServer(_Server):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                path = self.path.split("?")[0]
                 with server._lock:
                     server.requests += 1
-                status = server.routes.get(self.path.split("?")[0], 404)
+                    server.last_request = self.requestline + "\r\n" + str(self.headers)
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                status = server.routes.get(path, 404)
+                required = server.cookie_required.get(path)
+                if required and required not in [c.strip() for c in self.headers.get("Cookie", "").split(";")]:
+                    status = 403
                 body = f"status {status}\n".encode() * 100
+                if server.delay:
+                    time.sleep(server.delay)
+                with server._lock:
+                    server._in_flight -= 1
                 self.send_response(status)
                 if 300 <= status < 400:
-                    self.send_header("Location", "/")
+                    self.send_header("Location", server.locations.get(path, "/"))
+                if path in server.set_cookies:
+                    self.send_header("Set-Cookie", server.set_cookies[path])
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -515,6 +539,7 @@ class HttpServer(_Server):
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
             block_on_close = False
+            request_queue_size = 1024  # a sweep connects by the hundred: no SYN dropped, no 1 s retry
 
             def handle_error(self, request, client_address) -> None:
                 pass

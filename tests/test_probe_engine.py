@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from coordinator.probes.engine import ProbeResult, Target, probe, sweep, target_for
 from probe_responders import (BlackholeTcpPort, HttpServer, SilentUdpPort, SipTcpResponder, SipUdpFarm,
                               SipUdpResponder, TcpListener, closed_port)
+
+USER_AGENT = "coordinator-probe/1.0"
 
 T = 0.3  # a short probe timeout
 
@@ -199,6 +202,95 @@ def test_http_refused_and_tls():
     assert (tls.state, tls.layer) == ("failed", "tls") and "certificate" in tls.detail
 
 
+def web(url: str, key=1) -> Target:
+    return target_for(key, "webrtc", url)
+
+
+def test_http_get_sends_one_plain_request():
+    with HttpServer({"/56": 200}) as server:
+        result = run(web(server.url("/56?room=a b")), timeout=2.0)
+        request = server.last_request
+    assert (result.state, result.code) == ("connected", 200)
+    lines = request.splitlines()
+    assert lines[0] == "GET /56?room=a%20b HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines and f"User-Agent: {USER_AGENT}" in lines
+
+
+def test_only_the_head_of_the_answer_counts():
+    # The responder sends a body even with a 204, where none may follow: the head is what a probe
+    # reads, so the stray body does not turn a live server into "not HTTP".
+    with HttpServer({"/t": 204, "/x": 503}) as server:
+        empty = run(web(server.url("/t")), timeout=2.0)
+        down = run(web(server.url("/x")), timeout=2.0)
+    assert (empty.state, empty.layer, empty.code) == ("connected", "ok", 204)
+    assert empty.detail.startswith("HTTP 204 No Content in ")
+    assert (down.state, down.layer, down.code) == ("failed", "http_error", 503)
+    assert down.detail.startswith("HTTP 503 Service Unavailable in ") and down.rtt_ms is not None
+
+
+def test_http_timeouts_say_which_step_never_ended():
+    with SipTcpResponder(silent=True) as silent, BlackholeTcpPort() as hole:
+        started = time.monotonic()
+        quiet = run(web(f"http://127.0.0.1:{silent.port}/56"))
+        handshake = run(web(f"https://127.0.0.1:{silent.port}/56"))  # TCP accepted, TLS never answered
+        no_connect = run(web(f"http://127.0.0.1:{hole.port}/56"))
+        elapsed = time.monotonic() - started
+    assert (quiet.state, quiet.layer, quiet.code) == ("failed", "timeout", None)
+    assert quiet.detail == "connected, but no HTTP answer within 0.3 s"
+    assert (handshake.layer, handshake.detail) == ("timeout", "connected, but no HTTP answer within 0.3 s")
+    assert (no_connect.layer, no_connect.detail) == ("timeout", "no TCP connection within 0.3 s")
+    assert elapsed < 3 * T + 0.5  # each within its timeout
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_answer_that_is_not_http(scheme):
+    with SipTcpResponder(raw_reply=b"SSH-2.0-OpenSSH_9.6\r\n") as ssh, TcpListener() as hangs_up:
+        banner = run(web(f"http://127.0.0.1:{ssh.port}/"))
+        closed = run(web(f"{scheme}://127.0.0.1:{hangs_up.port}/"))
+    assert (banner.state, banner.layer) == ("failed", "http_error")
+    assert banner.detail == "answered, but not in HTTP (connection closed)"
+    if scheme == "http":
+        assert (closed.layer, closed.detail) == ("http_error", "answered, but not in HTTP (connection closed)")
+    else:  # closed during the TLS handshake
+        assert (closed.state, closed.layer) == ("failed", "tls") and closed.detail.startswith("TLS failed: ")
+
+
+def test_an_untrusted_certificate_is_named():
+    with HttpServer(tls=True) as server:
+        result = run(web(server.url("/")), timeout=2.0)
+        requests = server.requests
+    assert (result.state, result.layer, result.code) == ("failed", "tls", None)
+    assert result.detail.startswith("certificate not accepted: ") and "self-signed" in result.detail
+    assert result.target == f"HTTPS 127.0.0.1:{server.port}"
+    assert requests == 0  # no GET over a connection we do not trust
+
+
+def test_redirects_are_followed_across_servers_with_their_cookies():
+    # A web room behind a login hop, as some platforms have: the hop sets a cookie that the room
+    # wants, on another port (cookies are per host, not per port).
+    with HttpServer({"/room": 200}, cookie_required={"/room": "session=56"}) as room, \
+            HttpServer({"/hop": 307, "/login": 302}, set_cookies={"/login": "session=56; Path=/"},
+                       locations={"/hop": "/login", "/login": room.url("/room")}) as gate:
+        chain = run(web(gate.url("/hop")), timeout=2.0)
+        without = run(web(room.url("/room")), timeout=2.0)
+    assert (chain.state, chain.layer, chain.code) == ("connected", "ok", 200)
+    assert chain.detail.startswith("HTTP 200 OK in ") and chain.detail.endswith(" after 2 redirects")
+    assert (without.state, without.code) == ("failed", 403)  # the cookie was what let the chain in
+
+
+def test_redirect_failures():
+    with HttpServer({"/loop": 302, "/away": 302, "/ftp": 301},
+                    locations={"/loop": "/loop", "/away": "http://x.invalid/56", "/ftp": "ftp://files/56"}) as server:
+        loop = run(web(server.url("/loop")), timeout=2.0)
+        requests = server.requests
+        away = run(web(server.url("/away")), timeout=2.0)
+        ftp = run(web(server.url("/ftp")), timeout=2.0)
+    assert (loop.state, loop.layer, loop.detail) == ("failed", "http_error", "too many redirects")
+    assert requests == 31  # 30 redirects followed, as requests did
+    assert (away.state, away.layer, away.detail) == ("failed", "dns", "a host name in the redirects does not resolve")
+    assert (ftp.state, ftp.layer) == ("failed", "http_error") and "ftp://files/56" in ftp.detail
+
+
 def test_nothing_to_probe():
     for target in (target_for(1, "other", "phone 0243"), target_for(2, "sip", ""), target_for(3, "h323", "8424")):
         result = run(target)
@@ -307,3 +399,91 @@ def test_a_progress_callback_that_raises_stops_the_sweep():
 
         with pytest.raises(RuntimeError, match="display gone"):
             sweep(targets, concurrency=3, timeout=T, progress=boom)
+
+
+# --- HTTP probes run in the event loop, like the others --------------------------------------------
+
+def test_silent_web_rooms_cost_one_timeout_whatever_their_number():
+    # Every one of n web rooms accepts the connection and never answers. All n are in flight at once,
+    # so that the sweep takes one timeout; through 64 threads it took n / 64 timeouts.
+    n, timeout = 256, 0.5
+    with SipTcpResponder(silent=True) as silent:
+        targets = [web(f"http://127.0.0.1:{silent.port}/room{i}", key=i) for i in range(n)]
+        fds_before = len(os.listdir("/proc/self/fd"))
+        started = time.monotonic()
+        results = sweep(targets, concurrency=n, timeout=timeout)
+        elapsed = time.monotonic() - started
+        connections = silent.connections
+    # The responder's threads (in this process) close their ends when they notice ours closed.
+    settled = time.monotonic() + 5
+    while len(os.listdir("/proc/self/fd")) > fds_before + 2 and time.monotonic() < settled:
+        time.sleep(0.05)
+    fds_after = len(os.listdir("/proc/self/fd"))
+    assert [r.key for r in results] == list(range(n))
+    assert {(r.state, r.layer, r.detail) for r in results} == \
+        {("failed", "timeout", "connected, but no HTTP answer within 0.5 s")}
+    assert connections == n
+    assert timeout <= elapsed < 3 * timeout, elapsed
+    assert fds_after <= fds_before + 2  # every probe's socket is closed
+
+
+def test_a_finished_web_probe_leaves_no_socket_open():
+    # Counted during the sweep: a socket left to the end of the event loop would be closed there,
+    # after up to a sweep's worth of them had piled up.
+    concurrency, n = 20, 200
+    peak = 0
+
+    def note_fds(result: ProbeResult) -> None:
+        nonlocal peak
+        peak = max(peak, len(os.listdir("/proc/self/fd")))
+
+    with SipTcpResponder(silent=True) as silent, HttpServer(tls=True) as untrusted:
+        targets = [web(f"http://127.0.0.1:{silent.port}/" if i % 2 else untrusted.url("/"), key=i) for i in range(n)]
+        fds_before = len(os.listdir("/proc/self/fd"))
+        results = sweep(targets, concurrency=concurrency, timeout=0.2, progress=note_fds)
+    assert {r.layer for r in results} == {"timeout", "tls"}
+    # Ours and the responders' ends of the connections in flight, and some slack for the responders'
+    # threads, which close their ends a little later.
+    assert peak - fds_before <= 4 * concurrency, peak - fds_before
+
+
+def test_http_probes_take_no_thread():
+    seen: set[str] = set()
+
+    def note_threads(result: ProbeResult) -> None:
+        seen.update(t.name for t in threading.enumerate() if t.name.startswith("probe"))
+
+    with HttpServer({"/": 200}) as server, SipTcpResponder(silent=True) as silent:
+        targets = [web(server.url("/") if i % 2 else f"http://127.0.0.1:{silent.port}/", key=i) for i in range(40)]
+        results = sweep(targets, concurrency=20, timeout=T, progress=note_threads)
+    assert sum(r.state == "connected" for r in results) == 20
+    assert seen == set()  # no probe thread (the engine's threads all start with "probe")
+
+
+def test_http_probes_keep_to_the_concurrency_bound():
+    concurrency = 20
+    with HttpServer({"/": 200}, delay=0.1) as server:
+        targets = [web(server.url(f"/?{i}"), key=i) for i in range(120)]
+        started = time.monotonic()
+        results = sweep(targets, concurrency=concurrency, timeout=2.0)
+        elapsed = time.monotonic() - started
+        in_flight = server.max_in_flight
+    assert all((r.state, r.code) == ("connected", 200) for r in results)
+    assert concurrency * 0.75 <= in_flight <= concurrency  # the bound holds, and was used
+    assert elapsed >= 120 / concurrency * 0.1 * 0.9
+
+
+def test_the_bound_is_shared_by_every_kind():
+    # n silent web rooms and n silent SIP ports, n at a time: two rounds of one timeout each. Web
+    # probes outside the bound would make it one.
+    n, timeout = 40, 0.4
+    with SipTcpResponder(silent=True) as silent_web, SilentUdpPort() as silent_sip:
+        targets = []
+        for i in range(n):
+            targets.append(web(f"http://127.0.0.1:{silent_web.port}/", key=2 * i))
+            targets.append(target_for(2 * i + 1, "sip", f"sip:ep@127.0.0.1:{silent_sip.port}"))
+        started = time.monotonic()
+        results = sweep(targets, concurrency=n, timeout=timeout)
+        elapsed = time.monotonic() - started
+    assert all(r.layer == "timeout" for r in results)
+    assert 2 * timeout * 0.95 <= elapsed < 4 * timeout, elapsed

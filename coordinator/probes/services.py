@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import PUBLISHED, Event, EventSession
 from coordinator.extensions import db
 from coordinator.probes import engine
 from coordinator.status import services as status
-from coordinator.status.models import EndpointStatus
+from coordinator.status.models import EndpointStatus, ProbeSweep
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 
@@ -35,18 +35,29 @@ def targets(event: Event, unit: Unit | None = None, endpoint_ids: list[int] | No
 
 def sweep(event: Event, *, session: EventSession | None = None, unit: Unit | None = None,
           endpoint_ids: list[int] | None = None, progress: Callable | None = None,
-          now: datetime | None = None) -> status.ProbeSummary:
+          now: datetime | None = None, origin: str = "command") -> status.ProbeSummary:
     """Probe the endpoints (all, a unit's subtree, or some) and record the results for `session`
-    (default: the one operators are watching)."""
+    (default: the one operators are watching). Each sweep is recorded (`ProbeSweep`: started,
+    finished, probed) so that the dashboards can say how fresh their reachability is."""
     session = session or status.current_session(event)
     if session is None:
         return status.ProbeSummary()
     found = targets(event, unit, endpoint_ids)
     probeable = [t for t in found if t.kind != "none"]
+    started = utcnow()
+    record = ProbeSweep(event_id=event.id, session_id=session.id, origin=origin,
+                        unit_code=unit.code if unit is not None else "", started_at=started, probed=0)
+    db.session.add(record)
     db.session.commit()  # no transaction held open while the network is probed
+    record_id = record.id
     results = engine.sweep(probeable, concurrency=current_app.config["PROBE_CONCURRENCY"],
                            timeout=current_app.config["PROBE_TIMEOUT_SECONDS"], progress=progress)
-    summary = status.record_probes(event, session, results, now=now)
+    summary = status.record_probes(event, session, results, now=now, commit=False)
+    finished = utcnow()
+    db.session.execute(update(ProbeSweep).where(ProbeSweep.id == record_id).values(
+        finished_at=finished, probed=summary.probed, seconds=(finished - started).total_seconds()))
+    db.session.commit()
+    status.after_bulk_write(summary)
     summary.unknown += len(found) - len(probeable)  # no dial address: nothing to probe
     return summary
 
@@ -60,8 +71,8 @@ def due_sweeps(now: datetime | None = None) -> list[tuple[Event, EventSession]]:
         for session in event.sessions:
             if not (session.starts_at - before <= now <= session.ends_at):
                 continue
-            last = db.session.scalar(select(func.max(EndpointStatus.probed_at)).where(
-                EndpointStatus.session_id == session.id))
+            last = db.session.scalar(select(func.max(ProbeSweep.started_at)).where(
+                ProbeSweep.session_id == session.id, ProbeSweep.unit_code == "", ProbeSweep.origin != "endpoint"))
             if last is None or now - last >= interval:
                 out.append((event, session))
     return out

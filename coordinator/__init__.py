@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from coordinator.config import load_config
-    from coordinator.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from coordinator.extensions import babel, cache, compress, csrf, db, limiter, login_manager, migrate
 
     app = Flask(
         __name__,
@@ -49,6 +49,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+    cache.init_app(app)
+    compress.init_app(app)
 
     from coordinator.i18n import init_i18n
 

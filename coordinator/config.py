@@ -57,6 +57,15 @@ def _mail_from(public_base_url: str) -> str:
     return os.environ.get("MAIL_FROM") or f"Điều phối hội nghị trực tuyến <no-reply@{host}>"
 
 
+def _cache_config(instance_path: Path) -> dict:
+    redis_url = os.environ.get("CACHE_REDIS_URL", "")
+    if redis_url:
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": redis_url, "CACHE_DEFAULT_TIMEOUT": 300}
+    return {"CACHE_TYPE": os.environ.get("CACHE_TYPE", "FileSystemCache"),
+            "CACHE_DIR": os.environ.get("CACHE_DIR", str(instance_path / "cache")),
+            "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 300}
+
+
 def load_config(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'coordinator.sqlite3'}"
     public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
@@ -115,7 +124,7 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_RETRY_BASE_SECONDS": float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "60")),
         "OUTBOX_RETRY_MAX_SECONDS": float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600")),
         "OUTBOX_LEASE_SECONDS": int(os.environ.get("OUTBOX_LEASE_SECONDS", "600")),
-        "OUTBOX_POLL_SECONDS": float(os.environ.get("OUTBOX_POLL_SECONDS", "5")),
+        "OUTBOX_POLL_SECONDS": float(os.environ.get("OUTBOX_POLL_SECONDS", "1")),
         # SMS: `log` records messages and shows them on the outbox page (no provider needed);
         # `twilio` sends through Twilio's official client.
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "log"),
@@ -144,8 +153,28 @@ def load_config(instance_path: Path) -> dict:
         "PROBE_INTERVAL_SECONDS": float(os.environ.get("PROBE_INTERVAL_SECONDS", "300")),
         "PROBE_WINDOW_BEFORE_SECONDS": float(os.environ.get("PROBE_WINDOW_BEFORE_SECONDS", "3600")),
         "PROBE_FAILURES_TO_ESCALATE": int(os.environ.get("PROBE_FAILURES_TO_ESCALATE", "3")),
+        # How long an operator's observation holds against contradicting probes (then probes win).
+        "STATUS_HUMAN_HOLD_SECONDS": float(os.environ.get("STATUS_HUMAN_HOLD_SECONDS", "900")),
+        # Escalation: a province's focal contacts get at most one digest per this many seconds;
+        # national operators' mobiles (comma-separated) get a national digest when set.
+        "ESCALATION_DIGEST_SECONDS": float(os.environ.get("ESCALATION_DIGEST_SECONDS", "600")),
+        "ESCALATION_NATIONAL_PHONES": os.environ.get("ESCALATION_NATIONAL_PHONES", ""),
+        # A tile's colour follows its share of endpoints reachable: green from, amber from.
+        "STATUS_GREEN_SHARE": float(os.environ.get("STATUS_GREEN_SHARE", "0.95")),
+        "STATUS_AMBER_SHARE": float(os.environ.get("STATUS_AMBER_SHARE", "0.80")),
+        # How often the scheduler gives expired holds back to the probes and sends due digests.
+        "STATUS_TICK_SECONDS": float(os.environ.get("STATUS_TICK_SECONDS", "10")),
         # How often the dashboard asks whether anything changed (an ETag request; 304 when not).
         "DASHBOARD_POLL_SECONDS": float(os.environ.get("DASHBOARD_POLL_SECONDS", "5")),
+        # Rendered dashboard fragments (Flask-Caching): shared by the workers of a host on disk, or
+        # by every host in Redis when CACHE_REDIS_URL is set.
+        **_cache_config(instance_path),
+        # Responses compressed (Flask-Compress): HTML, JSON, CSV above 500 bytes.
+        "COMPRESS_MIMETYPES": ["text/html", "application/json", "text/csv", "text/calendar", "text/plain",
+                               "text/css", "application/javascript"],
+        "COMPRESS_ALGORITHM": ["gzip"],
+        "COMPRESS_MIN_SIZE": 500,
+        "COMPRESS_STREAMS": False,
         # OpenAPI document (flask-smorest)
         "API_TITLE": "Điều phối hội nghị trực tuyến — API",
         "API_VERSION": "v1",

@@ -2,6 +2,8 @@
 import sqlite3
 
 from flask_babel import Babel
+from flask_caching import Cache
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -36,6 +38,11 @@ login_manager = LoginManager()
 # No global limits: only what is decorated (the sign-in form) is limited. Storage from
 # RATELIMIT_STORAGE_URI (memory:// by default; redis:// when several workers must share counts).
 limiter = Limiter(get_remote_address, default_limits=[])
+# Rendered status fragments, one per ETag, shared by the workers of a host (CACHE_TYPE
+# FileSystemCache under instance/cache) or of every host (CACHE_REDIS_URL: RedisCache).
+cache = Cache()
+# gzip (or br) for pages, fragments and JSON: a national dashboard poll is 20 times smaller.
+compress = Compress()
 
 
 @event.listens_for(Engine, "connect")

@@ -18,8 +18,15 @@ from coordinator import create_app  # noqa: E402
 from coordinator.config import normalise_database_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# Everything but the units, which are loaded once per run and never changed by a test.
-PER_TEST_TABLES = ["incidents", "endpoint_status", "status_events", "confirmations", "reminder_runs", "sms_opt_outs", "scheduler_leases", "invitations", "outbox_messages", "document_files", "deadline_fulfilments", "contacts", "hosted_units", "endpoints", "audit_log", "api_tokens", "users", "reminder_rules", "deadlines", "sessions", "tier_roles", "events"]
+# Everything but the units (loaded once per run and never changed by a test) and the job store,
+# children before parents: every table of the models, so a new one is never forgotten.
+KEPT_TABLES = {"units"}
+
+
+def _per_test_tables() -> list[str]:
+    from coordinator.extensions import db
+
+    return [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in KEPT_TABLES]
 
 
 def _pg_url_with_schema(base: str, schema: str) -> str:
@@ -108,7 +115,7 @@ def _clean_tables(request):
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in PER_TEST_TABLES:
+            for table in _per_test_tables():
                 conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -130,7 +130,7 @@ def test_a_coordinator_sees_only_its_province(client, live, make_user, token_for
     assert client.get(f"/api/v1/events/{SLUG}/status?unit=01", headers=kh).status_code == 404
 
 
-def test_the_confirmation_link_turns_the_endpoint_green(app, client, operator, live):
+def test_the_confirmation_link_confirms_readiness_but_connects_nothing(app, client, operator, live):
     from coordinator.endpoints.models import Contact
     from coordinator.events.services import get_event
     from coordinator.extensions import db
@@ -145,9 +145,11 @@ def test_the_confirmation_link_turns_the_endpoint_green(app, client, operator, l
     after = client.get(f"/api/v1/events/{SLUG}/status", headers={**operator, "If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200
     kh = _tile(after.get_json(), "56")
-    assert kh["counts"]["connected"] == 1 and kh["confirmed"] == 1
+    # Readiness is counted apart; the connection state is what probes and operators say: nothing yet.
+    assert kh["confirmed"] == 1 and kh["counts"] == {"connected": 0, "degraded": 0, "failed": 0, "unknown": 2}
     [province, _] = client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=operator).get_json()["endpoints"]
-    assert province["confirmed"] is True
+    assert province["confirmed"] is True and province["state"] == "unknown"
+    assert province["readiness"]["via"] == "link" and province["reachability"] == "unknown"
 
 
 def _incident_sms(app):
@@ -159,22 +161,36 @@ def _incident_sms(app):
             OutboxMessage.kind == "incident")).all(), key=lambda r: r[0])
 
 
-def test_a_failure_during_the_session_texts_its_people_once_per_incident(app, client, operator, live):
+def test_a_failure_texts_the_endpoint_once_and_the_province_one_digest_per_window(app, client, operator, live):
+    from coordinator.status import services as status
+
     url = f"/api/v1/endpoints/{live[live['district']]}/checks"
     first = client.post(url, headers=operator, json={"state": "failed", "note": "Mất hình"})
     assert first.get_json()["incident_open"] is True
-    sms = _incident_sms(app)
-    # The district's technical contact (its fixed line cannot take SMS) and the province's focal contact.
-    assert [r[0] for r in sms] == ["+84905111222", "+84905333444"]
-    assert "mất kết nối" in sms[0][1]["body"] and "Hội trường" in sms[0][1]["body"]
+    sms = dict(_incident_sms(app))
+    # The district's own technical contact (its fixed line cannot take SMS) is told of its incident;
+    # the province's focal contact gets the province's digest (the first of the window goes at once).
+    assert sorted(sms) == ["+84905111222", "+84905333444"]
+    assert "cán bộ kỹ thuật báo mất kết nối" in sms["+84905333444"]["body"]
+    assert "Hội trường" in sms["+84905333444"]["body"]
+    assert "Khánh Hòa: 1 điểm cầu mất kết nối (1 huyện), xem: " in sms["+84905111222"]["body"]
+    assert sms["+84905111222"]["body"].endswith("/events/nd49-2024/status/56?filter=failed")
     client.post(url, headers=operator, json={"state": "failed", "note": "Vẫn mất hình"})
     assert len(_incident_sms(app)) == 2  # the same incident: nobody is texted twice
     body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
     assert _tile(body, "56")["incidents"] == 1 and body["total"]["incidents"] == 1
-    client.post(url, headers=operator, json={"state": "connected"})  # fixed: the incident is resolved
+    client.post(url, headers=operator, json={"state": "connected"})  # fixed: the incident is resolved, no SMS
     assert _tile(client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json(), "56")["incidents"] == 0
-    client.post(url, headers=operator, json={"state": "failed"})  # a new incident: told again
-    assert len(_incident_sms(app)) == 4
+    assert len(_incident_sms(app)) == 2
+    client.post(url, headers=operator, json={"state": "failed"})  # a new incident within the window
+    body = client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()
+    assert _tile(body, "56")["incidents"] == 1
+    assert len(_incident_sms(app)) == 2  # a flapping line texts nobody again; the digest waits for the window
+    with app.app_context():
+        window = app.config["ESCALATION_DIGEST_SECONDS"]
+        assert status.tick(datetime.now(UTC) + timedelta(seconds=window / 2))[1] == 0
+        assert status.tick(datetime.now(UTC) + timedelta(seconds=window + 1))[1] == 1
+    assert sorted(r[0] for r in _incident_sms(app)) == ["+84905111222", "+84905111222", "+84905333444"]
 
 
 def test_no_escalation_outside_a_sessions_window(app, client, operator, live):
@@ -216,7 +232,8 @@ def test_a_batch_opens_and_resolves_incidents_like_single_checks(app, client, op
         {"endpoint_id": district, "state": "connected"}, {"endpoint_id": district, "state": "failed", "note": "Mất tiếng"},
         {"endpoint_id": live["01"], "state": "failed"}]})
     assert first.status_code == 201 and first.get_json()["incidents_open"] == 2
-    # The district's last check counts: failed; its people and Hà Nội's are texted once each.
+    # The district's last check counts: failed; its own contact and Hà Nội's province endpoint's are
+    # texted once each, Khánh Hòa's focal contact gets its province's digest.
     assert sorted(r[0] for r in _incident_sms(app)) == ["+84905111222", "+84905333444", "+84987654321"]
     client.post(url, headers=operator, json={"checks": [{"endpoint_id": district, "state": "failed"}]})
     assert len(_incident_sms(app)) == 3

@@ -128,15 +128,16 @@ def test_the_national_dashboard_shows_a_tile_per_province_with_its_counts(app, o
     assert html.index('data-tile="TW"') < html.index('data-tile="01"') < html.index('data-tile="56"')
     kh = tile(html, "56")
     assert (count(kh, "connected"), count(kh, "failed"), count(kh, "unknown")) == (1, 1, 0)
-    assert 'data-endpoints>2<' in kh and 'data-ready>50%<' in kh and "st-mood-failed" in kh
+    # Coloured by the share reachable (1 of 2: under the amber threshold), not by "any failure".
+    assert 'data-endpoints>2<' in kh and 'data-reachable>50%<' in kh and "st-mood-red" in kh
     assert '⚠ 1' in kh  # the district's incident
     assert f'href="/events/{SLUG}/status/56?session=connectivity_test"' in kh
     hn = tile(html, "01")
-    assert count(hn, "degraded") == 1 and "st-mood-degraded" in hn
+    assert count(hn, "degraded") == 1 and "st-mood-green" in hn  # degraded is reachable
     assert t(app, "No endpoint registered") in tile(html, "79")
     total = totals(html)
     assert (count(total, "connected"), count(total, "degraded"), count(total, "failed"), count(total, "unknown")) == (1, 1, 1, 0)
-    assert "data-ready>33%<" in total and "data-incidents>1<" in total and "data-confirmed>0<" in total
+    assert "data-reachable>66%<" in total and "data-incidents>1<" in total and "data-confirmed>0<" in total
     # The open incident on top: endpoint, unit, since, cause.
     incidents = re.search(r'<section class="st-incidents".*?</section>', html, re.S).group(0)
     assert f"Hội trường {checked['district_name']}" in incidents and t(app, "reported failed") in incidents
@@ -217,10 +218,20 @@ def test_the_poll_interval_comes_from_the_configuration(app, operator_client, li
 def test_a_province_shows_its_endpoints_in_tree_order_with_filters(app, operator_client, checked):
     district = checked["district"]
     html = html_of(operator_client.get(f"/events/{SLUG}/status/56"))
+    # Grouped by district: the province's own endpoint, then one row per district (its endpoint, and
+    # its communes collapsed into counts), each district listed whether it registered or not.
     assert rows(html) == [("56", "connected"), (district, "failed")]
-    assert 'class="st-row st-depth-0 tier-province"' in html and 'class="st-row st-depth-1 tier-district"' in html
+    assert 'class="st-row st-depth-0 tier-province"' in html and 'class="st-row st-depth-1 tier-district st-group"' in html
+    with app.app_context():
+        from coordinator.units.models import Unit
+        from coordinator.units.services import get_unit
+        from coordinator.extensions import db as _db
+
+        districts = _db.session.scalar(select(_db.func.count()).select_from(Unit).where(
+            Unit.parent_id == get_unit("2024", "56").id))
+    assert len(re.findall(r'data-group="', html)) == districts
     total = totals(html)
-    assert (count(total, "connected"), count(total, "failed")) == (1, 1) and "data-ready>50%<" in total
+    assert (count(total, "connected"), count(total, "failed")) == (1, 1) and "data-reachable>50%<" in total
     assert f"Hội trường {checked['district_name']}" in re.search(r'<section class="st-incidents".*?</section>', html, re.S).group(0)
     # Last check with its flags and note; the hosted communes; the incident flag.
     district_row = re.search(rf'data-unit="{district}".*?</tr>', html, re.S).group(0)
@@ -229,7 +240,7 @@ def test_a_province_shows_its_endpoints_in_tree_order_with_filters(app, operator
     assert f'href="/events/{SLUG}/status/{district}?session=connectivity_test"' in district_row  # drill down
     filters = {
         "failed": [(district, "failed")], "unknown": [], "not_confirmed": [("56", "connected"), (district, "failed")],
-        "hosting": [(district, "failed")], "incident": [(district, "failed")],
+        "confirmed_unreachable": [], "hosting": [(district, "failed")], "incident": [(district, "failed")],
     }
     for name, expected in filters.items():
         page = html_of(operator_client.get(f"/events/{SLUG}/status/56?filter={name}"))
@@ -254,23 +265,28 @@ def test_the_centre_lists_the_central_and_provincial_endpoints_and_no_page_is_en
         endpoints.save_endpoint(get_event(SLUG), get_unit("2024", "TW"), endpoints.clean_endpoint(
             {"name": "Hội trường Bộ", "protocol": "sip", "dial": "sip:tw@127.0.0.1:9"}), actor=SystemActor())
     html = html_of(operator_client.get(f"/events/{SLUG}/status/TW"))
+    # The centre's page: its own endpoint, then one row per province (its own endpoint, the rest counted).
     assert rows(html) == [("TW", "unknown"), ("01", "degraded"), ("56", "connected")]  # not the district's
-    assert count(totals(html), "failed") == 1  # but the counts are the whole country's
-    assert t(app, "The central endpoint and each province's own endpoint: open a province for its districts and "
-                  "communes, or choose a filter.") in html and 'class="st-limit"' not in html
+    assert len(re.findall(r'data-group="', html)) == 63
+    kh = re.search(r'<tr[^>]*data-group="56">.*?</tr>', html, re.S).group(0)
+    assert "<small>0/1</small>" in kh  # its district, below it: 0 of 1 connected
+    assert count(totals(html), "failed") == 1  # the counts are the whole country's
     assert rows(html_of(operator_client.get(f"/events/{SLUG}/status/TW?filter=failed"))) == [
         ("01", "degraded"), (checked["district"], "failed")]
-    monkeypatch.setattr(views, "ROW_LIMIT", 2)
+    from coordinator.status import queries
+    monkeypatch.setattr(queries, "PER_PAGE", 2)  # a filtered list comes a page at a time, never endless
     html = html_of(operator_client.get(f"/events/{SLUG}/status/TW?filter=not_confirmed"))
-    assert len(rows(html)) == 2 and 'class="st-limit"' in html
-    assert t(app, "Showing the first %(shown)s of %(total)s endpoints: choose a filter or open a province.",
-             shown=2, total=4) in html
+    assert len(rows(html)) == 2 and 'class="st-pager"' in html
+    assert t(app, "Showing %(from)s–%(to)s of %(total)s endpoints.", **{"from": 1, "to": 2, "total": 4}) in html
+    second = html_of(operator_client.get(f"/events/{SLUG}/status/TW?filter=not_confirmed&page=2"))
+    assert [code for code, _ in rows(second)] == ["56", checked["district"]]
 
 
 def test_the_filter_links_count_what_they_would_show(app, operator_client, checked):
     html = html_of(operator_client.get(f"/events/{SLUG}/status/56"))
     got = dict(re.findall(r'data-filter="(\w+)"[^>]*>[^<]*<span class="st-count">(\d+)</span>', html))
-    assert got == {"all": "2", "failed": "1", "unknown": "0", "not_confirmed": "2", "hosting": "1", "incident": "1"}
+    assert got == {"all": "2", "failed": "1", "unknown": "0", "not_confirmed": "2", "confirmed_unreachable": "0",
+                   "hosting": "1", "incident": "1"}
 
 
 # --- the endpoint page ----------------------------------------------------------------------------------------
@@ -295,8 +311,10 @@ def test_an_operator_records_a_check_and_it_appears_on_the_timeline(app, operato
     endpoint_id = checked["01"]
     page = html_of(operator_client.get(f"/events/{SLUG}/status/endpoints/{endpoint_id}"))
     values = form_values(page, "/check")
-    assert values["session"] == "connectivity_test" and values["state"] == "connected"
-    values.update(state="connected", audio="y", video="y", note="Đã khắc phục: cắm lại micro")
+    # Nothing assumed: no verdict chosen, audio / video / content "not checked".
+    assert values["session"] == "connectivity_test" and values["state"] == ""
+    assert (values["audio"], values["video"], values["content"]) == ("", "", "")
+    values.update(state="connected", audio="yes", video="yes", content="no", note="Đã khắc phục: cắm lại micro")
     response = operator_client.post(f"/events/{SLUG}/status/endpoints/{endpoint_id}/check", data=values)
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/status/endpoints/{endpoint_id}?session=connectivity_test")
@@ -313,10 +331,11 @@ def test_an_operator_records_a_check_and_it_appears_on_the_timeline(app, operato
     # A check for another session goes to that session.
     values = form_values(html_of(operator_client.get(f"/events/{SLUG}/status/endpoints/{endpoint_id}?session=main")), "/check")
     assert values["session"] == "main"
-    values.update(state="unknown", note="")
+    values.update(state="failed", note="")
     operator_client.post(f"/events/{SLUG}/status/endpoints/{endpoint_id}/check", data=values)
     with app.app_context():
-        assert status.status_of(endpoint_id, get_event(SLUG).session("main").id).state == "unknown"
+        main = status.status_of(endpoint_id, get_event(SLUG).session("main").id)
+        assert main.state == "failed" and (main.audio, main.video, main.content) == (None, None, None)
     # Without the CSRF token: refused, nothing recorded.
     before = len(_timeline(app, endpoint_id))
     assert operator_client.post(f"/events/{SLUG}/status/endpoints/{endpoint_id}/check",
@@ -354,8 +373,13 @@ def test_a_contact_confirmation_shows_who_confirmed(app, operator_client, live):
         assert confirm_link(links.token(session.id, contact.id)).state == "confirmed"
     html = html_of(operator_client.get(f"/events/{SLUG}/status/endpoints/{live['01']}"))
     timeline = re.search(r'<table class="list" id="timeline">.*?</table>', html, re.S).group(0)
-    assert '<tr data-source="self" data-state="connected">' in timeline and "Phạm Thu" in timeline
-    assert count(tile(html_of(operator_client.get(f"/events/{SLUG}/status")), "01"), "connected") == 1
+    # On the timeline as readiness; the facts keep it apart from the connection, which nobody observed.
+    assert '<tr data-source="self" data-state="ready">' in timeline and "Phạm Thu" in timeline
+    assert 'id="current-state" data-state="unknown"' in html and 'id="readiness"' in html
+    readiness = re.search(r'<dd id="readiness">.*?</dd>', html, re.S).group(0)
+    assert "✓" in readiness and t(app, "by the link") in readiness
+    kh = tile(html_of(operator_client.get(f"/events/{SLUG}/status")), "01")
+    assert count(kh, "connected") == 0 and count(kh, "unknown") == 1 and "data-confirmed>1<" in kh
 
 
 def test_probe_now_probes_the_endpoint_and_says_what_it_found(app, operator_client, live):

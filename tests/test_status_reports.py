@@ -114,10 +114,12 @@ def world(app, nd49, users):
         test, main = event.session("connectivity_test"), event.session("main")
 
         # The connectivity test.
-        record(tw, test, "self", "connected", now=at(27, 14, 5))  # its contact confirmed
+        record(tw, test, "self", "connected", now=at(27, 14, 5))  # its contact confirmed: ready, not connected
         _probe(event, test, {hn: ("failed", "timeout", None)}, now=at(27, 14, 8))
         record(hn, test, "operator", "failed", note="Không có hình, không có tiếng", now=at(27, 14, 10))
-        record(kh, test, "sms", "connected", now=at(27, 14, 15))  # confirmed by SMS
+        record(hn, test, "self", "connected", now=at(27, 14, 12))  # confirmed, but unreachable all the same
+        record(kh, test, "sms", "connected", now=at(27, 14, 15))  # confirmed by SMS ...
+        _probe(event, test, {kh: ("connected", "ok", 200)}, now=at(27, 14, 16))  # ... and a probe reaches it
         record(d568, test, "operator", "degraded", note="Tiếng rè", now=at(27, 14, 20))
         _probe(event, test, {d568: ("degraded", "sip_error", 503)}, now=at(27, 14, 25))
         record(commune, test, "operator", "failed", note=FORMULA, now=at(27, 14, 30))
@@ -126,7 +128,8 @@ def world(app, nd49, users):
         # 569: nothing recorded, unknown.
 
         # The main session (08:30–11:30).
-        _probe(event, main, {tw: ("connected", "ok", 200)}, now=at(28, 8, 0))  # connected before it starts, stays
+        _probe(event, main, {tw: ("connected", "ok", 200)}, now=at(28, 8, 0))  # connected before it starts ...
+        _probe(event, main, {tw: ("connected", "ok", 200)}, now=at(28, 8, 35))  # ... and probed during it
         record(hn, main, "operator", "connected", now=at(28, 8, 0))
         record(hn, main, "operator", "failed", now=at(28, 8, 20))  # gone before the start, never back
         record(kh, main, "operator", "connected", now=at(28, 9, 0))
@@ -135,7 +138,8 @@ def world(app, nd49, users):
         record(d569, main, "operator", "connected", now=at(28, 12, 0))  # after the end: too late
         record(dn, main, "operator", "connected", now=at(28, 10, 0))
         record(dn, main, "operator", "failed", now=at(28, 10, 30))  # left early: attended all the same
-        # The own-endpoint commune: nothing.
+        # The own-endpoint commune: its contact confirmed, but it never connected.
+        record(commune, main, "self", "connected", now=at(28, 8, 10))
         return SimpleNamespace(slug=nd49, own_commune=own_commune, hosted_568=hosted_568, hosted_569=hosted_569,
                                ids={"TW": tw.id, "01": hn.id, "56": kh.id, "568": d568.id, "569": d569.id,
                                     own_commune: commune.id, "48": dn.id})
@@ -168,13 +172,14 @@ def test_readiness_per_province(app, world):
         def numbers(line):
             return (line.endpoints, line.connected, line.degraded, line.failed, line.unknown, line.confirmed, line.ready)
 
-        assert numbers(lines["TW"]) == (1, 1, 0, 0, 0, 1, 1.0)
-        assert numbers(lines["01"]) == (1, 0, 0, 1, 0, 0, 0.0)
+        # A confirmation is readiness, not a connection: TW is confirmed and not known to be connected.
+        assert numbers(lines["TW"]) == (1, 0, 0, 0, 1, 1, 0.0)
+        assert numbers(lines["01"]) == (1, 0, 0, 1, 0, 1, 0.0)  # confirmed but unreachable
         assert numbers(lines["56"]) == (4, 1, 1, 1, 1, 1, 0.25)
         assert numbers(lines["48"]) == (1, 1, 0, 0, 0, 0, 1.0)  # failed, then fixed during the test
         assert numbers(lines["02"]) == (0, 0, 0, 0, 0, 0, None)  # nothing registered
         assert lines["56"].name == "Tỉnh Khánh Hòa"
-        assert numbers(report.total) == (7, 3, 1, 2, 1, 2, round(3 / 7, 4))
+        assert numbers(report.total) == (7, 2, 1, 2, 2, 3, round(2 / 7, 4))
 
 
 def test_endpoints_to_fix(app, world):
@@ -184,11 +189,13 @@ def test_endpoints_to_fix(app, world):
         event = _event(world.slug)
         report = reports.readiness(event, event.session("connectivity_test"), _user(ORGANIZER))
         items = report.to_fix
-        # Tree order: Hà Nội, then Khánh Hòa's Nha Trang, its commune, then district 569.
-        assert [i.unit_code for i in items] == ["01", "568", world.own_commune, "569"]
-        assert [i.state for i in items] == ["failed", "degraded", "failed", "unknown"]
-        assert report.to_fix_counts() == {"failed": 2, "degraded": 1, "unknown": 1}
-        hn, d568, commune, d569 = items
+        # Tree order: the centre (confirmed, never seen connected), Hà Nội, then Khánh Hòa's Nha Trang,
+        # its commune, then district 569. A confirmation takes nobody off the list.
+        assert [i.unit_code for i in items] == ["TW", "01", "568", world.own_commune, "569"]
+        assert [i.state for i in items] == ["unknown", "failed", "degraded", "failed", "unknown"]
+        assert report.to_fix_counts() == {"failed": 2, "degraded": 1, "unknown": 2}
+        tw, hn, d568, commune, d569 = items
+        assert tw.confirmed_at == at(27, 14, 5) and hn.confirmed_at == at(27, 14, 12) and d568.confirmed_at is None
         assert hn.endpoint_name == "Phòng họp trực tuyến Thành phố Hà Nội" and hn.dial == "sip:01@10.0.0.5"
         assert hn.probe == "timeout" and hn.note == "Không có hình, không có tiếng"
         assert [(c.name, c.phone, c.phone_e164) for c in hn.contacts] == [("Nguyễn Văn An", "0904 000 111", "+84904000111")]
@@ -248,6 +255,30 @@ def test_attendance_per_tier(app, world):
                 report.total.people_attended) == (11, 7, 90, 50)
 
 
+def test_attendance_counts_evidence_of_connection_never_a_confirmation(app, world):
+    from coordinator.status import reports
+
+    with app.app_context():
+        event = _event(world.slug)
+        main = event.session("main")
+        report = reports.attendance(event, main, _user(ORGANIZER))
+        assert report.confirmed_never_connected == 1  # the commune: confirmed at 08:10, never connected
+        listed = {e.unit_code: e for e in reports.attendance_endpoints(event, main, _user(ORGANIZER))}
+        tz = event.timezone
+        assert listed["TW"].evidence_vi(tz) == "thăm dò lúc 08:35"  # the probe during the session, not the 08:00 one
+        assert listed["56"].evidence_vi(tz) == "cán bộ operator lúc 09:00"  # recorded without a user: "operator"
+        assert (listed["56"].evidence_source, listed["56"].evidence_at) == ("operator", at(28, 9, 0))
+        assert listed["568"].evidence_source == "operator"  # degraded: there, with trouble
+        assert listed["01"].evidence_vi(tz) == "không có"  # connected at 08:00 only, gone at 08:20
+        assert listed["569"].evidence_at is None  # connected at 12:00: after the end
+        assert listed[world.own_commune].confirmed_never_connected
+        never = reports.attendance_endpoints(event, main, _user(ORGANIZER), only="confirmed_never")
+        assert [e.unit_code for e in never] == [world.own_commune]
+        kh = reports.attendance_endpoints(event, main, _user(KH), province="56")
+        assert [e.unit_code for e in kh] == ["56", "568", world.own_commune, "569"]
+        assert reports.attendance_endpoints(event, main, _user(KH), province="01") == []  # not its province
+
+
 def test_attendance_per_province(app, world):
     from coordinator.status import reports
 
@@ -279,7 +310,8 @@ def test_attendance_of_the_test_session(app, world):
     with app.app_context():
         event = _event(world.slug)
         report = reports.attendance(event, event.session("connectivity_test"), _user(ORGANIZER))
-        assert report.total.endpoints_attended == 4 and report.total.tiers["commune"].hosted_attended == 3
+        # TW only confirmed, 01 never reachable: neither attended.
+        assert report.total.endpoints_attended == 3 and report.total.tiers["commune"].hosted_attended == 3
 
 
 def test_reports_are_a_few_queries_whatever_the_number_of_endpoints(app, world):
@@ -343,10 +375,10 @@ def test_readiness_xlsx(client, world):
     assert headers == ("STT", "Mã", "Tỉnh, thành phố", "Số điểm cầu", "Đã kết nối", "Kết nối kém", "Mất kết nối",
                        "Chưa rõ", "Đã xác nhận", "Tỷ lệ sẵn sàng")
     by_code = {row[1]: row for row in rows if row[1]}
-    assert by_code["TW"][2:] == ("Trung ương", 1, 1, 0, 0, 0, 1, 1)
+    assert by_code["TW"][2:] == ("Trung ương", 1, 0, 0, 0, 1, 1, 0)
     assert by_code["56"][2:] == ("Tỉnh Khánh Hòa", 4, 1, 1, 1, 1, 1, 0.25)
     assert by_code["02"][9] is None
-    assert rows[-1][2:] == ("Tổng cộng", 7, 3, 1, 2, 1, 2, round(3 / 7, 4))
+    assert rows[-1][2:] == ("Tổng cộng", 7, 2, 1, 2, 2, 3, round(2 / 7, 4))
     row_56 = header_row + 1 + [r[1] for r in rows].index("56")
     assert ws.cell(row=row_56, column=10).number_format == "0.0%"
 
@@ -354,18 +386,19 @@ def test_readiness_xlsx(client, world):
     col = {h: i for i, h in enumerate(headers)}
     assert list(col) == ["STT", "Tỉnh, thành phố", "Mã đơn vị", "Tên đơn vị", "Cấp", "Điểm cầu", "Địa chỉ kết nối",
                          "Trạng thái", "Cập nhật lúc", "Thăm dò gần nhất", "Ghi chú kiểm tra", "Cán bộ kỹ thuật",
-                         "Số điện thoại"]
-    assert [r[col["Mã đơn vị"]] for r in rows] == ["01", "568", world.own_commune, "569"]
-    hn, d568, commune, d569 = rows
+                         "Số điện thoại", "Đã xác nhận sẵn sàng lúc"]
+    assert [r[col["Mã đơn vị"]] for r in rows] == ["TW", "01", "568", world.own_commune, "569"]
+    tw, hn, d568, commune, d569 = rows
     assert (hn[col["STT"]], hn[col["Tỉnh, thành phố"]], hn[col["Trạng thái"]], hn[col["Thăm dò gần nhất"]]) == (
-        1, "Thành phố Hà Nội", "Mất kết nối", "timeout")
-    assert hn[col["Cập nhật lúc"]] == "27/06/2024 14:10" and hn[col["Số điện thoại"]] == "0904 000 111"
+        2, "Thành phố Hà Nội", "Mất kết nối", "timeout")
+    assert hn[col["Đã xác nhận sẵn sàng lúc"]] == "27/06/2024 14:12" and d568[col["Đã xác nhận sẵn sàng lúc"]] is None
+    assert hn[col["Cập nhật lúc"]] == "27/06/2024 14:08"  # failed since the probe at 14:08 and hn[col["Số điện thoại"]] == "0904 000 111"
     assert hn[col["Cán bộ kỹ thuật"]] == "Nguyễn Văn An" and hn[col["Cấp"]] == "Cấp tỉnh"
     assert (d568[col["Trạng thái"]], d568[col["Thăm dò gần nhất"]], d568[col["Ghi chú kiểm tra"]]) == (
         "Kết nối kém", "sip_error 503", "Tiếng rè")
     assert d568[col["Số điện thoại"]] == "0258 3822 123; 0905 222 333" and d568[col["Cấp"]] == "Cấp huyện"
     assert d569[col["Trạng thái"]] == "Chưa rõ" and d569[col["Cập nhật lúc"]] is None  # never changed
-    cell = wb["Điểm cầu cần khắc phục"].cell(row=header_row + 3, column=col["Ghi chú kiểm tra"] + 1)
+    cell = wb["Điểm cầu cần khắc phục"].cell(row=header_row + 4, column=col["Ghi chú kiểm tra"] + 1)
     assert cell.value == FORMULA and cell.data_type == "s"  # text, never a formula
 
 
@@ -377,7 +410,7 @@ def test_attendance_xlsx(client, world):
     assert name == "Báo cáo tham dự - Hội nghị chính thức - nd49-2024.xlsx"
     assert ascii_name == "bao-cao-tham-du-hoi-nghi-chinh-thuc-nd49-2024.xlsx"
     wb = load_workbook(io.BytesIO(response.data))
-    assert wb.sheetnames == ["Theo cấp", "Theo tỉnh"]
+    assert wb.sheetnames == ["Theo cấp", "Theo tỉnh", "Điểm cầu"]
     assert "Hội nghị chính thức" in wb["Theo cấp"]["A2"].value and "28/06/2024 08:30" in wb["Theo cấp"]["A2"].value
 
     headers, rows, _ = _table(wb["Theo cấp"], "Cấp")
@@ -398,6 +431,14 @@ def test_attendance_xlsx(client, world):
                             "Số đại biểu tại điểm cầu đã kết nối")
     by_code = {row[1]: row for row in rows if row[1]}
     assert by_code["56"][2:] == ("Tỉnh Khánh Hòa", None, None, 1, 1, 2, 1, 5, 3, 8, 5, 0.625, 50, 50)
+    ws = wb["Điểm cầu"]
+    assert any("Đã xác nhận nhưng không có bằng chứng kết nối: 1" in (r[0] or "") for r in ws.iter_rows(values_only=True))
+    headers, endpoint_rows, _ = _table(ws)
+    assert headers == ("STT", "Tỉnh, thành phố", "Mã đơn vị", "Tên đơn vị", "Cấp", "Điểm cầu", "Bằng chứng kết nối",
+                       "Xác nhận sẵn sàng lúc", "Ghi chú")
+    evidence = {r[2]: (r[6], r[8]) for r in endpoint_rows}
+    assert evidence["TW"] == ("thăm dò lúc 08:35", None) and evidence["01"] == ("không có", None)
+    assert evidence[world.own_commune] == ("không có", "Đã xác nhận nhưng không có bằng chứng kết nối")
     assert by_code["TW"][3:5] == (1, 1) and by_code["TW"][5] is None
     assert rows[-1][2] == "Tổng cộng" and rows[-1][11:13] == (11, 7)
 
@@ -454,11 +495,12 @@ def test_readiness_page_prints(client, world):
     # The numbers and the endpoints to fix.
     row = html.split('data-code="56"')[1].split("</tr>")[0]
     assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["4", "1", "1", "1", "1", "1", "25.0%"]
-    assert "Endpoints to fix before the session (4)" in html
+    assert "Endpoints to fix before the session (5)" in html
     fix = html.split('id="to-fix"')[1]
     assert "Nguyễn Văn An: <span class=\"phones\">0904 000 111</span>" in fix
-    assert "sip_error 503" in fix and "Tiếng rè" in fix and "27/06/2024 14:20" not in fix  # the probe's time: 14:25
-    assert "27/06/2024 14:25" in fix
+    # 568: the operator's "degraded" at 14:20 decided (the probe at 14:25 agreed within the hold).
+    assert "sip_error 503" in fix and "Tiếng rè" in fix and "27/06/2024 14:20" in fix
+    assert fix.count("confirmed ready by its contact") == 2  # TW and Hà Nội: the first calls to make
     assert "&lt;" not in FORMULA and "=HYPERLINK(&#34;http://evil.example&#34;" in fix  # escaped
     vi = client.get(f"/events/{world.slug}/reports/readiness").get_data(as_text=True)  # Vietnamese by default
     assert '<html lang="vi">' in vi and "Tỉnh Khánh Hòa" in vi
@@ -475,6 +517,11 @@ def test_attendance_page(client, world):
     assert re.findall(r'<td class="num">([^<]*)</td>', commune) == ["10599", "1", "0", "3/4", "5", "3", "60.0%", "—", "—"]
     kh = html.split('data-code="56"')[1].split("</tr>")[0]
     assert re.findall(r'<td class="num">([^<]*)</td>', kh) == ["—", "1/1", "1/2", "3/5", "5/8", "62.5%", "50", "50"]
+    assert 'data-confirmed-never="1"' in html
+    listed = client.get(f"/events/{world.slug}/reports/attendance?province=56", headers=EN).get_data(as_text=True)
+    table = listed.split('id="attendance-endpoints"')[1].split("</table>")[0]
+    assert table.count("<tr data-endpoint=") == 4 and "operator operator at 28/06/2024 09:00" in table
+    assert 'data-evidence="none" class="st-never-row"' in table and "never connected" in table
     assert f"/events/{world.slug}/reports/attendance.xlsx?session=main" in html
 
 

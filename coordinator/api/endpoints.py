@@ -25,6 +25,8 @@ class ContactSchema(ma.Schema):
     phone_type = ma.fields.String(dump_only=True, metadata={"enum": ["mobile", "fixed"]})
     email = ma.fields.String(load_default="")
     role = ma.fields.String(load_default="attendee", metadata={"enum": list(CONTACT_ROLES)})
+    focal = ma.fields.Boolean(load_default=False, metadata={
+        "description": "one of the province's focal contacts: gets the province's incident digests"})
 
 
 class EndpointInput(ma.Schema):

@@ -13,6 +13,7 @@ from coordinator.auth.permissions import can, require, scope_path
 from coordinator.endpoints import services as endpoints
 from coordinator.extensions import db
 from coordinator.status import services as status
+from coordinator.status.labels import CAUSE_LABELS, LAYER_LABELS, label
 from coordinator.status.models import STATES
 from coordinator.timeutil import iso_local
 from coordinator.units.services import get_unit
@@ -32,10 +33,27 @@ class Tile(ma.Schema):
     code = ma.fields.String()
     name = ma.fields.String()
     endpoints = ma.fields.Integer()
-    counts = ma.fields.Nested(StateCounts)
+    counts = ma.fields.Nested(StateCounts, metadata={"description": "endpoints per state shown (see the rule)"})
     confirmed = ma.fields.Integer(metadata={"description": "endpoints whose contact confirmed readiness"})
+    confirmed_unreachable = ma.fields.Integer(metadata={
+        "description": "confirmed by their contact but shown failed: the first calls to make"})
     ready = ma.fields.Float(metadata={"description": "share connected, 0 to 1"})
+    reachable = ma.fields.Float(metadata={"description": "share connected or degraded, 0 to 1 (the tile's colour)"})
+    mood = ma.fields.String(metadata={"enum": ["green", "amber", "red", "empty"],
+                                      "description": "colour from `reachable` and STATUS_GREEN_SHARE / STATUS_AMBER_SHARE"})
     incidents = ma.fields.Integer(metadata={"description": "open incidents"})
+    oldest_probe_at = ma.fields.Function(lambda t: t["oldest_probe_at"].isoformat() if t.get("oldest_probe_at") else None,
+                                         metadata={"description": "the oldest last probe among its endpoints (UTC)"})
+
+
+class Freshness(ma.Schema):
+    last_sweep_started_at = ma.fields.DateTime(allow_none=True)
+    last_sweep_finished_at = ma.fields.DateTime(allow_none=True)
+    sweep_seconds = ma.fields.Float(allow_none=True)
+    probed = ma.fields.Integer()
+    scheduler_seen_at = ma.fields.DateTime(allow_none=True)
+    stale = ma.fields.Boolean(metadata={"description": "the scheduler silent for 3 heartbeats, or the last sweep "
+                                                       "older than 2 probe intervals during a session's window"})
 
 
 class SessionRef(ma.Schema):
@@ -68,6 +86,18 @@ class Check(ma.Schema):
 _PROBE, _CHECK = Probe(), Check()  # built once: a schema per row costs more than the row
 
 
+class Observation(Check):
+    by = ma.fields.String(attribute="checked_by")
+
+
+class Readiness(ma.Schema):
+    at = ma.fields.Function(lambda s: iso_local(s.confirmed_at, s.session_tz) if s.confirmed_at else None)
+    via = ma.fields.String(attribute="confirmed_via", metadata={"enum": ["link", "sms"]})
+
+
+_OBSERVATION, _READINESS = Observation(), Readiness()
+
+
 class UnitEndpoint(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
@@ -81,12 +111,25 @@ class UnitEndpoint(ma.Schema):
     incident = ma.fields.Function(lambda r: bool(r["incident"]))
     last_probe = ma.fields.Function(lambda r: _PROBE.dump(r["status"]) if r["status"] and r["status"].probed_at else None)
     last_check = ma.fields.Function(lambda r: _CHECK.dump(r["status"]) if r["status"] and r["status"].checked_at else None)
+    source = ma.fields.Function(lambda r: r["status"].source if r["status"] else "", metadata={
+        "description": "which fact decided the state: operator, probe, or empty"})
+    hold_until = ma.fields.Function(lambda r: iso_local(r["status"].hold_until, r["status"].session_tz)
+                                    if r["status"] and r["status"].hold_until else None)
+    reachability = ma.fields.Function(lambda r: status.reachability(r["status"].probe_state if r["status"] else ""),
+                                      metadata={"enum": ["reachable", "degraded", "unreachable", "unknown"]})
+    observation = ma.fields.Function(lambda r: _OBSERVATION.dump(r["status"]) if r["status"] and r["status"].checked_at
+                                     else None)
+    readiness = ma.fields.Function(lambda r: _READINESS.dump(r["status"]) if r["status"] and r["status"].confirmed_at
+                                   else None)
+    confirmed_unreachable = ma.fields.Function(lambda r: bool(r["status"] and r["status"].confirmed_at
+                                                              and r["state"] == "failed"))
 
 
 class StatusReport(ma.Schema):
     session = ma.fields.Nested(SessionRef)
     total = ma.fields.Nested(Tile)
     provinces = ma.fields.List(ma.fields.Nested(Tile), metadata={"description": "national roll-up (no unit given)"})
+    freshness = ma.fields.Nested(Freshness)
     unit = ma.fields.Dict(metadata={"description": "the unit asked for (code, name, tier)"})
     endpoints = ma.fields.List(ma.fields.Nested(UnitEndpoint), metadata={"description": "with ?unit=: its subtree"})
 
@@ -95,6 +138,7 @@ class StatusQuery(ma.Schema):
     unit = ma.fields.String(metadata={"description": "a unit code: that unit's endpoints and their subtree's"})
     session = ma.fields.String(metadata={"description": "session kind; default the one under way, else the next"})
     filter = ma.fields.String(validate=ma.validate.OneOf(status.FILTERS))
+    sort = ma.fields.String(validate=ma.validate.OneOf(status.SORTS), metadata={"description": "worst: least reachable first"})
 
 
 def session_for(event, kind: str | None):
@@ -124,29 +168,44 @@ class EventStatus(MethodView):
     @blp.response(200, StatusReport)
     @blp.alt_response(304, description="unchanged since the ETag given in If-None-Match")
     def get(self, query, slug):
-        """National roll-up (per province: endpoints per state, confirmed, share ready, open
-        incidents), or with `unit` that unit's endpoints with their current state, last probe and last
-        check. Answers 304 to an unchanged If-None-Match."""
-        event = event_or_404(slug)
-        session = session_for(event, query.get("session"))
-        tag = f'{status.version(event, session)}-{query.get("unit", "")}-{query.get("filter", "")}'
-        etag = f'W/"{tag}"'
-        if request.if_none_match.contains_weak(tag):
-            return "", 304, {"ETag": etag}
+        """National roll-up (per province: endpoints per state shown, confirmed, confirmed but
+        unreachable, shares ready and reachable, open incidents, oldest probe; freshness), or with
+        `unit` that unit's endpoints with their three facts. Answers 304 to an unchanged If-None-Match."""
         scope = scope_path(current_user)
+        unit = None
         if query.get("unit"):
+            event = event_or_404(slug)
             unit = get_unit(event.unit_structure, query["unit"])
             if unit is None or (scope is not None and not unit.path.startswith(scope)):
                 abort(404, message=f"no unit {query['unit']!r} in your scope")
+        if status.has_expired_holds():
+            status.expire_holds()
+        province = None if unit is None else ("TW" if unit.tier == "central" else unit.path.strip("/").split("/")[1])
+        fp = status.fingerprint(slug, query.get("session"), province)
+        if fp is None:
+            event = event_or_404(slug)
+            session_for(event, query.get("session"))
+            abort(404, message="the event has no session")
+        fresh = status.freshness(fp)
+        seen = fresh["scheduler_seen_at"].timestamp() if fresh["scheduler_seen_at"] else 0
+        tag = fp.tag(int(fresh["stale"]), f"{seen:.0f}", query.get("unit", ""), query.get("filter", ""),
+                     query.get("sort", ""), scope or "")
+        etag = f'W/"{tag}"'
+        if request.if_none_match.contains_weak(tag):
+            return "", 304, {"ETag": etag}
+        event = event_or_404(slug)
+        session = session_for(event, fp.session_kind)
+        if unit is not None:
             rows = _with_tz(status.unit_view(event, unit, session, query.get("filter")), event.timezone)
             body = {"session": session, "unit": {"code": unit.code, "name": unit.name, "tier": unit.tier},
-                    "endpoints": rows}
+                    "endpoints": rows, "freshness": fresh}
         else:
-            report = status.rollup(event, session)
+            report = status.rollup(event, session, sort=query.get("sort") or "code")
             provinces = report["provinces"]
             if scope is not None:  # a coordinator: its province only
                 provinces = [t for t in provinces if scope.startswith(f"/TW/{t['code']}/")]
-            body = {"session": session, "total": report["total"] if scope is None else None, "provinces": provinces}
+            body = {"session": session, "total": report["total"] if scope is None else None, "provinces": provinces,
+                    "freshness": fresh}
         return body, 200, {"ETag": etag, "Cache-Control": "no-cache"}
 
 
@@ -260,3 +319,72 @@ class EventChecks(MethodView):
         open_ = db.session.scalar(select(func.count()).select_from(Incident).where(
             Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(ids[:1000])))
         return {"recorded": len(data["checks"]), "session": session.kind, "incidents_open": open_}
+
+
+# --- incidents ---------------------------------------------------------------------------------------
+
+class IncidentQuery(ma.Schema):
+    session = ma.fields.String(metadata={"description": "session kind; default the one under way, else the next"})
+    province = ma.fields.String(metadata={"description": "a province code"})
+    tier = ma.fields.String(validate=ma.validate.OneOf(("central", "province", "district", "commune")))
+    cause = ma.fields.String(validate=ma.validate.OneOf(("operator", "probe")))
+    open = ma.fields.String(load_default="true", validate=ma.validate.OneOf(("true", "false", "all")), metadata={
+        "description": "true: open only (default); false: resolved only; all"})
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=1000))
+
+
+class IncidentItem(ma.Schema):
+    id = ma.fields.Integer()
+    endpoint_id = ma.fields.Integer()
+    endpoint = ma.fields.Function(lambda i: {"id": i["endpoint_id"], "name": i["endpoint"]})
+    unit_code = ma.fields.String()
+    unit = ma.fields.Function(lambda i: {"code": i["unit_code"], "name": i["unit"]})
+    province_code = ma.fields.String()
+    province = ma.fields.Function(lambda i: {"code": i["province_code"], "name": i["province"]})
+    tier = ma.fields.String()
+    state = ma.fields.Function(lambda i: "resolved" if i["resolved_at"] else "open")
+    cause = ma.fields.String(metadata={"enum": ["operator", "probe"]})
+    cause_text = ma.fields.Function(lambda i: label(CAUSE_LABELS, i["cause"]), metadata={
+        "description": "the cause in the user's language"})
+    layer = ma.fields.String(metadata={"description": "the probe's failing layer (empty for an operator's report)"})
+    layer_text = ma.fields.Function(lambda i: label(LAYER_LABELS, i["layer"]) if i["layer"] else "")
+    code = ma.fields.Integer(allow_none=True, metadata={"description": "SIP or HTTP code"})
+    detail = ma.fields.String()
+    opened_at = ma.fields.Function(lambda i: iso_local(i["opened_at"], i["tz"]))
+    resolved_at = ma.fields.Function(lambda i: iso_local(i["resolved_at"], i["tz"]) if i["resolved_at"] else None)
+    age_seconds = ma.fields.Function(lambda i: round(((i["resolved_at"] or i["now"]) - i["opened_at"]).total_seconds()))
+    notified = ma.fields.Integer(metadata={"description": "SMS queued for this incident to the endpoint's people"})
+
+
+class IncidentPage(ma.Schema):
+    session = ma.fields.Nested(SessionRef)
+    items = ma.fields.List(ma.fields.Nested(IncidentItem))
+    total = ma.fields.Integer()
+    page = ma.fields.Integer()
+    per_page = ma.fields.Integer()
+
+
+@blp.route("/events/<slug>/incidents")
+class EventIncidents(MethodView):
+    decorators = [require("status.view")]
+
+    @blp.arguments(IncidentQuery, location="query")
+    @blp.response(200, IncidentPage)
+    def get(self, query, slug):
+        """The session's incidents, newest first, filtered and paginated on the server (a
+        coordinator: its province's only)."""
+        from coordinator.timeutil import utcnow
+
+        event = event_or_404(slug)
+        session = session_for(event, query.get("session"))
+        open_ = {"true": True, "false": False, "all": None}[query["open"]]
+        items, total = status.list_incidents(event, session, scope=scope_path(current_user),
+                                             province=query.get("province"), tier=query.get("tier"),
+                                             cause=query.get("cause"), open_=open_, page=query["page"],
+                                             per_page=query["per_page"])
+        now = utcnow()
+        for item in items:
+            item["tz"], item["now"] = event.timezone, now
+        return {"session": session, "items": items, "total": total, "page": query["page"],
+                "per_page": query["per_page"]}

@@ -5,8 +5,8 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (FieldList, Form, FormField, IntegerField, SelectChoice, SelectField, SelectMultipleField,
-                     StringField, TextAreaField)
+from wtforms import (BooleanField, FieldList, Form, FormField, IntegerField, SelectChoice, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
 from wtforms.validators import NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -29,6 +29,8 @@ class ContactRowForm(Form):
     position = StringField(_l("Position"))
     phone = StringField(_l("Phone"), render_kw={"placeholder": "0913 123 456", "inputmode": "tel"})
     email = StringField(_l("Email"))
+    focal = BooleanField(_l("Province focal contact"), description=_l(
+        "Receives the province's incident digests during the test and the session"))
 
     def is_empty(self) -> bool:
         return not any((f.data or "").strip() for f in (self.name, self.position, self.phone, self.email))
@@ -54,7 +56,8 @@ class EndpointForm(FlaskForm):
             "name": self.name.data, "address": self.address.data, "protocol": self.protocol.data,
             "dial": self.dial.data, "upstream_bridge": self.upstream_bridge.data, "provider": self.provider.data,
             "expected_attendance": self.expected_attendance.data,
-            "contacts": [{k: f[k].data for k in ("role", "name", "position", "phone", "email")} for _, f in rows],
+            "contacts": [{k: f[k].data for k in ("role", "name", "position", "phone", "email", "focal")}
+                         for _, f in rows],
         }
         if self.hosted.choices:
             data["hosted_unit_codes"] = list(self.hosted.data or [])

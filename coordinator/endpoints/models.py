@@ -61,6 +61,10 @@ class Contact(db.Model):
     email: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str] = mapped_column(String(8), default="vi")
     sms_opt_out: Mapped[bool] = mapped_column(default=False)
+    # Marked by the coordinator as one of the province's focal contacts (cán bộ đầu mối): told of
+    # the province's incidents (one digest per escalation window) beside the technical contacts of
+    # the province's own endpoint.
+    focal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -68,6 +68,7 @@ class ContactValues:
     phone: str
     phone_type: str
     email: str
+    focal: bool = False
 
 
 @dataclass
@@ -156,7 +157,14 @@ def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues
         phone = None
     if problems:
         return None, problems
-    return ContactValues(role, name, str(data.get("position") or "").strip(), phone.e164, phone.type, email), []
+    return ContactValues(role, name, str(data.get("position") or "").strip(), phone.e164, phone.type, email,
+                         _truthy(data.get("focal"))), []
+
+
+def _truthy(raw: Any) -> bool:
+    if isinstance(raw, str):
+        return raw.strip().lower() in ("1", "true", "yes", "y", "on", "x", "có", "co")
+    return bool(raw)
 
 
 def _phone_or_none(raw: Any) -> str | None:
@@ -247,8 +255,8 @@ def get_endpoint(endpoint_id: int, user) -> Endpoint | None:
 def as_input(endpoint: Endpoint) -> dict[str, Any]:
     """An endpoint as input data: what a PATCH is merged into."""
     return {**{attr: getattr(endpoint, attr) for attr in ENDPOINT_FIELDS},
-            "contacts": [{"name": c.name, "position": c.position, "phone": c.phone, "email": c.email, "role": c.role}
-                         for c in endpoint.contacts],
+            "contacts": [{"name": c.name, "position": c.position, "phone": c.phone, "email": c.email, "role": c.role,
+                          "focal": c.focal} for c in endpoint.contacts],
             "hosted_unit_codes": [h.unit.code for h in endpoint.hosted]}
 
 
@@ -359,7 +367,7 @@ def _replace_contacts(endpoint: Endpoint, contacts: list[ContactValues]) -> None
     result = []
     for values in contacts:
         contact = by_phone.pop(values.phone, None) or Contact(phone=values.phone)
-        for attr in ("role", "name", "position", "phone_type", "email"):
+        for attr in ("role", "name", "position", "phone_type", "email", "focal"):
             setattr(contact, attr, getattr(values, attr))
         result.append(contact)
     endpoint.contacts = result

@@ -28,6 +28,7 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         # What a dispatcher asks: the due messages, oldest first.
         Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_status_priority", "status", "priority", "next_attempt_at"),
         Index("ix_outbox_messages_event_channel", "event_id", "channel", "status"),
         # Status callbacks find their message by the provider's id (an SMS's SID).
         Index("ix_outbox_messages_provider_ref", "provider_ref"),
@@ -42,6 +43,9 @@ class OutboxMessage(db.Model):
     # Everything the sender needs to compose the message, as decided when it was queued.
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    # Higher goes first: incident SMS and digests (10) before reminders and invitations (0), in
+    # every dispatcher.
+    priority: Mapped[int] = mapped_column(default=0)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # While `sending`: which claim holds it, and until when (a crashed dispatcher lets go). A

@@ -17,6 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import random
 import threading
@@ -78,8 +79,7 @@ def enqueue(messages: list[dict]) -> int:
             continue
         seen.add(m["key"])
         rows.append({"status": PENDING, "attempts": 0, "next_attempt_at": now, "last_error": "", "provider_ref": "",
-                     "claimed_by": "",
-                     "created_at": now, "event_id": None, **m})
+                     "claimed_by": "", "priority": 0, "created_at": now, "event_id": None, **m})
     if rows:
         db.session.execute(insert(OutboxMessage.__table__), rows)
     return len(rows)
@@ -134,7 +134,7 @@ def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> t
     stmt = select(OutboxMessage.id).where(due)
     if channels:
         stmt = stmt.where(OutboxMessage.channel.in_(list(channels)))
-    stmt = stmt.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+    stmt = stmt.order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
     ids = list(db.session.scalars(stmt.with_for_update(skip_locked=True)))
     token = uuid.uuid4().hex
     if ids:
@@ -149,7 +149,7 @@ def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> t
     for i in range(0, len(ids), _CHUNK):  # by primary key (claimed_by has no index), still ours only
         rows += db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids[i:i + _CHUNK]),
                                                                OutboxMessage.claimed_by == token))
-    rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+    rows.sort(key=lambda r: (-r.priority, r.next_attempt_at, r.id))
     return token, rows
 
 
@@ -284,24 +284,46 @@ def _failure(row: OutboxMessage, exc: SendError, now: datetime, max_attempts: in
     return {**outcome, "status": PENDING, "next_attempt_at": now + retry_delay(row.attempts)}
 
 
+def lanes(channels: Iterable[str] | None = None) -> list[tuple[str, int]]:
+    """(channel, messages per claim) in the order a dispatcher serves them. An SMS claim holds
+    about a second of sending at SMS_RATE_PER_SECOND (at least SMS_CONCURRENCY), so that an urgent
+    SMS queued behind 20,000 reminders waits for one short batch, not for a 20-second one; an
+    email claim holds OUTBOX_BATCH_SIZE (a fraction of a second to a local relay)."""
+    config = current_app.config
+    batch = config["OUTBOX_BATCH_SIZE"]
+    rate = float(config.get("SMS_RATE_PER_SECOND") or 0)
+    sms = batch if rate <= 0 else min(batch, max(int(config.get("SMS_CONCURRENCY") or 1), math.ceil(rate)))
+    wanted = list(channels) if channels else ["sms", "email"]
+    return [(c, sms if c == "sms" else batch) for c in ("sms", "email") if c in wanted] + \
+        [(c, batch) for c in wanted if c not in ("sms", "email")]
+
+
 def dispatch_due(*, now: datetime | None = None, max_messages: int | None = None,
                  channels: Iterable[str] | None = None,
                  progress: Callable[[int], None] | None = None) -> DispatchStats:
-    """Send everything due (at `now`, default the current time) and return what happened.
-    Batches of OUTBOX_BATCH_SIZE share one provider connection."""
+    """Send everything due (at `now`, default the current time) and return what happened. Each
+    round claims one batch per channel (`lanes`), highest priority first; a batch shares one
+    provider connection (or SMS_CONCURRENCY)."""
     stats = DispatchStats()
-    batch_size = current_app.config["OUTBOX_BATCH_SIZE"]
+    served = lanes(channels)
     while max_messages is None or stats.handled < max_messages:
-        at = now or utcnow()
-        limit = batch_size if max_messages is None else min(batch_size, max_messages - stats.handled)
-        token, rows = claim(at, limit, channels)
-        if not rows:
+        claimed = 0
+        for channel, size in served:
+            at = now or utcnow()
+            limit = size if max_messages is None else min(size, max_messages - stats.handled)
+            if limit <= 0:
+                break
+            token, rows = claim(at, limit, [channel])
+            if not rows:
+                continue
+            claimed += len(rows)
+            _record(token, _send_batch(rows, at, stats))
+            db.session.commit()
+            db.session.expire_all()
+            if progress:
+                progress(len(rows))
+        if not claimed:
             break
-        _record(token, _send_batch(rows, at, stats))
-        db.session.commit()
-        db.session.expire_all()
-        if progress:
-            progress(len(rows))
     return stats
 
 

@@ -475,12 +475,10 @@ def _confirm(session: EventSession, contacts: list[tuple[int, int, str]], channe
                                             channel=channel, created_at=now))
         except IntegrityError:  # the same tap twice at once
             continue
-        if endpoint_id not in confirmed_endpoints:  # the dashboard turns it green
+        if endpoint_id not in confirmed_endpoints:  # readiness on the dashboard (never a connection)
             confirmed_endpoints.add(endpoint_id)
-            status.record(db.session.get(Endpoint, endpoint_id), session, "self" if channel == "link" else "sms",
-                          "connected", note="xác nhận sẵn sàng qua tin nhắn" if channel == "sms"
-                          else "xác nhận sẵn sàng qua đường dẫn", actor_label=f"contact:{contact_id}", now=now,
-                          commit=False)
+            status.confirm_ready(event, session, [endpoint_id], "self" if channel == "link" else "sms",
+                                 actor_label=f"contact:{contact_id}", now=now, commit=False)
     audit.record("session.confirm", "event", event.slug, actor_label=f"{channel}", session=session.kind,
                  endpoints=[e for _, e, _ in new])
     db.session.commit()

@@ -83,7 +83,19 @@ def sweep_probes() -> None:
     assert _app is not None, "bind() first"
     with _app.app_context():
         for event, session in due_sweeps():
-            summary = sweep(event, session=session)
+            summary = sweep(event, session=session, origin="scheduler")
             log.info("probes %s/%s: %s probed, %s connected, %s degraded, %s failed, %s incidents opened",
                      event.slug, session.kind, summary.probed, summary.connected, summary.degraded, summary.failed,
                      summary.incidents)
+
+
+def status_tick() -> None:
+    """Every STATUS_TICK_SECONDS: operators' holds that ended give way to the probes, and the
+    incident digests whose escalation window has passed go out."""
+    from coordinator.status.services import tick
+
+    assert _app is not None, "bind() first"
+    with _app.app_context():
+        released, digests = tick()
+        if released or digests:
+            log.info("status: %s holds ended, %s digests sent", released, digests)

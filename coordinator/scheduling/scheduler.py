@@ -15,6 +15,8 @@ Jobs (stable ids, `replace_existing=True`):
 - `reminder:<rule id>`   at the rule's fire time
 - `probes.sweep`         every minute: from PROBE_WINDOW_BEFORE_SECONDS before a session to its end,
                          a sweep of every endpoint once PROBE_INTERVAL_SECONDS have passed
+- `status.tick`          every STATUS_TICK_SECONDS: operators' holds that ended give way to the
+                         probes; incident digests due at the end of their window go out
 
 APScheduler's default `misfire_grace_time` of 1 s would drop a job whose time passed while the
 process was down; here it is None (run late rather than never): a late reminder still goes out,
@@ -57,6 +59,8 @@ def build_scheduler(app: Flask, scheduler_class=BackgroundScheduler):
                       id="reminders.sync", replace_existing=True)
     # Probe sweeps during the sessions' windows (the job decides whether one is due).
     scheduler.add_job(jobs.sweep_probes, "interval", minutes=1, id="probes.sweep", replace_existing=True)
+    scheduler.add_job(jobs.status_tick, "interval", seconds=app.config["STATUS_TICK_SECONDS"], id="status.tick",
+                      replace_existing=True)
     return scheduler
 
 

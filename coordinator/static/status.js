@@ -4,8 +4,10 @@
  * (If-None-Match). 304: nothing changed, nothing to do. 200: the fragment's HTML replaces the live
  * part and its ETag is kept. #status-sync says "Updated HH:MM:SS" after each answer and a discreet
  * "connection lost" after an error (the page keeps its last content and keeps asking, less often).
- * On the wall screen, #status-clock shows the time in the event's zone. No library; the page works
- * without this script (it is then current as of its loading).
+ * On the wall screen, #status-clock shows the time in the event's zone. Every element with data-age
+ * (an ISO time: the last sweep, a tile's oldest probe) says how long ago that was, every second,
+ * computed here so that the fragment (and its ETag) need not change as time passes. No library; the
+ * page works without this script (it is then current as of its loading).
  */
 (function () {
   'use strict';
@@ -30,6 +32,32 @@
     tick();
     setInterval(tick, 1000);
   }
+
+  var agoS = (sync && sync.getAttribute('data-ago-s')) || '%(n)s s';
+  var agoM = (sync && sync.getAttribute('data-ago-m')) || '%(n)s min';
+  var shortM = (sync && sync.getAttribute('data-short-m')) || '%(n)s min';
+  var timeOf = formatter(sync && sync.getAttribute('data-tz'));
+
+  function ages() {
+    var now = Date.now();
+    var els = document.querySelectorAll('[data-age]');
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var at = Date.parse(el.getAttribute('data-age'));
+      if (isNaN(at)) { continue; }
+      var s = Math.max(0, Math.round((now - at) / 1000));
+      var ago = s < 120 ? agoS.replace('%(n)s', s) : agoM.replace('%(n)s', Math.floor(s / 60));
+      var format = el.getAttribute('data-age-format');
+      if (format === 'short') { el.textContent = s < 120 ? s + ' s' : shortM.replace('%(n)s', Math.floor(s / 60)); }
+      else if (format === 'time') { el.textContent = timeOf(new Date(at)) + ' (' + ago + ')'; }
+      else {
+        if (!el.hasAttribute('data-abs')) { el.setAttribute('data-abs', el.textContent); }
+        el.textContent = el.getAttribute('data-abs') + ' (' + ago + ')';
+      }
+    }
+  }
+  ages();
+  setInterval(ages, 1000);
 
   if (!box || !window.fetch) { return; }
 
@@ -77,6 +105,7 @@
         var tag = response.headers.get('ETag');
         return response.text().then(function (html) {
           box.innerHTML = html;
+          ages();
           if (tag) { etag = tag; }
           box.dispatchEvent(new CustomEvent('status:updated', {bubbles: true}));
         });

@@ -66,8 +66,14 @@ def attendance(slug: str):
     event = event_or_404(slug)
     session = _session_or_404(event, reports.ATTENDANCE_SESSION)
     report = reports.attendance(event, session, current_user)
+    province = request.args.get("province") or ""
+    only = request.args.get("only") if request.args.get("only") in ("absent", "confirmed_never") else ""
+    if current_user.role == "coordinator" and current_user.unit is not None and not province:
+        province = current_user.unit.path.strip("/").split("/")[1] if current_user.unit.tier != "central" else ""
+    listed = (reports.attendance_endpoints(event, session, current_user, province=province or None, only=only or None)
+              if province or only == "confirmed_never" else None)
     return render_template("status_reports/attendance.html", event=event, session=session, report=report,
-                           view="status_reports.attendance")
+                           view="status_reports.attendance", listed=listed, province=province, only=only)
 
 
 @bp.get("/events/<slug>/reports/attendance.xlsx")
@@ -76,4 +82,6 @@ def attendance_xlsx(slug: str):
     event = event_or_404(slug)
     session = _session_or_404(event, reports.ATTENDANCE_SESSION)
     report = reports.attendance(event, session, current_user)
-    return _xlsx(reports.attendance_xlsx(report), reports.filename(reports.ATTENDANCE_TITLE, event, session, "xlsx"))
+    endpoints = reports.attendance_endpoints(event, session, current_user)
+    return _xlsx(reports.attendance_xlsx(report, endpoints),
+                 reports.filename(reports.ATTENDANCE_TITLE, event, session, "xlsx"))

@@ -9,14 +9,13 @@ session: after the test it is the state the test ended in, plus any fix recorded
 the test session (an endpoint fixed at 17:30 is no longer to fix).
 
 Attendance (after the session): per tier and per province, the endpoints registered (expected)
-and those that attended: connected (or degraded: there, with trouble) at any time between the
-session's start and end, that is
-  - a status event of the session saying connected or degraded between start and end, or
-  - the session's latest status event before the start saying so (it was connected when the
-    session began: probes write an event only when their verdict changes), or
-  - its current status is connected or degraded, reached before the end.
-A unit attending at another unit's endpoint (`HostedUnit`: a commune at its district's) attended
-when that endpoint did. People: the sums of `Endpoint.expected_attendance` where it is set.
+and those that attended: with evidence of connection inside the session's window, that is a
+reachable probe or an operator who saw it connected (or degraded: there, with trouble) between
+its start and end (`EndpointStatus.evidence_at`, noted when it happens). A contact's confirmation
+alone is never evidence: those confirmed but never connected are counted apart. The endpoint list
+(page and spreadsheet) says for each what the evidence was ("probe at 08:35", "operator X at
+08:40", none). A unit attending at another unit's endpoint (`HostedUnit`: a commune at its
+district's) attended when that endpoint did. People: the sums of `Endpoint.expected_attendance`.
 
 Whatever the number of endpoints, each report is four queries, grouped by province in SQL (the
 province code is cut out of the unit's path, as in `coordinator.reports.services`). A coordinator
@@ -34,7 +33,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import TYPE_STRING
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import and_, case, func, literal_column, or_, select, union
+from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from coordinator.auth.permissions import scope_path
@@ -42,14 +41,13 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
-from coordinator.status.models import STATES, EndpointStatus, StatusEvent
+from coordinator.status.models import STATES, EndpointStatus
 from coordinator.text import fold
 from coordinator.timeutil import format_local, utcnow
 from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, TIERS, Unit
 
 CONNECTED, DEGRADED, FAILED, UNKNOWN = STATES
 TO_FIX = (FAILED, DEGRADED, UNKNOWN)
-PRESENT = (CONNECTED, DEGRADED)  # counts as attending
 CENTRAL, PROVINCE, TOTAL = "central", "province", "total"
 TECHNICAL = "technical"
 READINESS_SESSION, ATTENDANCE_SESSION = "connectivity_test", "main"
@@ -190,6 +188,7 @@ class FixItem:
     probe_failures: int = 0
     checked_at: datetime | None = None
     note: str = ""
+    confirmed_at: datetime | None = None  # its contact said "ready": a failed one is the first call to make
     contacts: list[TechnicalContact] = field(default_factory=list)
 
     @property
@@ -264,13 +263,14 @@ def _to_fix(event: Event, session: EventSession, scope: _Scope) -> list[FixItem]
     stmt = _status_join(
         select(Endpoint.id, Endpoint.name, Endpoint.protocol, Endpoint.dial, Unit.code, Unit.name, Unit.tier, Unit.path,
                EndpointStatus.state, EndpointStatus.changed_at, EndpointStatus.probed_at, EndpointStatus.probe_layer,
-               EndpointStatus.probe_code, EndpointStatus.probe_failures, EndpointStatus.checked_at, EndpointStatus.note)
+               EndpointStatus.probe_code, EndpointStatus.probe_failures, EndpointStatus.checked_at, EndpointStatus.note,
+               EndpointStatus.confirmed_at)
         .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id), session)
     # Paths hold codes of fixed width per tier: ordering by path is tree order, province by province.
     stmt = scope.where(stmt.where(Endpoint.event_id == event.id, needs_fix)).order_by(Unit.path, Endpoint.id)
     items: dict[int, FixItem] = {}
     for (eid, name, protocol, dial, code, unit_name, tier, path, state, changed_at, probed_at, layer, probe_code,
-         failures, checked_at, note) in db.session.execute(stmt):
+         failures, checked_at, note, confirmed_at) in db.session.execute(stmt):
         province = _province_of(path)
         items[eid] = FixItem(
             endpoint_id=eid, endpoint_name=name, protocol=protocol or "", dial=dial or "", unit_code=code,
@@ -278,7 +278,7 @@ def _to_fix(event: Event, session: EventSession, scope: _Scope) -> list[FixItem]
             province_name=scope.central_name if province == ROOT_CODE else scope.provinces.get(province, province),
             state=state if state in TO_FIX else UNKNOWN, changed_at=changed_at, probed_at=probed_at,
             probe_layer=layer or "", probe_code=probe_code, probe_failures=failures or 0, checked_at=checked_at,
-            note=note or "")
+            note=note or "", confirmed_at=confirmed_at)
     if items:
         contacts = _status_join(
             select(Contact.endpoint_id, Contact.name, Contact.phone).select_from(Contact)
@@ -384,6 +384,7 @@ class Attendance:
     central: AttendanceLine | None
     provinces: list[AttendanceLine]
     total: AttendanceLine  # per tier: the national (or the user's) summary
+    confirmed_never_connected: int = 0  # endpoints their contact confirmed that never showed a connection
 
     @property
     def lines(self) -> list[AttendanceLine]:
@@ -391,18 +392,66 @@ class Attendance:
 
 
 def attended_endpoints(event: Event, session: EventSession):
-    """A SELECT of the ids of the endpoints that attended `session` (see the module's docstring)."""
-    in_session = and_(StatusEvent.event_id == event.id, StatusEvent.session_id == session.id)
-    during = select(StatusEvent.endpoint_id).where(
-        in_session, StatusEvent.state.in_(PRESENT), StatusEvent.created_at >= session.starts_at,
-        StatusEvent.created_at <= session.ends_at)
-    last_before = (select(func.max(StatusEvent.id)).where(in_session, StatusEvent.created_at < session.starts_at)
-                   .group_by(StatusEvent.endpoint_id))
-    at_start = select(StatusEvent.endpoint_id).where(StatusEvent.id.in_(last_before), StatusEvent.state.in_(PRESENT))
-    current = select(EndpointStatus.endpoint_id).where(
-        EndpointStatus.session_id == session.id, EndpointStatus.state.in_(PRESENT),
-        EndpointStatus.changed_at <= session.ends_at)
-    return union(during, at_start, current)
+    """A SELECT of the ids of the endpoints that attended `session`: those with evidence of
+    connection inside it (see the module's docstring); a confirmation alone is none."""
+    return select(EndpointStatus.endpoint_id).where(EndpointStatus.session_id == session.id,
+                                                    EndpointStatus.evidence_at.is_not(None))
+
+
+@dataclass
+class AttendanceEndpoint:
+    """One endpoint of the attendance list: where, and what shows it was connected."""
+
+    endpoint_id: int
+    endpoint_name: str
+    unit_code: str
+    unit_name: str
+    tier: str
+    province_code: str
+    province_name: str
+    evidence_at: datetime | None
+    evidence_source: str  # "probe" | "operator" | ""
+    evidence_by: str
+    confirmed_at: datetime | None
+
+    @property
+    def confirmed_never_connected(self) -> bool:
+        return self.confirmed_at is not None and self.evidence_at is None
+
+    def evidence_vi(self, tz: str) -> str:
+        """ "thăm dò lúc 08:35", "cán bộ a@b lúc 08:40", "không có" (the spreadsheet's words)."""
+        if self.evidence_at is None:
+            return "không có"
+        at = format_local(self.evidence_at, tz, "%H:%M")
+        return f"thăm dò lúc {at}" if self.evidence_source == "probe" else f"cán bộ {self.evidence_by} lúc {at}"
+
+
+def attendance_endpoints(event: Event, session: EventSession, user=None, *, province: str | None = None,
+                         only: str | None = None) -> list[AttendanceEndpoint]:
+    """The endpoints of the user's scope (of one province, if given) with their evidence; `only`
+    "absent" (no evidence) or "confirmed_never" (confirmed, never connected). One query."""
+    scope = _Scope(event, user)
+    stmt = _status_join(select(Endpoint.id, Endpoint.name, Unit.code, Unit.name, Unit.tier, Unit.path,
+                               EndpointStatus.evidence_at, EndpointStatus.evidence_source, EndpointStatus.evidence_by,
+                               EndpointStatus.confirmed_at)
+                        .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id), session)
+    stmt = scope.where(stmt.where(Endpoint.event_id == event.id))
+    if province:
+        stmt = stmt.where(or_(Unit.path.startswith(f"{PATH_SEPARATOR}{ROOT_CODE}{PATH_SEPARATOR}{province}"
+                                                   f"{PATH_SEPARATOR}"), Unit.code == province)
+                          if province != ROOT_CODE else Unit.code == ROOT_CODE)
+    if only == "absent":
+        stmt = stmt.where(EndpointStatus.evidence_at.is_(None))
+    elif only == "confirmed_never":
+        stmt = stmt.where(EndpointStatus.evidence_at.is_(None), EndpointStatus.confirmed_at.is_not(None))
+    out = []
+    for eid, name, code, unit_name, tier, path, at, source, by, confirmed in db.session.execute(
+            stmt.order_by(Unit.path, Endpoint.id)):
+        p = _province_of(path)
+        out.append(AttendanceEndpoint(eid, name, code, unit_name, tier, p,
+                                      scope.central_name if p == ROOT_CODE else scope.provinces.get(p, p), at,
+                                      source or "", by or "", confirmed))
+    return out
 
 
 def attendance(event: Event, session: EventSession, user=None, now: datetime | None = None) -> Attendance:
@@ -430,16 +479,21 @@ def attendance(event: Event, session: EventSession, user=None, now: datetime | N
             line.tiers[tier].units += n
 
     attended = attended_endpoints(event, session)
-    was_there = case((Endpoint.id.in_(attended), 1), else_=0)
-    stmt = (select(key, Unit.tier, func.count(Endpoint.id), func.sum(was_there),
-                   func.sum(Endpoint.expected_attendance), func.count(Endpoint.expected_attendance),
-                   func.sum(case((Endpoint.id.in_(attended), Endpoint.expected_attendance), else_=0)))
-            .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id).where(Endpoint.event_id == event.id))
-    for k, tier, n, there, people, declared, people_there in db.session.execute(
+    evidence = EndpointStatus.evidence_at.is_not(None)
+    never = and_(EndpointStatus.confirmed_at.is_not(None), EndpointStatus.evidence_at.is_(None))
+    stmt = _status_join(select(key, Unit.tier, func.count(Endpoint.id), func.sum(case((evidence, 1), else_=0)),
+                               func.sum(Endpoint.expected_attendance), func.count(Endpoint.expected_attendance),
+                               func.sum(case((evidence, Endpoint.expected_attendance), else_=0)),
+                               func.sum(case((never, 1), else_=0)))
+                        .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id), session) \
+        .where(Endpoint.event_id == event.id)
+    confirmed_never = 0
+    for k, tier, n, there, people, declared, people_there, not_seen in db.session.execute(
             scope.where(stmt).group_by(key, Unit.tier)):
         line = line_of(k)
         if line is None:
             continue
+        confirmed_never += int(not_seen or 0)
         count = line.count_for(tier)
         count.endpoints += n
         count.endpoints_attended += int(there or 0)
@@ -474,7 +528,7 @@ def attendance(event: Event, session: EventSession, user=None, now: datetime | N
         for tier, count in line.tiers.items():
             total.tiers[tier].add(count)
     return Attendance(event=event, session=session, generated_at=now or utcnow(), tiers=columns, central=central,
-                      provinces=provinces, total=total)
+                      provinces=provinces, total=total, confirmed_never_connected=confirmed_never)
 
 
 # --- spreadsheets --------------------------------------------------------------------------------------
@@ -552,8 +606,8 @@ READINESS_HEADERS = ("STT", "Mã", "Tỉnh, thành phố", "Số điểm cầu",
 READINESS_WIDTHS = (6, 7, 28, 12, 12, 12, 12, 10, 12, 14)
 TO_FIX_HEADERS = ("STT", "Tỉnh, thành phố", "Mã đơn vị", "Tên đơn vị", "Cấp", "Điểm cầu", "Địa chỉ kết nối",
                   "Trạng thái", "Cập nhật lúc", "Thăm dò gần nhất", "Ghi chú kiểm tra", "Cán bộ kỹ thuật",
-                  "Số điện thoại")
-TO_FIX_WIDTHS = (6, 22, 10, 28, 11, 30, 30, 13, 17, 18, 36, 26, 16)
+                  "Số điện thoại", "Đã xác nhận sẵn sàng lúc")
+TO_FIX_WIDTHS = (6, 22, 10, 28, 11, 30, 30, 13, 17, 18, 36, 26, 16, 18)
 READINESS_TITLE = "Báo cáo sẵn sàng kết nối"
 
 
@@ -570,7 +624,8 @@ def _to_fix_rows(report: Readiness) -> Iterable[list]:
     for i, item in enumerate(report.to_fix, start=1):
         yield [i, item.province_name, item.unit_code, item.unit_name, TIER_VI.get(item.tier, item.tier),
                item.endpoint_name, item.dial, STATE_VI[item.state], format_local(item.changed_at, tz), item.probe,
-               item.note, "; ".join(c.name for c in item.contacts), "; ".join(c.phone for c in item.contacts)]
+               item.note, "; ".join(c.name for c in item.contacts), "; ".join(c.phone for c in item.contacts),
+               format_local(item.confirmed_at, tz) if item.confirmed_at else ""]
 
 
 def readiness_xlsx(report: Readiness) -> bytes:
@@ -623,15 +678,33 @@ def _province_rows(report: Attendance) -> Iterable[list]:
     yield row([None, None, TOTAL_VI], report.total)
 
 
-def attendance_xlsx(report: Attendance) -> bytes:
-    """Two sheets: per tier, and per province."""
+ENDPOINT_HEADERS = ("STT", "Tỉnh, thành phố", "Mã đơn vị", "Tên đơn vị", "Cấp", "Điểm cầu", "Bằng chứng kết nối",
+                    "Xác nhận sẵn sàng lúc", "Ghi chú")
+ENDPOINT_WIDTHS = (6, 22, 10, 28, 11, 32, 30, 18, 36)
+
+
+def _endpoint_rows(report: Attendance, endpoints: list[AttendanceEndpoint]) -> Iterable[list]:
+    tz = report.event.timezone
+    for i, e in enumerate(endpoints, start=1):
+        yield [i, e.province_name, e.unit_code, e.unit_name, TIER_VI.get(e.tier, e.tier), e.endpoint_name,
+               e.evidence_vi(tz), format_local(e.confirmed_at, tz) if e.confirmed_at else "",
+               "Đã xác nhận nhưng không có bằng chứng kết nối" if e.confirmed_never_connected else ""]
+
+
+def attendance_xlsx(report: Attendance, endpoints: list[AttendanceEndpoint] | None = None) -> bytes:
+    """Three sheets: per tier, per province, and every endpoint with its evidence of connection."""
     caption = _caption(ATTENDANCE_TITLE, report.event, report.session, report.generated_at)
     headers = attendance_province_headers(report.tiers)
     widths = [6, 7, 28] + [11] * (2 * len(report.tiers)) + [12, 12, 12, 14, 18]
-    return write_workbook([
+    sheets = [
         Sheet("Theo cấp", TIER_HEADERS, _tier_rows(report), TIER_WIDTHS, percent=(8,), caption=caption),
         Sheet("Theo tỉnh", headers, _province_rows(report), widths, percent=(len(headers) - 3,), caption=caption),
-    ])
+    ]
+    if endpoints is not None:
+        sheets.append(Sheet("Điểm cầu", ENDPOINT_HEADERS, _endpoint_rows(report, endpoints), ENDPOINT_WIDTHS,
+                            caption=caption + [f"Đã xác nhận nhưng không có bằng chứng kết nối: "
+                                               f"{report.confirmed_never_connected}"]))
+    return write_workbook(sheets)
 
 
 def filename(title: str, event: Event, session: EventSession, extension: str) -> tuple[str, str]:

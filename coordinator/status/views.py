@@ -1,10 +1,11 @@
-"""The connection-status dashboard (national, province, endpoint, wall screen).
+"""The connection-status pages: national, a unit's, an endpoint's, the incident list, the wall screen.
 
-Thin: `status.services` computes everything (the national roll-up in two queries, a unit's
-endpoints in three), whatever the number of endpoints. The changing part of the national and unit
-pages is also served alone (`/status/live`) with an ETag built from `status.version()`: the page's
-script asks every DASHBOARD_POLL_SECONDS with If-None-Match and gets a 304 (no roll-up computed)
-until something changes.
+Thin: `status.services` computes everything in a few grouped queries. The changing part of the
+national and unit pages is also served alone (`/status/live`): the page's script asks every
+DASHBOARD_POLL_SECONDS with If-None-Match. The ETag is answered from `versions.fingerprint` (two
+small queries) before the event is loaded; it moves only when what the fragment shows moves (a
+national tile's counts, a province's rows, the last sweep, staleness). A fragment is rendered once
+per ETag and kept in the shared cache for every worker; responses are gzipped.
 """
 from __future__ import annotations
 
@@ -14,57 +15,28 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, SelectChoice, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms import HiddenField, RadioField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 
 from coordinator.auth.models import COORDINATOR
-from coordinator.auth.permissions import can, require
+from coordinator.auth.permissions import can, require, scope_path
 from coordinator.endpoints import services as endpoints
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
+from coordinator.extensions import cache, db
 from coordinator.status import services as status
+from coordinator.status.labels import (CAUSE_LABELS, FILTER_LABELS, FLAG_CHOICES, LAYER_LABELS, REACHABILITY_LABELS,
+                                       SORT_LABELS, SOURCE_LABELS, STATE_LABELS)
 from coordinator.status.models import STATES
 from coordinator.timeutil import to_local, utcnow
+from coordinator.units.models import ROOT_CODE, Unit
 from coordinator.units.services import get_unit
 from coordinator.web.lookup import event_or_404
 
 bp = Blueprint("status", __name__)
 
-STATE_LABELS = {
-    "connected": _l("Connected"),
-    "degraded": _l("Degraded"),
-    "failed": _l("Connection failed"),
-    "unknown": _l("Not checked"),
-}
-SOURCE_LABELS = {
-    "operator": _l("Operator check"),
-    "self": _l("Contact confirmed (link)"),
-    "sms": _l("Contact confirmed (SMS)"),
-    "probe": _l("Automatic probe"),
-}
-FILTER_LABELS = {
-    "": _l("All"),
-    "failed": _l("Failed or degraded"),
-    "unknown": _l("Not checked"),
-    "not_confirmed": _l("Not confirmed"),
-    "hosting": _l("Hosting communes"),
-    "incident": _l("Open incidents"),
-}
-LAYER_LABELS = {
-    "ok": _l("answered"),
-    "dns": _l("name not found (DNS)"),
-    "timeout": _l("no answer (timeout)"),
-    "refused": _l("connection refused"),
-    "sip_error": _l("SIP error"),
-    "http_error": _l("HTTP error"),
-    "tls": _l("TLS error"),
-    "network": _l("network error"),
-    "unsupported": _l("cannot be probed"),
-}
-ROW_LIMIT = 1000  # rows of a unit's table; a filter or a province's page shows the others
-
-CAUSE_LABELS = {"operator": _l("reported failed"), "probe": _l("probes failed")}
+INCIDENT_BOX = 10  # newest open incidents on a dashboard; the incident list has the rest
 
 
 @bp.context_processor
@@ -72,19 +44,37 @@ def _labels():
     return {"STATE_LABELS": STATE_LABELS, "SOURCE_LABELS": SOURCE_LABELS, "FILTER_LABELS": FILTER_LABELS,
             "LAYER_LABELS": LAYER_LABELS, "CAUSE_LABELS": CAUSE_LABELS, "TIER_LABELS": TIER_LABELS,
             "SESSION_LABELS": SESSION_LABELS, "PROTOCOL_LABELS": PROTOCOL_LABELS, "ROLE_LABELS": ROLE_LABELS,
-            "STATES": STATES, "national_phone": national}
+            "REACHABILITY_LABELS": REACHABILITY_LABELS, "SORT_LABELS": SORT_LABELS, "STATES": STATES,
+            "national_phone": national, "reachability": status.reachability}
+
+
+def _flag_field(label):
+    return RadioField(label, choices=[SelectChoice(k, v) for k, v in FLAG_CHOICES], default="",
+                      validators=[Optional()])
 
 
 class CheckForm(FlaskForm):
-    """An operator's check of one endpoint (by phone, or watching the bridge)."""
+    """An operator's check of one endpoint (by phone, or watching the bridge). Nothing is assumed:
+    the verdict must be chosen, and audio, video and shared content are each yes, no or not checked."""
 
     session = HiddenField()
-    state = SelectField(_l("Connection"), choices=[SelectChoice(k, v) for k, v in STATE_LABELS.items()],
-                        default="connected", validators=[InputRequired()])
-    audio = BooleanField(_l("Audio OK"))
-    video = BooleanField(_l("Video OK"))
-    content = BooleanField(_l("Shared content (slides) seen"))
+    state = SelectField(_l("Connection"), choices=[SelectChoice("", "—")] + [
+        SelectChoice(k, STATE_LABELS[k]) for k in ("connected", "degraded", "failed")],
+        default="", validators=[InputRequired()])
+    audio = _flag_field(_l("Audio"))
+    video = _flag_field(_l("Video"))
+    content = _flag_field(_l("Shared content (slides)"))
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2, "maxlength": 2000})
+
+    def validate_state(self, field):
+        from wtforms.validators import ValidationError
+
+        if field.data not in ("connected", "degraded", "failed"):
+            raise ValidationError(_("Choose what you observed."))
+
+
+def _flag(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
 
 
 # --- lookups ------------------------------------------------------------------------------------------
@@ -125,68 +115,69 @@ def _wall() -> bool:
     return request.args.get("wall") in ("1", "true", "yes")
 
 
-def _etag(event, session, unit_code: str, filter_: str, wall: bool) -> str:
-    """What the live fragment's content depends on: the data (`status.version`) and the query."""
-    return f"{status.version(event, session)}.{unit_code or '-'}.{filter_ or '-'}.{int(wall)}.{get_locale() or 'vi'}"
+def _sort(wall: bool) -> str:
+    value = request.args.get("sort")
+    return value if value in status.SORTS else ("worst" if wall else "code")
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
 
 
 def _poll_seconds() -> float:
     return float(current_app.config.get("DASHBOARD_POLL_SECONDS", 5))
 
 
+def _release_holds() -> None:
+    """Operators' holds that ended give way to the probes before anything is shown (the scheduler
+    does it too; here it costs one index lookup when none has ended)."""
+    if status.has_expired_holds():
+        status.expire_holds()
+
+
 # --- what the pages show ------------------------------------------------------------------------------
 
-def _incident(incident, endpoint: str, unit_code: str, unit: str) -> dict:
-    return {"endpoint_id": incident.endpoint_id, "endpoint": endpoint, "unit_code": unit_code, "unit": unit,
-            "opened_at": incident.opened_at, "cause": incident.cause, "detail": incident.detail}
+def _national(event, session, sort: str, fp) -> dict:
+    return {"report": status.rollup(event, session, sort=sort), "sort": sort,
+            "incidents": status.open_incidents(event, session, limit=INCIDENT_BOX),
+            "freshness": status.freshness(fp), "help_rule": True}
 
 
-def _national(event, session) -> dict:
-    report = status.rollup(event, session)
-    incidents = [_incident(i["incident"], i["endpoint"], i["unit_code"], i["unit"])
-                 for i in status.open_incidents(event, session)]
-    return {"report": report, "incidents": incidents}
+def _unit_data(event, unit, session, filter_: str, page: int, fp) -> dict:
+    """A unit's counts (all its endpoints, whatever the filter), its rows (a page, or grouped by
+    child unit), its newest open incidents, freshness."""
+    province = None if unit.tier == "central" else _province_of(unit.path)
+    return {"summary": status.summary(event, unit, session), "view": status.unit_page(event, unit, session, filter_,
+                                                                                     page),
+            "incidents": status.open_incidents(event, session, province=province, limit=INCIDENT_BOX)
+            if province else status.open_incidents(event, session, limit=INCIDENT_BOX),
+            "freshness": status.freshness(fp), "base_depth": unit.path.strip("/").count("/")}
 
 
-def _summary(rows: list[dict]) -> dict:
-    """Counts over a unit's endpoints (all of them, whatever the filter): per state, confirmed,
-    hosting communes, open incidents, share ready."""
-    counts = {s: 0 for s in STATES}
-    confirmed = hosting = incidents = 0
-    for r in rows:
-        counts[r["state"]] += 1
-        confirmed += bool(r["status"] is not None and r["status"].confirmed_at is not None)
-        hosting += bool(r["hosted"])
-        incidents += r["incident"] is not None
-    n = len(rows)
-    return {"endpoints": n, "counts": counts, "confirmed": confirmed, "hosting": hosting, "incidents": incidents,
-            "ready": round(counts["connected"] / n, 4) if n else 0.0,
-            "by_filter": {"": n, "failed": counts["failed"] + counts["degraded"], "unknown": counts["unknown"],
-                          "not_confirmed": n - confirmed, "hosting": hosting, "incident": incidents}}
+def _province_of(path: str) -> str:
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) > 1 else ROOT_CODE
 
 
-def _unit_data(event, unit, session, filter_: str) -> dict:
-    """A unit's rows (filtered), counts over all its endpoints, its open incidents. The centre's
-    subtree is the whole country: unfiltered, it lists the central and the provinces' own endpoints
-    (a province's page has the rest); and no page lists more than ROW_LIMIT rows."""
-    everything = status.unit_view(event, unit, session)
-    rows = status.apply_filter(everything, filter_)
-    base = unit.path.strip("/").count("/")
-    top_only = unit.tier == "central" and not filter_
-    if top_only:
-        rows = [r for r in rows if r["depth"] <= base + 1]
-    return {"rows": rows[:ROW_LIMIT], "matched": len(rows), "top_only": top_only,
-            "summary": _summary(everything), "base_depth": base,
-            "incidents": sorted((_incident(r["incident"], r["name"], r["unit_code"], r["unit"])
-                                 for r in everything if r["incident"] is not None),
-                                key=lambda i: i["opened_at"], reverse=True)}
-
-
-def _live_attrs(event, session, etag: str, unit_code: str = "", filter_: str = "", wall: bool = False) -> dict:
-    return {"url": url_for("status.live", slug=event.slug, session=session.kind, unit=unit_code or None,
-                           filter=filter_ or None, wall=1 if wall else None),
+def _live_attrs(event, session, etag: str, **args) -> dict:
+    return {"url": url_for("status.live", slug=event.slug, session=session.kind,
+                           **{k: v for k, v in args.items() if v}),
             "etag": f'W/"{etag}"', "poll": _poll_seconds(),
             "at": to_local(utcnow(), event.timezone).strftime("%H:%M:%S")}
+
+
+def _fingerprint_or_404(slug: str, kind: str | None, province: str | None):
+    fp = status.fingerprint(slug, kind, province)
+    if fp is None:
+        abort(404)
+    return fp
+
+
+def _tag(fp, *parts) -> str:
+    return fp.tag(int(status.freshness(fp)["stale"]), *parts, get_locale() or "vi")
 
 
 # --- pages ----------------------------------------------------------------------------------------------
@@ -194,8 +185,8 @@ def _live_attrs(event, session, etag: str, unit_code: str = "", filter_: str = "
 @bp.get("/events/<slug>/status")
 @require("status.view")
 def dashboard(slug: str):
-    """The national picture: totals, open incidents, one tile per province. A coordinator sees its
-    own province's view instead."""
+    """The national picture: totals, freshness, the newest incidents, one tile per province. A
+    coordinator sees its own province's view instead."""
     event = event_or_404(slug)
     wall = _wall()
     if current_user.role == COORDINATOR:
@@ -203,35 +194,47 @@ def dashboard(slug: str):
             abort(404)
         return redirect(url_for("status.unit", slug=slug, code=current_user.unit.code,
                                 session=request.args.get("session") or None, wall=1 if wall else None))
+    _release_holds()
     session = _session(event, request.args.get("session"))
-    etag = _etag(event, session, "", "", wall)
+    sort = _sort(wall)
+    fp = _fingerprint_or_404(slug, session.kind, None)
+    etag = _tag(fp, "-", "", int(wall), sort, 1)
     return render_template("status/dashboard.html", event=event, session=session, wall=wall,
-                           live=_live_attrs(event, session, etag, wall=wall), **_national(event, session))
+                           live=_live_attrs(event, session, etag, wall=1 if wall else None,
+                                            sort=sort if sort != ("worst" if wall else "code") else None),
+                           **_national(event, session, sort, fp))
 
 
 @bp.get("/events/<slug>/status/live")
 @require("status.view")
 def live(slug: str):
-    """The changing part of the national or a unit's page, for the page's script: 304 while
-    `status.version` (and the query) are unchanged, without computing the roll-up."""
-    event = event_or_404(slug)
-    session = _session(event, request.args.get("session"))
+    """The changing part of the national or a unit's page, for the page's script: 304 while the
+    fingerprint (and the query) are unchanged, decided before the event is loaded."""
     code = request.args.get("unit") or ""
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()
-    unit = _unit_or_404(event, code) if code else None
-    if unit is None and current_user.role == COORDINATOR:
+    sort = _sort(wall)
+    page = _page()
+    scope = scope_path(current_user)
+    province = None
+    if code:
+        path = db.session.scalar(_unit_path(slug, code))
+        if path is None or (scope is not None and not path.startswith(scope)):
+            abort(404)
+        province = ROOT_CODE if path.count("/") <= 2 else _province_of(path)
+    elif current_user.role == COORDINATOR:
         abort(404)  # the national picture is not a coordinator's
-    etag = _etag(event, session, code, filter_, wall)
+    _release_holds()
+    fp = _fingerprint_or_404(slug, request.args.get("session"), province)
+    etag = _tag(fp, code or "-", filter_, int(wall), sort, page)
     if request.if_none_match.contains_weak(etag):
         response = make_response("", 304)
     else:
-        if unit is None:
-            html = render_template("status/_national.html", event=event, session=session, wall=wall,
-                                   **_national(event, session))
-        else:
-            html = render_template("status/_unit.html", event=event, session=session, unit=unit, filter_=filter_,
-                                   wall=wall, **_unit_data(event, unit, session, filter_))
+        key = f"status-fragment:{slug}:{etag}"
+        html = cache.get(key)
+        if html is None:
+            html = _render_fragment(slug, fp, code, filter_, wall, sort, page)
+            cache.set(key, html)
         response = make_response(html)
     response.set_etag(etag, weak=True)
     response.headers["Cache-Control"] = "no-cache, private"
@@ -239,34 +242,79 @@ def live(slug: str):
     return response
 
 
+def _unit_path(slug: str, code: str):
+    from sqlalchemy import select
+
+    from coordinator.events.models import Event
+
+    return (select(Unit.path).join(Event, Event.unit_structure == Unit.structure)
+            .where(Event.slug == slug, Unit.code == code))
+
+
+def _render_fragment(slug, fp, code, filter_, wall, sort, page) -> str:
+    event = event_or_404(slug)
+    session = _session(event, fp.session_kind)
+    if not code:
+        return render_template("status/_national.html", event=event, session=session, wall=wall,
+                               **_national(event, session, sort, fp))
+    unit = _unit_or_404(event, code)
+    return render_template("status/_unit.html", event=event, session=session, unit=unit, filter_=filter_,
+                           wall=wall, **_unit_data(event, unit, session, filter_, page, fp))
+
+
+@bp.get("/events/<slug>/status/incidents")
+@require("status.view")
+def incidents(slug: str):
+    """Every incident of a session, newest first, filtered and paginated on the server, with
+    downloads (.xlsx, .csv) of what the filters select."""
+    from coordinator.status import incident_views
+
+    return incident_views.page(slug)
+
+
+@bp.get("/events/<slug>/status/incidents.<fmt>")
+@require("status.view")
+def incidents_export(slug: str, fmt: str):
+    from coordinator.status import incident_views
+
+    return incident_views.export(slug, fmt)
+
+
 @bp.get("/events/<slug>/status/<code>")
 @require("status.view")
 def unit(slug: str, code: str):
-    """A province (or any unit): its subtree's endpoints in tree order, filters, counts."""
+    """A unit: its counts, its endpoints (grouped by child unit, or filtered a page at a time)."""
     event = event_or_404(slug)
     unit_ = _unit_or_404(event, code)
+    _release_holds()
     session = _session(event, request.args.get("session"))
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()
-    etag = _etag(event, session, code, filter_, wall)
+    page = _page()
+    province = ROOT_CODE if unit_.tier == "central" else _province_of(unit_.path)
+    fp = _fingerprint_or_404(slug, session.kind, province)
+    etag = _tag(fp, code, filter_, int(wall), _sort(wall), page)
     ancestors, parent = [], unit_.parent
     while parent is not None:  # at most three: district, province, centre
         ancestors.insert(0, parent)
         parent = parent.parent
     return render_template("status/province.html", event=event, session=session, unit=unit_, ancestors=ancestors,
-                           filter_=filter_, wall=wall, live=_live_attrs(event, session, etag, code, filter_, wall),
-                           **_unit_data(event, unit_, session, filter_))
+                           filter_=filter_, wall=wall,
+                           live=_live_attrs(event, session, etag, unit=code, filter=filter_ or None,
+                                            wall=1 if wall else None, page=page if page > 1 else None),
+                           **_unit_data(event, unit_, session, filter_, page, fp))
 
 
 @bp.get("/events/<slug>/status/endpoints/<int:endpoint_id>")
 @require("status.view")
 def endpoint(slug: str, endpoint_id: int):
-    """One endpoint: its current state, last probe and check, contacts to call, timeline, incident,
+    """One endpoint: its three facts, the state they give, contacts to call, timeline, incident,
     and the operator's check form."""
     event = event_or_404(slug)
     endpoint_ = _endpoint_or_404(event, endpoint_id)
+    _release_holds()
     session = _session(event, request.args.get("session"))
-    form = CheckForm(data={"session": session.kind, "state": "connected"})
+    form = CheckForm(data={"session": session.kind})
     return _endpoint_page(event, endpoint_, session, form)
 
 
@@ -275,7 +323,8 @@ def _endpoint_page(event, endpoint_, session, form, code: int = 200):
     contacts = {f"contact:{c.id}": c.name for c in endpoint_.contacts}
     return render_template("status/endpoint.html", event=event, endpoint=endpoint_, session=session, form=form,
                            current=status.status_of(endpoint_.id, session.id), events=events, contacts=contacts,
-                           incident=status.open_incident_of(endpoint_.id, session.id)), code
+                           incident=status.open_incident_of(endpoint_.id, session.id),
+                           hold_minutes=round(current_app.config["STATUS_HUMAN_HOLD_SECONDS"] / 60)), code
 
 
 @bp.post("/events/<slug>/status/endpoints/<int:endpoint_id>/check")
@@ -289,8 +338,8 @@ def check(slug: str, endpoint_id: int):
         flash(_("The check was not recorded: see the form below."), "error")
         return _endpoint_page(event, endpoint_, session, form, 400)
     state = form.state.data
-    status.record(endpoint_, session, "operator", state, audio=bool(form.audio.data), video=bool(form.video.data),
-                  content=bool(form.content.data), note=form.note.data or "", actor=current_user)
+    status.record(endpoint_, session, "operator", state, audio=_flag(form.audio.data), video=_flag(form.video.data),
+                  content=_flag(form.content.data), note=form.note.data or "", actor=current_user)
     message = _("Check recorded: %(state)s.", state=STATE_LABELS[state])
     if status.open_incident_of(endpoint_.id, session.id) is not None and state == "failed":
         message += " " + _("An incident is open: its technical contacts are notified by SMS once.")
@@ -307,12 +356,12 @@ def probe(slug: str, endpoint_id: int):
     event = event_or_404(slug)
     endpoint_ = _endpoint_or_404(event, endpoint_id, "probes.run")
     session = _session(event, request.form.get("session"))
-    summary = probes.sweep(event, session=session, endpoint_ids=[endpoint_.id])
+    summary = probes.sweep(event, session=session, endpoint_ids=[endpoint_.id], origin="endpoint")
     current = status.status_of(endpoint_.id, session.id)
     if summary.probed == 0 or current is None or current.probed_at is None:
         flash(_("Nothing to probe: the endpoint has no dial address that can be probed."), "warning")
     else:
-        parts = [str(STATE_LABELS.get(current.probe_state, current.probe_state)),
+        parts = [str(REACHABILITY_LABELS.get(status.reachability(current.probe_state), current.probe_state)),
                  str(LAYER_LABELS.get(current.probe_layer, current.probe_layer))]
         if current.probe_code:
             parts.append(str(current.probe_code))

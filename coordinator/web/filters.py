@@ -9,7 +9,7 @@ from coordinator.timeutil import DATE_FORMAT, format_local
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters["localdt"] = lambda value, tz: format_local(value, tz)
+    app.jinja_env.filters["localdt"] = lambda value, tz, fmt=None: format_local(value, tz, *([fmt] if fmt else []))
     app.jinja_env.filters["localdate"] = lambda value, tz: format_local(value, tz, DATE_FORMAT)
 
     @app.context_processor

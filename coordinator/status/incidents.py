@@ -1,0 +1,319 @@
+"""Incidents and their escalation: one SMS per outage to the people who can fix it, never a flood.
+
+- An endpoint's own technical contacts get one SMS for its incident, naming what failed in
+  words ("không trả lời SIP"). A person listed at several endpoints that fail together gets one
+  SMS for all of them; an endpoint that fails again within ESCALATION_DIGEST_SECONDS of an
+  incident already texted (a flapping line) opens a new incident but texts nobody again.
+- A province's focal contacts (the technical contacts of its province-tier endpoint, and any
+  contact marked focal in the province) get ONE digest per province and escalation window for all
+  of the province's new incidents ("Hà Nội: 125 điểm cầu mất kết nối (12 huyện, 113 xã), xem: …"),
+  nothing when there is nothing new; the first digest goes at once, later incidents within the
+  window wait for its end (the scheduler's `status.tick` sends them). Incidents that recover before
+  their digest is due are never reported.
+- The national operators (ESCALATION_NATIONAL_PHONES) get a national digest the same way, when set.
+- An endpoint connected again closes its incident; that sends nothing.
+
+Opening is one INSERT … ON CONFLICT (open_key) DO NOTHING RETURNING per thousand incidents (a
+concurrent opener wins quietly), with the outbox rows and audit entries written in bulk.
+Every SMS fits two segments (`texts.fit`).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import bindparam, func, insert, or_, select, update
+
+from coordinator.audit.models import AuditEntry
+from coordinator.endpoints.models import Contact, Endpoint
+from coordinator.events.models import Event, EventSession
+from coordinator.extensions import db
+from coordinator.status import texts
+from coordinator.status.models import Incident, IncidentDigest
+from coordinator.units.models import ROOT_CODE, Unit
+
+INCIDENT_KIND = "incident"
+URGENT = 10  # outbox priority: dispatched before any queued reminder or invitation
+NATIONAL = "national"
+CHUNK = 500
+INSERT_CHUNK = 1000  # rows per multi-row INSERT (well under PostgreSQL's and SQLite's parameter limits)
+
+
+def window() -> timedelta:
+    return timedelta(seconds=current_app.config["ESCALATION_DIGEST_SECONDS"])
+
+
+def _insert_dialect():
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
+def _province(path: str) -> str:
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) > 1 else ROOT_CODE
+
+
+def _local_hhmm(now: datetime, tz: str) -> str:
+    return now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+
+
+def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int | None]], now: datetime,
+             changes) -> list[int]:
+    """Open incidents for failures (endpoint id, cause, detail, layer, code) that have none open;
+    text their people; note the provinces in `changes`. In the caller's transaction; returns the
+    endpoints whose incident opened now."""
+    from coordinator.outbox import services as outbox
+
+    if not failures:
+        return []
+    wanted: dict[int, tuple] = {}
+    for failure in failures:
+        wanted.setdefault(failure[0], failure)
+    event = session.event
+    info: dict[int, tuple] = {}
+    ids = sorted(wanted)
+    for i in range(0, len(ids), CHUNK):
+        for eid, name, protocol, path, tier in db.session.execute(
+                select(Endpoint.id, Endpoint.name, Endpoint.protocol, Unit.path, Unit.tier)
+                .join(Unit, Endpoint.unit_id == Unit.id).where(Endpoint.id.in_(ids[i:i + CHUNK]))):
+            info[eid] = (name, protocol or "", _province(path), tier)
+    rows = [{"event_id": event.id, "endpoint_id": eid, "session_id": session.id, "open_key": f"{eid}:{session.id}",
+             "cause": cause, "detail": (detail or "")[:2000], "layer": layer or "", "code": code,
+             "protocol": info[eid][1], "province_code": info[eid][2], "tier": info[eid][3], "opened_at": now,
+             "notified": 0}
+            for eid, (_, cause, detail, layer, code) in wanted.items() if eid in info]
+    table = Incident.__table__
+    dialect_insert = _insert_dialect()
+    opened: dict[int, int] = {}  # endpoint -> incident
+    for i in range(0, len(rows), INSERT_CHUNK):
+        stmt = (dialect_insert(table).values(rows[i:i + INSERT_CHUNK])
+                .on_conflict_do_nothing(index_elements=["open_key"]).returning(table.c.id, table.c.endpoint_id))
+        opened.update({endpoint_id: incident_id for incident_id, endpoint_id in db.session.execute(stmt)})
+    if not opened:
+        return []
+    by_endpoint = {r["endpoint_id"]: r for r in rows}
+    for eid in opened:
+        changes.add(info[eid][2], True)
+    messages, notified = _own_messages(event, session, opened, by_endpoint, info, now)
+    if notified:
+        db.session.execute(update(table).where(table.c.id == bindparam("_id")).values(notified=bindparam("_n")),
+                           [{"_id": i, "_n": n} for i, n in notified.items()],
+                           execution_options={"synchronize_session": False})
+    outbox.enqueue(messages)
+    db.session.execute(insert(AuditEntry.__table__), [
+        {"at": now, "actor_id": None, "actor_label": by_endpoint[eid]["cause"], "action": "incident.open",
+         "object_type": "endpoint", "object_id": str(eid),
+         "details": {"incident": opened[eid], "session": session.kind, "detail": by_endpoint[eid]["detail"][:500],
+                     "layer": by_endpoint[eid]["layer"], "notified": notified.get(opened[eid], 0)}}
+        for eid in opened])
+    flush_digests(session, now, provinces={info[eid][2] for eid in opened})
+    return list(opened)
+
+
+def _own_messages(event: Event, session: EventSession, opened: dict[int, int], rows: dict[int, dict],
+                  info: dict[int, tuple], now: datetime) -> tuple[list[dict], dict[int, int]]:
+    """The SMS to the failed endpoints' own technical contacts: one per person (naming every one of
+    their endpoints that failed now), none for an endpoint texted within the escalation window,
+    none to a province's focal contact about the province's other endpoints (the digest tells them)."""
+    from coordinator.sms.services import opted_out_among
+
+    recent = set()
+    ids = list(opened)
+    since = now - window()
+    for i in range(0, len(ids), CHUNK):
+        recent.update(db.session.scalars(select(Incident.endpoint_id).where(
+            Incident.session_id == session.id, Incident.endpoint_id.in_(ids[i:i + CHUNK]), Incident.notified > 0,
+            Incident.opened_at >= since)))  # the incidents opened now have notified 0 still
+    to_text = [eid for eid in ids if eid not in recent]
+    people: dict[str, list[int]] = {}
+    names: dict[str, str] = {}
+    for i in range(0, len(to_text), CHUNK):
+        for eid, phone, name in db.session.execute(
+                select(Contact.endpoint_id, Contact.phone, Contact.name).where(
+                    Contact.endpoint_id.in_(to_text[i:i + CHUNK]), Contact.role == "technical",
+                    Contact.phone_type == "mobile").order_by(Contact.id)):
+            people.setdefault(phone, []).append(eid)
+            names.setdefault(phone, name)
+    focal = focal_phones(event, {info[eid][2] for eid in to_text})
+    blocked = opted_out_among(set(people))
+    hhmm = _local_hhmm(now, event.timezone)
+    support = f" Hỗ trợ: {event.organizer_phone}." if event.organizer_phone else ""
+    messages, notified = [], {}
+    for phone, endpoints in people.items():
+        if phone in blocked:
+            continue
+        # A focal contact hears of the province's other endpoints in its digest.
+        endpoints = [e for e in endpoints if info[e][3] in ("province", "central")
+                     or phone not in focal.get(info[e][2], set())]
+        if not endpoints:
+            continue
+        first = endpoints[0]
+        if len(endpoints) == 1:
+            row = rows[first]
+            body = texts.incident_text(hhmm=hhmm, endpoint=info[first][0], cause=row["cause"], layer=row["layer"],
+                                       code=row["code"], protocol=info[first][1], support=support)
+        else:
+            body = texts.fit(f"SỰ CỐ {hhmm}: {len(endpoints)} điểm cầu mất kết nối: "
+                             + ", ".join(info[e][0] for e in endpoints[:3]) + ("…" if len(endpoints) > 3 else "")
+                             + f". Đề nghị kiểm tra ngay.{support}")
+        messages.append({"key": f"{INCIDENT_KIND}:{opened[first]}:{phone}", "channel": "sms", "kind": INCIDENT_KIND,
+                         "event_id": event.id, "recipient": phone, "priority": URGENT,
+                         "payload": {"body": body, "name": names[phone], "lang": "vi",
+                                     "incidents": [opened[e] for e in endpoints]}})
+        for e in endpoints:
+            notified[opened[e]] = notified.get(opened[e], 0) + 1
+    return messages, notified
+
+
+def focal_phones(event: Event, provinces: set[str]) -> dict[str, set[str]]:
+    """Province code -> the mobiles of its focal contacts: the technical contacts of the province's
+    own endpoint, and every contact marked focal in the province. Two queries."""
+    provinces = {p for p in provinces if p != ROOT_CODE}
+    out: dict[str, set[str]] = {p: set() for p in provinces}
+    if not provinces:
+        return out
+    base = (select(Unit.path, Contact.phone).join(Endpoint, Contact.endpoint_id == Endpoint.id)
+            .join(Unit, Endpoint.unit_id == Unit.id)
+            .where(Endpoint.event_id == event.id, Unit.structure == event.unit_structure,
+                   Contact.phone_type == "mobile"))
+    own = base.where(Unit.code.in_(sorted(provinces)), Unit.tier == "province", Contact.role == "technical")
+    marked = base.where(Contact.focal.is_(True), or_(*[Unit.path.startswith(f"/{ROOT_CODE}/{p}/") for p in provinces]))
+    for stmt in (own, marked):
+        for path, phone in db.session.execute(stmt):
+            code = _province(path)
+            if code in out:
+                out[code].add(phone)
+    return out
+
+
+def resolve_for(session: EventSession, endpoint_ids: list[int], now: datetime, changes,
+                provinces: dict[int, str]) -> int:
+    """Close the open incidents of these endpoints (connected again). No SMS. One read of the
+    session's open incidents, then an UPDATE of those only."""
+    if not endpoint_ids:
+        return 0
+    open_ = dict(db.session.execute(select(Incident.endpoint_id, Incident.id).where(
+        Incident.session_id == session.id, Incident.resolved_at.is_(None))).all())
+    closing = [open_[e] for e in endpoint_ids if e in open_]
+    for i in range(0, len(closing), CHUNK):
+        db.session.execute(update(Incident).where(Incident.id.in_(closing[i:i + CHUNK]))
+                           .values(resolved_at=now, open_key=None), execution_options={"synchronize_session": False})
+    for e in endpoint_ids:
+        if e in open_:
+            changes.add(provinces[e], True)
+    return len(closing)
+
+
+# --- digests -------------------------------------------------------------------------------------
+
+def flush_digests(session: EventSession, now: datetime, provinces: set[str] | None = None) -> list[IncidentDigest]:
+    """Send the digests that are due: for each province (and the nation, when national phones are
+    set) with open incidents not yet reported, unless a digest went to it within the window."""
+    event = session.event
+    made = []
+    pending = db.session.execute(
+        select(Incident.province_code, func.count()).where(
+            Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.digest_id.is_(None),
+            Incident.tier.not_in(("province", "central")))
+        .group_by(Incident.province_code)).all()
+    due_since = now - window()
+    for code, n in pending:
+        if provinces is not None and code not in provinces:
+            continue
+        if _recent_digest(session, code, due_since):
+            continue
+        digest = _digest(event, session, code, now)
+        if digest is not None:
+            made.append(digest)
+    phones = national_phones()
+    if phones and not _recent_digest(session, NATIONAL, due_since):
+        any_new = db.session.scalar(select(Incident.id).where(
+            Incident.session_id == session.id, Incident.resolved_at.is_(None),
+            Incident.national_digest_id.is_(None)).limit(1))
+        if any_new is not None:
+            made.append(_digest(event, session, NATIONAL, now, phones))
+    return made
+
+
+def national_phones() -> list[str]:
+    raw = current_app.config.get("ESCALATION_NATIONAL_PHONES") or ""
+    return [p.strip() for p in raw.replace(";", ",").split(",") if p.strip()]
+
+
+def _recent_digest(session: EventSession, scope: str, since: datetime) -> bool:
+    return db.session.scalar(select(IncidentDigest.id).where(
+        IncidentDigest.session_id == session.id, IncidentDigest.scope == scope,
+        IncidentDigest.created_at > since).limit(1)) is not None
+
+
+def _digest(event: Event, session: EventSession, scope: str, now: datetime,
+            phones: list[str] | None = None) -> IncidentDigest | None:
+    from coordinator.outbox import services as outbox
+    from coordinator.sms.services import opted_out_among
+
+    national = scope == NATIONAL
+    column = Incident.national_digest_id if national else Incident.digest_id
+    digest = IncidentDigest(event_id=event.id, session_id=session.id, scope=scope, created_at=now, by_tier={},
+                            body="")
+    db.session.add(digest)
+    db.session.flush()
+    stmt = update(Incident).where(Incident.session_id == session.id, Incident.resolved_at.is_(None),
+                                  column.is_(None))
+    if not national:
+        stmt = stmt.where(Incident.province_code == scope, Incident.tier.not_in(("province", "central")))
+    tiers = [t for (t,) in db.session.execute(stmt.values({column.key: digest.id}).returning(Incident.tier),
+                                             execution_options={"synchronize_session": False})]
+    if not tiers:
+        db.session.delete(digest)
+        return None
+    by_tier: dict[str, int] = {}
+    for t in tiers:
+        by_tier[t] = by_tier.get(t, 0) + 1
+    base = current_app.config["PUBLIC_BASE_URL"]
+    if national:
+        place, link = "Toàn quốc", f"{base}/events/{event.slug}/status/incidents"
+        recipients = phones or []
+    else:
+        place = _short_name(db.session.scalar(select(Unit.name).where(
+            Unit.structure == event.unit_structure, Unit.code == scope)) or scope)
+        link = f"{base}/events/{event.slug}/status/{scope}?filter=failed"
+        recipients = sorted(focal_phones(event, {scope}).get(scope, set()))
+    blocked = opted_out_among(set(recipients))
+    recipients = [p for p in recipients if p not in blocked]
+    body = texts.digest_text(hhmm=_local_hhmm(now, event.timezone), place=place, total=len(tiers), by_tier=by_tier,
+                             link=link)
+    digest.incidents, digest.by_tier, digest.recipients, digest.body = len(tiers), by_tier, len(recipients), body
+    outbox.enqueue([{"key": f"digest:{digest.id}:{phone}", "channel": "sms", "kind": INCIDENT_KIND,
+                     "event_id": event.id, "recipient": phone, "priority": URGENT,
+                     "payload": {"body": body, "name": "", "lang": "vi", "digest": digest.id}}
+                    for phone in recipients])
+    db.session.add(AuditEntry(at=now, actor_label="escalation", action="incident.digest", object_type="event",
+                              object_id=event.slug, details={"scope": scope, "session": session.kind,
+                                                             "incidents": len(tiers), "recipients": len(recipients)}))
+    return digest
+
+
+def _short_name(name: str) -> str:
+    for prefix in ("Thành phố ", "Tỉnh "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def flush_all(now: datetime) -> int:
+    """The scheduler's tick: digests due in every published event's sessions under way (in window)."""
+    from coordinator.events.models import PUBLISHED
+    from coordinator.status.recording import in_window
+
+    made = 0
+    for session in db.session.scalars(select(EventSession).join(Event, EventSession.event_id == Event.id)
+                                      .where(Event.status == PUBLISHED)):
+        if in_window(session, now):
+            made += len(flush_digests(session, now))
+    if made:
+        db.session.commit()
+    return made

@@ -1,0 +1,152 @@
+"""Versions of what the status pages show, for their ETags, answered in two small queries before
+the event is even loaded: a poll of an unchanged dashboard costs no roll-up and no rendering.
+
+Each transaction that changes status rows increments, last before it commits, the counters of
+the provinces it touched (`StatusVersion`): `version` for any change, `tile_version` when a
+province's tile changes. The national ETag is the sum of the tile counters (a check that changes
+no count leaves it as it was); a province's is its own counter. Counters move inside the writing
+transaction, so a poller never sees one without the change it counts (a sequence taken before a
+slower transaction commits could be overtaken and that change never shown).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from coordinator.endpoints.models import Endpoint
+from coordinator.events.models import Event, EventSession
+from coordinator.extensions import db
+from coordinator.status.models import ProbeSweep, StatusVersion
+from coordinator.units.models import ROOT_CODE
+
+
+class Changes:
+    """What a transaction changed, province by province: collect, then `bump` before committing."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, bool] = {}  # province code -> its tile changed too
+
+    def add(self, province: str, tile: bool) -> None:
+        self.rows[province] = self.rows.get(province, False) or tile
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def bump(session_id: int, changes: Changes) -> None:
+    """Increment the touched provinces' counters in code order (writers that touch several
+    provinces lock their counters in one order: no deadlock)."""
+    if not changes:
+        return
+    codes = sorted(changes.rows)
+    known = set(db.session.scalars(select(StatusVersion.province_code).where(
+        StatusVersion.session_id == session_id, StatusVersion.province_code.in_(codes))))
+    missing = [c for c in codes if c not in known]
+    if missing:
+        _insert_missing(session_id, missing)
+    table = StatusVersion.__table__
+    tiles = [c for c in codes if changes.rows[c]]
+    rows_only = [c for c in codes if not changes.rows[c]]
+    # Two statements at most; each locks its rows in index order (session, province code).
+    if tiles:
+        db.session.execute(update(table).where(table.c.session_id == session_id, table.c.province_code.in_(tiles))
+                           .values(version=table.c.version + 1, tile_version=table.c.tile_version + 1))
+    if rows_only:
+        db.session.execute(update(table).where(table.c.session_id == session_id,
+                                               table.c.province_code.in_(rows_only))
+                           .values(version=table.c.version + 1))
+
+
+def _insert_missing(session_id: int, codes: list[str]) -> None:
+    """Counter rows created on first use; two writers creating one at once both go on."""
+    dialect = db.session.get_bind().dialect.name
+    rows = [{"session_id": session_id, "province_code": c, "version": 0, "tile_version": 0} for c in codes]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(StatusVersion.__table__).values(rows).on_conflict_do_nothing())
+
+
+def touch_all(session_id: int, province_codes: list[str]) -> None:
+    changes = Changes()
+    for code in province_codes:
+        changes.add(code, True)
+    bump(session_id, changes)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a status page's content depends on, read in two queries."""
+    session_id: int
+    session_kind: str
+    starts_at: datetime
+    ends_at: datetime
+    counter: int  # the sum of the tile counters (national), or the province's (or every) row counter
+    endpoints: int
+    endpoint_edit: datetime | None
+    sweep_id: int
+    sweep_started_at: datetime | None
+    sweep_finished_at: datetime | None
+    sweep_probed: int
+    sweep_seconds: float | None
+    scheduler_seen_at: datetime | None
+
+    def tag(self, *parts) -> str:
+        edit = self.endpoint_edit.timestamp() if self.endpoint_edit else 0
+        return "-".join(str(p) for p in (self.session_id, self.counter, self.endpoints, f"{edit:.0f}",
+                                          self.sweep_id, *parts))
+
+
+def choose_session(sessions, now: datetime, *, starts=lambda s: s.starts_at, ends=lambda s: s.ends_at):
+    """The session operators are watching: the one under way, else the next, else the last."""
+    ordered = sorted(sessions, key=starts)
+    for s in ordered:
+        if starts(s) <= now < ends(s):
+            return s
+    upcoming = [s for s in ordered if starts(s) > now]
+    if upcoming:
+        return upcoming[0]
+    return ordered[-1] if ordered else None
+
+
+def fingerprint(slug: str, session_kind: str | None, province: str | None = None,
+                now: datetime | None = None) -> Fingerprint | None:
+    """The fingerprint of the national tiles (`province` None), of one province's rows (its code),
+    or of every row (ROOT_CODE); None when the event or the session does not exist."""
+    from coordinator.scheduling.models import SchedulerLease
+    from coordinator.timeutil import utcnow
+
+    sessions = db.session.execute(
+        select(EventSession.id, EventSession.kind, EventSession.starts_at, EventSession.ends_at, EventSession.event_id)
+        .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug)).all()
+    if session_kind:
+        chosen = next((r for r in sessions if r[1] == session_kind), None)
+    else:
+        chosen = choose_session(sessions, now or utcnow(), starts=lambda r: r[2], ends=lambda r: r[3])
+    if chosen is None:
+        return None
+    sid, kind, starts_at, ends_at, event_id = chosen
+    counter = StatusVersion.tile_version if province is None else StatusVersion.version
+    counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == sid)
+    if province is not None and province != ROOT_CODE:
+        counters = counters.where(StatusVersion.province_code == province)
+    # The last sweep of the whole event (not a province's, not one endpoint's "probe now").
+    last_id = select(func.max(ProbeSweep.id)).where(ProbeSweep.session_id == sid, ProbeSweep.unit_code == "",
+                                                    ProbeSweep.origin != "endpoint").scalar_subquery()
+
+    def of_last(column):
+        return select(column).where(ProbeSweep.id == last_id).scalar_subquery()
+
+    row = db.session.execute(select(
+        counters.scalar_subquery(),
+        select(func.count()).select_from(Endpoint).where(Endpoint.event_id == event_id).scalar_subquery(),
+        select(func.max(Endpoint.updated_at)).where(Endpoint.event_id == event_id).scalar_subquery(),
+        select(SchedulerLease.heartbeat_at).where(SchedulerLease.name == "scheduler").scalar_subquery(),
+        last_id, of_last(ProbeSweep.started_at), of_last(ProbeSweep.finished_at), of_last(ProbeSweep.probed),
+        of_last(ProbeSweep.seconds))).one()
+    counter_v, count, edit, seen, sweep_id, started, finished, probed, seconds = row
+    return Fingerprint(sid, kind, starts_at, ends_at, int(counter_v or 0), int(count or 0), edit, int(sweep_id or 0),
+                       started, finished, int(probed or 0), seconds, seen)

@@ -242,3 +242,162 @@ def test_a_batch_opens_and_resolves_incidents_like_single_checks(app, client, op
     assert _tile(body, "56")["incidents"] == 0 and _tile(body, "01")["incidents"] == 1
     [_, row] = client.get(f"/api/v1/events/{SLUG}/status?unit=56", headers=operator).get_json()["endpoints"]
     assert row["state"] == "connected" and row["last_check"]["note"] == "Mất tiếng"  # an empty note keeps the last
+
+
+# --- freshness -----------------------------------------------------------------------------------------
+
+def _heartbeat(app, at):
+    from coordinator.extensions import db
+    from coordinator.scheduling.models import SchedulerLease
+
+    with app.app_context():
+        row = db.session.get(SchedulerLease, "scheduler") or SchedulerLease(name="scheduler", holder="test",
+                                                                            acquired_at=at, heartbeat_at=at,
+                                                                            expires_at=at)
+        row.heartbeat_at = at
+        db.session.merge(row)
+        db.session.commit()
+
+
+def test_the_roll_up_says_how_fresh_it_is_and_when_it_is_stale(app, client, operator, live):
+    from coordinator.events.services import get_event
+    from coordinator.probes import services as probes
+
+    url = f"/api/v1/events/{SLUG}/status"
+    fresh = client.get(url, headers=operator).get_json()["freshness"]
+    # No scheduler has ever run and no sweep during a session under way: stale.
+    assert fresh["stale"] is True and fresh["scheduler_seen_at"] is None and fresh["last_sweep_finished_at"] is None
+    _heartbeat(app, datetime.now(UTC))
+    with app.app_context():  # a real sweep of the event (the dials answer nothing: refused on port 9)
+        event = get_event(SLUG)
+        probes.sweep(event, session=event.session("connectivity_test"), origin="scheduler")
+    fresh = client.get(url, headers=operator).get_json()["freshness"]
+    assert fresh["stale"] is False and fresh["probed"] == 3 and fresh["sweep_seconds"] is not None
+    assert fresh["last_sweep_started_at"] <= fresh["last_sweep_finished_at"]
+    # The scheduler silent for more than three heartbeats: stale again, and said on the page.
+    _heartbeat(app, datetime.now(UTC) - timedelta(seconds=4 * app.config["SCHEDULER_HEARTBEAT_SECONDS"]))
+    assert client.get(url, headers=operator).get_json()["freshness"]["stale"] is True
+
+
+def test_a_sweep_older_than_two_intervals_makes_it_stale(app, client, operator, live, monkeypatch):
+    from coordinator.events.services import get_event
+    from coordinator.probes import services as probes
+
+    _heartbeat(app, datetime.now(UTC))
+    with app.app_context():
+        event = get_event(SLUG)
+        probes.sweep(event, session=event.session("connectivity_test"))
+    monkeypatch.setitem(app.config, "PROBE_INTERVAL_SECONDS", 0.5)
+    import time
+
+    time.sleep(1.1)
+    _heartbeat(app, datetime.now(UTC))
+    assert client.get(f"/api/v1/events/{SLUG}/status", headers=operator).get_json()["freshness"]["stale"] is True
+
+
+# --- ETags follow what the response shows ----------------------------------------------------------------
+
+def test_a_check_that_changes_no_count_keeps_the_national_etag(app, client, operator, live):
+    url = f"/api/v1/events/{SLUG}/status"
+    check = f"/api/v1/endpoints/{live['56']}/checks"
+    assert client.post(check, headers=operator, json={"state": "connected"}).status_code == 201
+    etag = client.get(url, headers=operator).headers["ETag"]
+    unit_etag = client.get(f"{url}?unit=56", headers=operator).headers["ETag"]
+    # Still connected, now with a note and flags: no national count changes.
+    assert client.post(check, headers=operator, json={"state": "connected", "audio": True, "note": "ổn"}).status_code == 201
+    assert client.get(url, headers={**operator, "If-None-Match": etag}).status_code == 304
+    # The province's view shows the check itself: it changed.
+    assert client.get(f"{url}?unit=56", headers={**operator, "If-None-Match": unit_etag}).status_code == 200
+    # Hà Nội's page is another province: unchanged.
+    hn = client.get(f"{url}?unit=01", headers=operator).headers["ETag"]
+    client.post(check, headers=operator, json={"state": "connected", "note": "vẫn ổn"})
+    assert client.get(f"{url}?unit=01", headers={**operator, "If-None-Match": hn}).status_code == 304
+    # A count that moves moves the national ETag.
+    client.post(check, headers=operator, json={"state": "failed"})
+    assert client.get(url, headers={**operator, "If-None-Match": etag}).status_code == 200
+
+
+def test_a_304_is_answered_without_loading_the_event(app, client, operator, live, monkeypatch):
+    from coordinator.web import lookup
+
+    url = f"/api/v1/events/{SLUG}/status"
+    etag = client.get(url, headers=operator).headers["ETag"]
+
+    def no_event(*args, **kwargs):
+        raise AssertionError("the event was loaded for a 304")
+
+    monkeypatch.setattr("coordinator.api.status.event_or_404", no_event)
+    monkeypatch.setattr(lookup, "event_or_404", no_event)
+    assert client.get(url, headers={**operator, "If-None-Match": etag}).status_code == 304
+
+
+def test_responses_are_compressed(client, operator, live):
+    response = client.get(f"/api/v1/events/{SLUG}/status", headers={**operator, "Accept-Encoding": "gzip"})
+    assert response.headers.get("Content-Encoding") == "gzip"
+    import gzip
+    import json
+
+    assert len(json.loads(gzip.decompress(response.data))["provinces"]) == 64
+
+
+# --- the incident list --------------------------------------------------------------------------------------
+
+def test_the_incident_list_filters_and_pages_on_the_server(app, client, operator, live, make_user, token_for):
+    checks = f"/api/v1/events/{SLUG}/checks"
+    district = live[live["district"]]
+    assert client.post(checks, headers=operator, json={"checks": [
+        {"endpoint_id": district, "state": "failed", "note": "Mất hình"},
+        {"endpoint_id": live["01"], "state": "failed"}, {"endpoint_id": live["56"], "state": "failed"}]}).status_code == 201
+    url = f"/api/v1/events/{SLUG}/incidents"
+    body = client.get(url, headers=operator).get_json()
+    assert body["total"] == 3 and body["page"] == 1 and len(body["items"]) == 3
+    item = next(i for i in body["items"] if i["endpoint_id"] == district)
+    assert item["unit_code"] == live["district"] and item["province"] == {"code": "56", "name": "Tỉnh Khánh Hòa"}
+    assert item["tier"] == "district" and item["cause"] == "operator" and item["state"] == "open"
+    assert item["cause_text"] and item["age_seconds"] >= 0 and item["notified"] == 1 and item["detail"] == "Mất hình"
+    assert item["endpoint"]["id"] == district and item["opened_at"].endswith("+07:00")
+    assert [i["unit_code"] for i in client.get(f"{url}?province=56", headers=operator).get_json()["items"]] in (
+        [live["district"], "56"], ["56", live["district"]])
+    assert client.get(f"{url}?tier=district", headers=operator).get_json()["total"] == 1
+    assert client.get(f"{url}?cause=probe", headers=operator).get_json()["total"] == 0
+    first = client.get(f"{url}?per_page=2", headers=operator).get_json()
+    second = client.get(f"{url}?per_page=2&page=2", headers=operator).get_json()
+    assert first["total"] == 3 and len(first["items"]) == 2 and len(second["items"]) == 1
+    assert {i["id"] for i in first["items"]} | {i["id"] for i in second["items"]} == {i["id"] for i in body["items"]}
+    # Resolved ones on request; newest first.
+    client.post(checks, headers=operator, json={"checks": [{"endpoint_id": live["01"], "state": "connected"}]})
+    assert client.get(url, headers=operator).get_json()["total"] == 2
+    resolved = client.get(f"{url}?open=false", headers=operator).get_json()["items"]
+    assert [i["endpoint_id"] for i in resolved] == [live["01"]] and resolved[0]["state"] == "resolved"
+    assert client.get(f"{url}?open=all", headers=operator).get_json()["total"] == 3
+    assert client.get(f"{url}?tier=village", headers=operator).status_code == 400  # a bad query string
+    # A coordinator sees its province's only.
+    make_user("hn@example.gov.vn", "coordinator", unit="01")
+    hanoi = client.get(f"{url}?open=all", headers=token_for("hn@example.gov.vn")).get_json()
+    assert [i["endpoint_id"] for i in hanoi["items"]] == [live["01"]] and hanoi["total"] == 1
+
+
+def test_the_incident_page_lists_and_exports_every_incident(app, client, operator, live, make_user):
+    import io
+
+    from openpyxl import load_workbook
+
+    from conftest import login
+
+    client.post(f"/api/v1/events/{SLUG}/checks", headers=operator, json={"checks": [
+        {"endpoint_id": live[live["district"]], "state": "failed"}, {"endpoint_id": live["01"], "state": "failed"}]})
+    make_user("op2@example.gov.vn", "operator")
+    login(client, "op2@example.gov.vn")
+    html = client.get(f"/events/{SLUG}/status/incidents").get_data(as_text=True)
+    assert 'data-total="2"' in html and html.count("<tr data-incident=") == 2
+    only = client.get(f"/events/{SLUG}/status/incidents?province=01").get_data(as_text=True)
+    assert only.count("<tr data-incident=") == 1 and "Hội trường Sở Hà Nội" in only
+    xlsx = client.get(f"/events/{SLUG}/status/incidents.xlsx?province=56")
+    assert xlsx.status_code == 200 and "filename*=UTF-8''S%E1%BB%B1%20c%E1%BB%91" in xlsx.headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("STT", "Mã tỉnh", "Tỉnh, thành phố") and len(rows) == 2 and rows[1][3] == live["district"]
+    csv = client.get(f"/events/{SLUG}/status/incidents.csv").get_data(as_text=True)
+    assert csv.startswith("\ufeffSTT,") and csv.count("\r\n") == 3
+    # The dashboard links to it instead of listing every incident.
+    page = client.get(f"/events/{SLUG}/status").get_data(as_text=True)
+    assert f'href="/events/{SLUG}/status/incidents?session=connectivity_test" data-incident-list' in page

@@ -19,11 +19,12 @@ Every SMS fits two segments (`texts.fit`).
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 
 from coordinator.audit.models import AuditEntry
 from coordinator.endpoints.models import Contact, Endpoint
@@ -33,11 +34,13 @@ from coordinator.status import texts
 from coordinator.status.models import Incident, IncidentDigest
 from coordinator.units.models import ROOT_CODE, Unit
 
+log = logging.getLogger(__name__)
+
 INCIDENT_KIND = "incident"
 URGENT = 10  # outbox priority: dispatched before any queued reminder or invitation
 NATIONAL = "national"
+OWN_TIERS = ("province", "central")  # their incidents go to their own contacts, who are the focal ones
 CHUNK = 500
-INSERT_CHUNK = 1000  # rows per multi-row INSERT (well under PostgreSQL's and SQLite's parameter limits)
 
 
 def window() -> timedelta:
@@ -73,6 +76,13 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
     wanted: dict[int, tuple] = {}
     for failure in failures:
         wanted.setdefault(failure[0], failure)
+    # An outage lasting several sweeps fails the same endpoints every time: those already open are
+    # dropped with one read of the session's open incidents, not thousands of conflicting inserts.
+    already = set(db.session.scalars(select(Incident.endpoint_id).where(Incident.session_id == session.id,
+                                                                         Incident.resolved_at.is_(None))))
+    wanted = {eid: f for eid, f in wanted.items() if eid not in already}
+    if not wanted:
+        return []
     event = session.event
     info: dict[int, tuple] = {}
     ids = sorted(wanted)
@@ -87,12 +97,17 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
              "notified": 0}
             for eid, (_, cause, detail, layer, code) in wanted.items() if eid in info]
     table = Incident.__table__
-    dialect_insert = _insert_dialect()
+    # One pipelined executemany; a concurrent opener's row wins quietly (ON CONFLICT DO NOTHING on
+    # the open key). Ours are then the open ones of these endpoints opened at `now`: RETURNING over
+    # a thousand-row VALUES costs more to compile than the insert itself.
+    db.session.execute(_insert_dialect()(table).on_conflict_do_nothing(index_elements=["open_key"]), rows)
     opened: dict[int, int] = {}  # endpoint -> incident
-    for i in range(0, len(rows), INSERT_CHUNK):
-        stmt = (dialect_insert(table).values(rows[i:i + INSERT_CHUNK])
-                .on_conflict_do_nothing(index_elements=["open_key"]).returning(table.c.id, table.c.endpoint_id))
-        opened.update({endpoint_id: incident_id for incident_id, endpoint_id in db.session.execute(stmt)})
+    ids = [r["endpoint_id"] for r in rows]
+    for i in range(0, len(ids), CHUNK):
+        opened.update({endpoint_id: incident_id for incident_id, endpoint_id in db.session.execute(
+            select(table.c.id, table.c.endpoint_id).where(
+                table.c.session_id == session.id, table.c.endpoint_id.in_(ids[i:i + CHUNK]),
+                table.c.resolved_at.is_(None), table.c.opened_at == now))})
     if not opened:
         return []
     by_endpoint = {r["endpoint_id"]: r for r in rows}
@@ -212,89 +227,106 @@ def resolve_for(session: EventSession, endpoint_ids: list[int], now: datetime, c
 
 def flush_digests(session: EventSession, now: datetime, provinces: set[str] | None = None) -> list[IncidentDigest]:
     """Send the digests that are due: for each province (and the nation, when national phones are
-    set) with open incidents not yet reported, unless a digest went to it within the window."""
+    set) with open incidents not yet reported, unless a digest went to it within the window. A
+    constant number of queries however many provinces are due at once."""
     event = session.event
-    made = []
-    pending = db.session.execute(
+    pending = [code for code, _ in db.session.execute(
         select(Incident.province_code, func.count()).where(
             Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.digest_id.is_(None),
-            Incident.tier.not_in(("province", "central")))
-        .group_by(Incident.province_code)).all()
-    due_since = now - window()
-    for code, n in pending:
-        if provinces is not None and code not in provinces:
-            continue
-        if _recent_digest(session, code, due_since):
-            continue
-        digest = _digest(event, session, code, now)
-        if digest is not None:
-            made.append(digest)
+            Incident.tier.not_in(OWN_TIERS))
+        .group_by(Incident.province_code)) if provinces is None or code in provinces]
+    since = now - window()
+    recent = set(db.session.scalars(select(IncidentDigest.scope).where(
+        IncidentDigest.session_id == session.id, IncidentDigest.created_at > since)))
+    due = sorted(code for code in pending if code not in recent)
+    made = _digests(event, session, due, now) if due else []
     phones = national_phones()
-    if phones and not _recent_digest(session, NATIONAL, due_since):
-        any_new = db.session.scalar(select(Incident.id).where(
+    if phones and NATIONAL not in recent and db.session.scalar(select(Incident.id).where(
             Incident.session_id == session.id, Incident.resolved_at.is_(None),
-            Incident.national_digest_id.is_(None)).limit(1))
-        if any_new is not None:
-            made.append(_digest(event, session, NATIONAL, now, phones))
+            Incident.national_digest_id.is_(None)).limit(1)) is not None:
+        made += _digests(event, session, [NATIONAL], now, phones)
     return made
 
 
 def national_phones() -> list[str]:
+    """ESCALATION_NATIONAL_PHONES as E.164 mobiles (anything else is left out, with a warning)."""
+    from coordinator.endpoints.phones import PhoneError, parse_phone
+
     raw = current_app.config.get("ESCALATION_NATIONAL_PHONES") or ""
-    return [p.strip() for p in raw.replace(";", ",").split(",") if p.strip()]
+    out = []
+    for part in raw.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            phone = parse_phone(part)
+        except PhoneError as exc:
+            log.warning("ESCALATION_NATIONAL_PHONES: %r left out: %s", part, exc.msg)
+            continue
+        if phone.type == "mobile":
+            out.append(phone.e164)
+        else:
+            log.warning("ESCALATION_NATIONAL_PHONES: %r is not a mobile: left out", part)
+    return out
 
 
-def _recent_digest(session: EventSession, scope: str, since: datetime) -> bool:
-    return db.session.scalar(select(IncidentDigest.id).where(
-        IncidentDigest.session_id == session.id, IncidentDigest.scope == scope,
-        IncidentDigest.created_at > since).limit(1)) is not None
-
-
-def _digest(event: Event, session: EventSession, scope: str, now: datetime,
-            phones: list[str] | None = None) -> IncidentDigest | None:
+def _digests(event: Event, session: EventSession, scopes: list[str], now: datetime,
+             phones: list[str] | None = None) -> list[IncidentDigest]:
+    """One digest per scope (province codes, or NATIONAL alone), covering that scope's open
+    incidents not yet reported: rows, marks on the incidents, SMS and audit entries in bulk."""
     from coordinator.outbox import services as outbox
     from coordinator.sms.services import opted_out_among
 
-    national = scope == NATIONAL
+    national = scopes == [NATIONAL]
     column = Incident.national_digest_id if national else Incident.digest_id
-    digest = IncidentDigest(event_id=event.id, session_id=session.id, scope=scope, created_at=now, by_tier={},
-                            body="")
-    db.session.add(digest)
+    digests = {scope: IncidentDigest(event_id=event.id, session_id=session.id, scope=scope, created_at=now,
+                                     by_tier={}, body="") for scope in scopes}
+    db.session.add_all(digests.values())
     db.session.flush()
-    stmt = update(Incident).where(Incident.session_id == session.id, Incident.resolved_at.is_(None),
-                                  column.is_(None))
-    if not national:
-        stmt = stmt.where(Incident.province_code == scope, Incident.tier.not_in(("province", "central")))
-    tiers = [t for (t,) in db.session.execute(stmt.values({column.key: digest.id}).returning(Incident.tier),
-                                             execution_options={"synchronize_session": False})]
-    if not tiers:
-        db.session.delete(digest)
-        return None
-    by_tier: dict[str, int] = {}
-    for t in tiers:
-        by_tier[t] = by_tier.get(t, 0) + 1
+    stmt = update(Incident).where(Incident.session_id == session.id, Incident.resolved_at.is_(None), column.is_(None))
+    if national:
+        stmt = stmt.values({column.key: digests[NATIONAL].id})
+    else:
+        stmt = stmt.where(Incident.province_code.in_(scopes), Incident.tier.not_in(OWN_TIERS)).values(
+            {column.key: case({s: d.id for s, d in digests.items()}, value=Incident.province_code)})
+    counts: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+    for code, tier in db.session.execute(stmt.returning(Incident.province_code, Incident.tier),
+                                         execution_options={"synchronize_session": False}):
+        by_tier = counts[NATIONAL if national else code]
+        by_tier[tier] = by_tier.get(tier, 0) + 1
     base = current_app.config["PUBLIC_BASE_URL"]
     if national:
-        place, link = "Toàn quốc", f"{base}/events/{event.slug}/status/incidents"
-        recipients = phones or []
+        names, recipients = {NATIONAL: "Toàn quốc"}, {NATIONAL: list(phones or [])}
     else:
-        place = _short_name(db.session.scalar(select(Unit.name).where(
-            Unit.structure == event.unit_structure, Unit.code == scope)) or scope)
-        link = f"{base}/events/{event.slug}/status/{scope}?filter=failed"
-        recipients = sorted(focal_phones(event, {scope}).get(scope, set()))
-    blocked = opted_out_among(set(recipients))
-    recipients = [p for p in recipients if p not in blocked]
-    body = texts.digest_text(hhmm=_local_hhmm(now, event.timezone), place=place, total=len(tiers), by_tier=by_tier,
-                             link=link)
-    digest.incidents, digest.by_tier, digest.recipients, digest.body = len(tiers), by_tier, len(recipients), body
-    outbox.enqueue([{"key": f"digest:{digest.id}:{phone}", "channel": "sms", "kind": INCIDENT_KIND,
-                     "event_id": event.id, "recipient": phone, "priority": URGENT,
-                     "payload": {"body": body, "name": "", "lang": "vi", "digest": digest.id}}
-                    for phone in recipients])
-    db.session.add(AuditEntry(at=now, actor_label="escalation", action="incident.digest", object_type="event",
-                              object_id=event.slug, details={"scope": scope, "session": session.kind,
-                                                             "incidents": len(tiers), "recipients": len(recipients)}))
-    return digest
+        names = {code: _short_name(name) for code, name in db.session.execute(select(Unit.code, Unit.name).where(
+            Unit.structure == event.unit_structure, Unit.code.in_(scopes)))}
+        focal = focal_phones(event, set(scopes))
+        recipients = {scope: sorted(focal.get(scope, set())) for scope in scopes}
+    blocked = opted_out_among({p for people in recipients.values() for p in people})
+    hhmm = _local_hhmm(now, event.timezone)
+    made, messages, audits = [], [], []
+    for scope, digest in digests.items():
+        by_tier = counts[scope]
+        if not by_tier:  # resolved meanwhile by another writer: nothing to report
+            db.session.delete(digest)
+            continue
+        total = sum(by_tier.values())
+        link = (f"{base}/events/{event.slug}/status/incidents" if national
+                else f"{base}/events/{event.slug}/status/{scope}?filter=failed")
+        people = [p for p in recipients.get(scope, []) if p not in blocked]
+        body = texts.digest_text(hhmm=hhmm, place=names.get(scope, scope), total=total, by_tier=by_tier, link=link)
+        digest.incidents, digest.by_tier, digest.recipients, digest.body = total, by_tier, len(people), body
+        messages += [{"key": f"digest:{digest.id}:{phone}", "channel": "sms", "kind": INCIDENT_KIND,
+                      "event_id": event.id, "recipient": phone, "priority": URGENT,
+                      "payload": {"body": body, "name": "", "lang": "vi", "digest": digest.id}} for phone in people]
+        audits.append({"at": now, "actor_id": None, "actor_label": "escalation", "action": "incident.digest",
+                       "object_type": "event", "object_id": event.slug,
+                       "details": {"scope": scope, "session": session.kind, "incidents": total,
+                                   "recipients": len(people)}})
+        made.append(digest)
+    outbox.enqueue(messages)
+    if audits:
+        db.session.execute(insert(AuditEntry.__table__), audits)
+    return made
 
 
 def _short_name(name: str) -> str:

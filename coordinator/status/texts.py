@@ -58,7 +58,8 @@ def incident_text(*, hhmm: str, endpoint: str, cause: str, layer: str, code: int
                   support: str = "") -> str:
     """To the endpoint's own technical contacts, once per incident."""
     what = failure_words(cause, layer, code, protocol)
-    text = f"SỰ CỐ {hhmm}: điểm cầu {endpoint} {what}. Đề nghị kiểm tra ngay.{support}"
+    named = endpoint if endpoint.lower().startswith("điểm cầu") else f"điểm cầu {endpoint}"
+    text = f"SỰ CỐ {hhmm}: {named} {what}. Đề nghị kiểm tra ngay.{support}"
     return fit(text, shorten=endpoint)
 
 

@@ -220,8 +220,9 @@ def record(endpoint: Endpoint, session: EventSession, source: str, state: str, *
                                  .order_by(StatusEvent.id.desc()).limit(1))
     check = {"endpoint_id": endpoint.id, "state": state, "audio": audio, "video": video, "content": content,
              "note": note}
-    ids = _checks(event, session, [check], actor=actor, now=now, commit=False)
-    found = db.session.get(StatusEvent, ids[0])
+    ids, rows = _checks(event, session, [check], actor=actor, now=now, commit=False)
+    # The event as appended (not read back: one query less on the busiest path).
+    found = StatusEvent(id=ids[0], **rows[0])
     if commit:
         db.session.commit()
     return found
@@ -246,7 +247,7 @@ def record_many(event: Event, session: EventSession, checks: list[dict], *, acto
 
 
 def _checks(event: Event, session: EventSession, checks: list[dict], *, actor, now: datetime,
-            commit: bool) -> list[int]:
+            commit: bool) -> tuple[list[int], list[dict]]:
     batch = Batch.load(event, session, [c["endpoint_id"] for c in checks], now)
     label = getattr(actor, "email", None) or "operator"
     events = [_event_row(event, session, c["endpoint_id"], "operator", c["state"], now, audio=c.get("audio"),
@@ -270,7 +271,7 @@ def _checks(event: Event, session: EventSession, checks: list[dict], *, actor, n
     batch.write(OBSERVATION)
     batch.follow_incidents(failures)
     batch.finish(commit)
-    return [i for i, _ in ids]
+    return [i for i, _ in ids], events
 
 
 def confirm_ready(event: Event, session: EventSession, endpoint_ids: list[int], source: str, *, note: str = "",

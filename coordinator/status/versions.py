@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import Event, EventSession
@@ -36,27 +36,34 @@ class Changes:
 
 
 def bump(session_id: int, changes: Changes) -> None:
-    """Increment the touched provinces' counters in code order (writers that touch several
-    provinces lock their counters in one order: no deadlock)."""
+    """Increment the touched provinces' counters. On PostgreSQL their rows are locked first in
+    province-code order (SELECT … ORDER BY … FOR UPDATE), so writers that touch several provinces
+    never deadlock; SQLite serialises writers anyway. Rows missing (a province's first change in a
+    session) are created, then counted."""
     if not changes:
         return
     codes = sorted(changes.rows)
-    known = set(db.session.scalars(select(StatusVersion.province_code).where(
-        StatusVersion.session_id == session_id, StatusVersion.province_code.in_(codes))))
-    missing = [c for c in codes if c not in known]
-    if missing:
-        _insert_missing(session_id, missing)
     table = StatusVersion.__table__
+    where = (table.c.session_id == session_id, table.c.province_code.in_(codes))
+    if db.session.get_bind().dialect.name == "postgresql":
+        known = set(db.session.scalars(select(table.c.province_code).where(*where)
+                                       .order_by(table.c.province_code).with_for_update()))
+        missing = [c for c in codes if c not in known]
+        if missing:
+            _insert_missing(session_id, missing)
+            db.session.execute(select(table.c.id).where(*where).order_by(table.c.province_code).with_for_update())
     tiles = [c for c in codes if changes.rows[c]]
-    rows_only = [c for c in codes if not changes.rows[c]]
-    # Two statements at most; each locks its rows in index order (session, province code).
-    if tiles:
-        db.session.execute(update(table).where(table.c.session_id == session_id, table.c.province_code.in_(tiles))
-                           .values(version=table.c.version + 1, tile_version=table.c.tile_version + 1))
-    if rows_only:
-        db.session.execute(update(table).where(table.c.session_id == session_id,
-                                               table.c.province_code.in_(rows_only))
-                           .values(version=table.c.version + 1))
+    count = db.session.execute(update(table).where(*where).values(
+        version=table.c.version + 1,
+        tile_version=table.c.tile_version + case((table.c.province_code.in_(tiles or [""]), 1), else_=0))).rowcount
+    if count < len(codes):  # SQLite: a province's first change in this session
+        known = set(db.session.scalars(select(table.c.province_code).where(*where)))
+        missing = Changes()
+        for code in codes:
+            if code not in known:
+                missing.rows[code] = changes.rows[code]
+        _insert_missing(session_id, list(missing.rows))
+        bump(session_id, missing)
 
 
 def _insert_missing(session_id: int, codes: list[str]) -> None:

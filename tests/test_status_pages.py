@@ -512,3 +512,34 @@ def test_the_pages_take_as_many_queries_for_three_endpoints_as_for_a_dozen(app, 
     assert len(ids) == 12
     after = [_queries(app, operator_client, p) for p in paths]
     assert after == before
+
+
+def test_a_provinces_grouped_page_changes_only_with_what_it_shows(app, operator_client, checked):
+    """A commune's note is on its district's page, not on its province's (where communes are counts)."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import services as endpoints
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.units.models import Unit
+    from coordinator.units.services import get_unit
+
+    district = checked["district"]
+    with app.app_context():
+        commune = db.session.scalars(select(Unit).where(Unit.parent_id == get_unit("2024", district).id)
+                                     .order_by(Unit.code.desc())).first()
+        commune_id = endpoints.save_endpoint(get_event(SLUG), commune, endpoints.clean_endpoint(
+            {"name": "Hội trường xã", "protocol": "sip", "dial": "sip:x@127.0.0.1:9"}), actor=SystemActor()).id
+    record(app, commune_id, "connected", note="lần 1")
+
+    def etag(code):
+        page = html_of(operator_client.get(f"/events/{SLUG}/status/{code}"))
+        url = re.search(r'data-live="([^"]+)"', page).group(1).replace("&amp;", "&")
+        return url, operator_client.get(url).headers["ETag"]
+
+    province_url, province_tag = etag("56")
+    district_url, district_tag = etag(district)
+    record(app, commune_id, "connected", note="lần 2: vẫn tốt")  # no count changes
+    assert operator_client.get(province_url, headers={"If-None-Match": province_tag}).status_code == 304
+    assert operator_client.get(district_url, headers={"If-None-Match": district_tag}).status_code == 200
+    record(app, commune_id, "failed")  # a count changes: the province's page too
+    assert operator_client.get(province_url, headers={"If-None-Match": province_tag}).status_code == 200

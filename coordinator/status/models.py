@@ -60,6 +60,7 @@ class EndpointStatus(db.Model):
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     province_code: Mapped[str] = mapped_column(String(8), default="")  # "TW" for the central unit
+    tier: Mapped[str] = mapped_column(String(16), default="")  # the unit's: what a grouped page shows of it
     # The state shown (`rule.shown`), which fact decided it, since when; while an operator's
     # observation holds against the probes, until when.
     state: Mapped[str] = mapped_column(String(16), default="unknown")
@@ -166,6 +167,8 @@ class StatusVersion(db.Model):
     """Per session and province, counters of what its status pages show, for their ETags:
     `version` moves with every change to the province's endpoints, `tile_version` only when its
     tile on the national dashboard changes (a count, readiness, an incident, the oldest probe).
+    `head_version` moves with the rows a grouped page shows in full (every tier above the communes)
+    and with the tile: a commune's note changes its district's page, not its province's.
     Incremented by the writing transaction itself, last before it commits, so a poller can never
     see a counter without the change it counts."""
 
@@ -176,4 +179,5 @@ class StatusVersion(db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     province_code: Mapped[str] = mapped_column(String(8))  # "TW": the central unit's own endpoint
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_version: Mapped[int] = mapped_column(BigInteger, default=0)
     tile_version: Mapped[int] = mapped_column(BigInteger, default=0)

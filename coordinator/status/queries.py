@@ -256,11 +256,16 @@ def unit_page(event: Event, unit: Unit, session: EventSession, filter_: str = ""
 
 
 def _has_grandchildren(unit: Unit) -> bool:
-    child = db.session.scalar(select(Unit.id).where(Unit.parent_id == unit.id).limit(1))
-    if child is None:
-        return False
-    return db.session.scalar(select(Unit.id).where(Unit.parent_id.in_(
-        select(Unit.id).where(Unit.parent_id == unit.id))).limit(1)) is not None
+    return has_grandchildren(unit.id)
+
+
+def has_grandchildren(unit_id: int) -> bool:
+    """Whether a unit's page is grouped by child unit (its children have children): one query."""
+    child = Unit.__table__.alias("child")
+    grandchild = Unit.__table__.alias("grandchild")
+    return db.session.scalar(select(grandchild.c.id).select_from(child.join(grandchild, grandchild.c.parent_id ==
+                                                                              child.c.id))
+                             .where(child.c.parent_id == unit_id).limit(1)) is not None
 
 
 def _groups(event: Event, session: EventSession, unit: Unit) -> list[dict]:

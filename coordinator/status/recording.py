@@ -24,6 +24,7 @@ from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 
 PEOPLE = ("operator", "self", "sms")
+LEAF_TIER = "commune"  # shown on its province's grouped page only as counts
 READINESS_SOURCES = ("self", "sms")
 CHUNK = 500
 
@@ -51,8 +52,8 @@ def in_window(session: EventSession, now: datetime) -> bool:
     return session.starts_at - before <= now <= session.ends_at
 
 
-def _blank(endpoint_id: int, session_id: int, province: str) -> dict:
-    return {"id": None, "endpoint_id": endpoint_id, "session_id": session_id, "province_code": province,
+def _blank(endpoint_id: int, session_id: int, province: str, tier: str) -> dict:
+    return {"id": None, "endpoint_id": endpoint_id, "session_id": session_id, "province_code": province, "tier": tier,
             "state": UNKNOWN, "source": "", "changed_at": None, "hold_until": None, "last_event_id": None,
             "checked_at": None, "check_state": "", "audio": None, "video": None, "content": None, "note": "",
             "checked_by": "", "confirmed_at": None, "confirmed_via": "", "probed_at": None, "probe_state": "",
@@ -83,7 +84,7 @@ class Batch:
         not of the event."""
         batch = cls(event, session, now)
         ids = sorted(set(endpoint_ids))
-        columns = [TABLE.c[c] for c in ("id", "endpoint_id", "session_id", "province_code") + ALL]
+        columns = [TABLE.c[c] for c in ("id", "endpoint_id", "session_id", "province_code", "tier") + ALL]
         for i in range(0, len(ids), CHUNK):
             for row in db.session.execute(select(*columns).where(TABLE.c.session_id == session.id,
                                                                  TABLE.c.endpoint_id.in_(ids[i:i + CHUNK]))).mappings():
@@ -91,14 +92,14 @@ class Batch:
         missing = [i for i in ids if i not in batch.rows]
         found = {}
         for i in range(0, len(missing), CHUNK):
-            found.update(db.session.execute(select(Endpoint.id, Unit.path).join(Unit, Endpoint.unit_id == Unit.id)
-                                            .where(Endpoint.id.in_(missing[i:i + CHUNK]),
-                                                   Endpoint.event_id == event.id)).all())
+            found.update({eid: (path, tier) for eid, path, tier in db.session.execute(
+                select(Endpoint.id, Unit.path, Unit.tier).join(Unit, Endpoint.unit_id == Unit.id)
+                .where(Endpoint.id.in_(missing[i:i + CHUNK]), Endpoint.event_id == event.id))})
         absent = [i for i in missing if i not in found]
         if absent:
             raise StatusError(f"no endpoint {absent[0]} in event {event.slug}")
-        for endpoint_id, path in found.items():
-            batch.rows[endpoint_id] = _blank(endpoint_id, session.id, _province(path))
+        for endpoint_id, (path, tier) in found.items():
+            batch.rows[endpoint_id] = _blank(endpoint_id, session.id, _province(path), tier)
             batch.fresh.add(endpoint_id)
         for endpoint_id, row in batch.rows.items():
             batch.before[endpoint_id] = _tile_part(row)
@@ -123,7 +124,8 @@ class Batch:
         fresh, updates = [], []
         update_columns = tuple(dict.fromkeys(DERIVED + columns))
         for endpoint_id, row in self.rows.items():
-            self.changes.add(row["province_code"], _tile_part(row) != self.before[endpoint_id])
+            tile = _tile_part(row) != self.before[endpoint_id]
+            self.changes.add(row["province_code"], tile, head=tile or row["tier"] != LEAF_TIER)
             if endpoint_id in self.fresh:
                 fresh.append({k: v for k, v in row.items() if k != "id"})
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from coordinator.status.incidents import INCIDENT_KIND, URGENT, flush_all, flush_digests  # noqa: F401
 from coordinator.status.queries import (FILTERS, SORTS, UnitPage, apply_filter, current_session,  # noqa: F401
-                                        freshness, list_incidents, open_incident_of, open_incidents, rollup,
+                                        freshness, has_grandchildren, list_incidents, open_incident_of, open_incidents, rollup,
                                         status_of, summary, timeline, unit_page, unit_view)
 from coordinator.status.recording import (PEOPLE, ProbeSummary, StatusError, after_bulk_write,  # noqa: F401
                                           confirm_ready,

@@ -27,9 +27,12 @@ class Changes:
 
     def __init__(self) -> None:
         self.rows: dict[str, bool] = {}  # province code -> its tile changed too
+        self.heads: set[str] = set()  # provinces whose grouped page changed
 
-    def add(self, province: str, tile: bool) -> None:
+    def add(self, province: str, tile: bool, head: bool = True) -> None:
         self.rows[province] = self.rows.get(province, False) or tile
+        if head or tile:
+            self.heads.add(province)
 
     def __bool__(self) -> bool:
         return bool(self.rows)
@@ -53,8 +56,10 @@ def bump(session_id: int, changes: Changes) -> None:
             _insert_missing(session_id, missing)
             db.session.execute(select(table.c.id).where(*where).order_by(table.c.province_code).with_for_update())
     tiles = [c for c in codes if changes.rows[c]]
+    heads = sorted(changes.heads)
     count = db.session.execute(update(table).where(*where).values(
         version=table.c.version + 1,
+        head_version=table.c.head_version + case((table.c.province_code.in_(heads or [""]), 1), else_=0),
         tile_version=table.c.tile_version + case((table.c.province_code.in_(tiles or [""]), 1), else_=0))).rowcount
     if count < len(codes):  # SQLite: a province's first change in this session
         known = set(db.session.scalars(select(table.c.province_code).where(*where)))
@@ -62,6 +67,8 @@ def bump(session_id: int, changes: Changes) -> None:
         for code in codes:
             if code not in known:
                 missing.rows[code] = changes.rows[code]
+                if code in changes.heads:
+                    missing.heads.add(code)
         _insert_missing(session_id, list(missing.rows))
         bump(session_id, missing)
 
@@ -69,7 +76,8 @@ def bump(session_id: int, changes: Changes) -> None:
 def _insert_missing(session_id: int, codes: list[str]) -> None:
     """Counter rows created on first use; two writers creating one at once both go on."""
     dialect = db.session.get_bind().dialect.name
-    rows = [{"session_id": session_id, "province_code": c, "version": 0, "tile_version": 0} for c in codes]
+    rows = [{"session_id": session_id, "province_code": c, "version": 0, "head_version": 0, "tile_version": 0}
+            for c in codes]
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -120,9 +128,10 @@ def choose_session(sessions, now: datetime, *, starts=lambda s: s.starts_at, end
 
 
 def fingerprint(slug: str, session_kind: str | None, province: str | None = None,
-                now: datetime | None = None) -> Fingerprint | None:
+                now: datetime | None = None, grouped: bool = False) -> Fingerprint | None:
     """The fingerprint of the national tiles (`province` None), of one province's rows (its code),
-    or of every row (ROOT_CODE); None when the event or the session does not exist."""
+    or of every row (ROOT_CODE) — with `grouped`, only of what a grouped page shows of them; None
+    when the event or the session does not exist."""
     from coordinator.scheduling.models import SchedulerLease
     from coordinator.timeutil import utcnow
 
@@ -136,7 +145,8 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
     if chosen is None:
         return None
     sid, kind, starts_at, ends_at, event_id = chosen
-    counter = StatusVersion.tile_version if province is None else StatusVersion.version
+    counter = (StatusVersion.tile_version if province is None
+               else StatusVersion.head_version if grouped else StatusVersion.version)
     counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == sid)
     if province is not None and province != ROOT_CODE:
         counters = counters.where(StatusVersion.province_code == province)

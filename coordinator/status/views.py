@@ -169,8 +169,8 @@ def _live_attrs(event, session, etag: str, **args) -> dict:
             "at": to_local(utcnow(), event.timezone).strftime("%H:%M:%S")}
 
 
-def _fingerprint_or_404(slug: str, kind: str | None, province: str | None):
-    fp = status.fingerprint(slug, kind, province)
+def _fingerprint_or_404(slug: str, kind: str | None, province: str | None, grouped: bool = False):
+    fp = status.fingerprint(slug, kind, province, grouped=grouped)
     if fp is None:
         abort(404)
     return fp
@@ -216,16 +216,17 @@ def live(slug: str):
     sort = _sort(wall)
     page = _page()
     scope = scope_path(current_user)
-    province = None
+    province, grouped = None, False
     if code:
-        path = db.session.scalar(_unit_path(slug, code))
-        if path is None or (scope is not None and not path.startswith(scope)):
+        found = db.session.execute(_unit_path(slug, code)).first()
+        if found is None or (scope is not None and not found[1].startswith(scope)):
             abort(404)
-        province = ROOT_CODE if path.count("/") <= 2 else _province_of(path)
+        province = ROOT_CODE if found[1].count("/") <= 2 else _province_of(found[1])
+        grouped = not filter_ and status.has_grandchildren(found[0])
     elif current_user.role == COORDINATOR:
         abort(404)  # the national picture is not a coordinator's
     _release_holds()
-    fp = _fingerprint_or_404(slug, request.args.get("session"), province)
+    fp = _fingerprint_or_404(slug, request.args.get("session"), province, grouped)
     etag = _tag(fp, code or "-", filter_, int(wall), sort, page)
     if request.if_none_match.contains_weak(etag):
         response = make_response("", 304)
@@ -247,7 +248,7 @@ def _unit_path(slug: str, code: str):
 
     from coordinator.events.models import Event
 
-    return (select(Unit.path).join(Event, Event.unit_structure == Unit.structure)
+    return (select(Unit.id, Unit.path).join(Event, Event.unit_structure == Unit.structure)
             .where(Event.slug == slug, Unit.code == code))
 
 
@@ -292,7 +293,7 @@ def unit(slug: str, code: str):
     wall = _wall()
     page = _page()
     province = ROOT_CODE if unit_.tier == "central" else _province_of(unit_.path)
-    fp = _fingerprint_or_404(slug, session.kind, province)
+    fp = _fingerprint_or_404(slug, session.kind, province, not filter_ and status.has_grandchildren(unit_.id))
     etag = _tag(fp, code, filter_, int(wall), _sort(wall), page)
     ancestors, parent = [], unit_.parent
     while parent is not None:  # at most three: district, province, centre

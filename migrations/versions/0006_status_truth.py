@@ -61,6 +61,7 @@ def upgrade():
     sa.Column('session_id', sa.Integer(), nullable=False),
     sa.Column('province_code', sa.String(length=8), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
+    sa.Column('head_version', sa.BigInteger(), nullable=False),
     sa.Column('tile_version', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_status_versions_session_id_sessions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_versions')),
@@ -71,6 +72,7 @@ def upgrade():
 
     with op.batch_alter_table('endpoint_status', schema=None) as batch_op:
         batch_op.add_column(sa.Column('province_code', sa.String(length=8), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('tier', sa.String(length=16), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('hold_until', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('checked_by', sa.String(length=255), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('confirmed_via', sa.String(length=8), nullable=False, server_default=''))
@@ -138,11 +140,12 @@ def _convert():
         if facts:  # outside any hold: the newer fact wins
             _, state, source = max(facts, key=lambda f: str(f[0]))
         bind.execute(sa.text(
-            "UPDATE endpoint_status SET province_code = :p, state = :state, source = :source, "
+            "UPDATE endpoint_status SET province_code = :p, tier = :tier, state = :state, source = :source, "
             "checked_at = :ca, check_state = :cs, audio = :au, video = :vi, content = :co, checked_by = :cb, "
             "note = :note, confirmed_at = :conf, confirmed_via = :via, evidence_at = :ea, evidence_source = :es, "
             "evidence_by = :eb WHERE id = :id"),
-            {"id": sid, "p": province(units[endpoint_id][0]) if endpoint_id in units else "", "state": state,
+            {"id": sid, "p": province(units[endpoint_id][0]) if endpoint_id in units else "",
+             "tier": units[endpoint_id][1] if endpoint_id in units else "", "state": state,
              "source": source, "ca": check[6] if check else None, "cs": check[0] if check else "",
              "au": check[1] if check else None, "vi": check[2] if check else None, "co": check[3] if check else None,
              "cb": check[5] if check else "", "note": check[4] if check else "",
@@ -186,6 +189,7 @@ def downgrade():
         batch_op.drop_column('confirmed_via')
         batch_op.drop_column('checked_by')
         batch_op.drop_column('hold_until')
+        batch_op.drop_column('tier')
         batch_op.drop_column('province_code')
 
     with op.batch_alter_table('contacts', schema=None) as batch_op:

@@ -2,6 +2,8 @@
 told to refuse: the next N messages temporarily (451), or some recipients for good (550)."""
 from __future__ import annotations
 
+import asyncio
+
 import email
 import email.policy
 import socket
@@ -47,6 +49,7 @@ class Handler:
     # After this many messages, drop the connection in the middle of the next one and stop listening.
     crash_after: int | None = None
     on_crash: object = None
+    delay: float = 0.0  # seconds before answering each DATA: a slow relay
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -62,6 +65,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.crash_after is not None and len(self.received) >= self.crash_after:
             self.on_crash()  # no new connections
             server.transport.abort()  # and this one is gone before the reply

@@ -178,3 +178,48 @@ def test_a_relay_that_dies_in_the_middle_of_a_batch(app, monkeypatch, smtp, publ
         assert delivered == sorted([f"canbo{i}@example.gov.vn" for i in range(3)] * 2)
     finally:
         replacement.stop()
+
+
+def test_an_urgent_sms_does_not_wait_behind_emails_to_a_slow_relay(app, smtp, published, monkeypatch):
+    """Invitations go out to a relay that takes 50 ms a message (one batch of 40: two seconds); an
+    incident SMS queued meanwhile is sent at once, before the batch of emails is through."""
+    import time
+
+    from sqlalchemy import select
+
+    from coordinator.extensions import db
+    from coordinator.outbox.models import OutboxMessage
+    from coordinator.outbox.services import dispatch_due, enqueue
+
+    smtp.handler.delay = 0.05
+    event_id = published(20)  # 40 invitations
+    monkeypatch.setitem(app.config, "OUTBOX_BATCH_SIZE", 40)
+    done = threading.Event()
+
+    def dispatch():
+        with app.app_context():
+            dispatch_due()
+        done.set()
+
+    thread = threading.Thread(target=dispatch)
+    thread.start()
+    time.sleep(0.3)  # the first batch of emails is on its way
+    with app.app_context():
+        enqueue([{"key": "incident:test:+84905111222", "channel": "sms", "kind": "incident", "event_id": event_id,
+                  "recipient": "+84905111222", "priority": 10,
+                  "payload": {"body": "SỰ CỐ 14:05: điểm cầu Hội trường không trả lời SIP.", "lang": "vi"}}])
+        db.session.commit()
+        queued = time.monotonic()
+        sent = None
+        while time.monotonic() - queued < 5:
+            db.session.expire_all()
+            row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "sms"))
+            if row.status == "sent":
+                sent = time.monotonic() - queued
+                emails = len(smtp.received)
+                break
+            time.sleep(0.05)
+    thread.join(30)
+    assert done.is_set() and len(smtp.received) == 40  # every email too, once
+    assert sent is not None and sent < 1.5, sent
+    assert emails < 40, emails  # the SMS did not wait for the emails

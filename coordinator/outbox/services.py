@@ -112,9 +112,15 @@ def _backend(channel: str):
     return backend_for(channel, current_app.config)
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with ±20 % jitter (so that many failed messages do not return at once)."""
+URGENT_RETRY_BASE_SECONDS = 5.0  # an incident SMS refused by a busy provider is tried again within seconds
+
+
+def retry_delay(attempts: int, urgent: bool = False) -> timedelta:
+    """Exponential backoff with ±20 % jitter (so that many failed messages do not return at once);
+    from a few seconds for urgent messages (an incident does not wait a minute for a 429)."""
     base = current_app.config["OUTBOX_RETRY_BASE_SECONDS"]
+    if urgent:
+        base = min(base, URGENT_RETRY_BASE_SECONDS)
     cap = current_app.config["OUTBOX_RETRY_MAX_SECONDS"]
     seconds = min(cap, base * 2 ** max(0, attempts - 1))
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
@@ -281,7 +287,7 @@ def _failure(row: OutboxMessage, exc: SendError, now: datetime, max_attempts: in
         stats.failed += 1
         return {**outcome, "status": FAILED, "next_attempt_at": row.next_attempt_at}
     stats.retried += 1
-    return {**outcome, "status": PENDING, "next_attempt_at": now + retry_delay(row.attempts)}
+    return {**outcome, "status": PENDING, "next_attempt_at": now + retry_delay(row.attempts, row.priority > 0)}
 
 
 def lanes(channels: Iterable[str] | None = None) -> list[tuple[str, int]]:
@@ -301,11 +307,74 @@ def lanes(channels: Iterable[str] | None = None) -> list[tuple[str, int]]:
 def dispatch_due(*, now: datetime | None = None, max_messages: int | None = None,
                  channels: Iterable[str] | None = None,
                  progress: Callable[[int], None] | None = None) -> DispatchStats:
-    """Send everything due (at `now`, default the current time) and return what happened. Each
-    round claims one batch per channel (`lanes`), highest priority first; a batch shares one
-    provider connection (or SMS_CONCURRENCY)."""
-    stats = DispatchStats()
+    """Send everything due (at `now`, default the current time) and return what happened.
+
+    Each channel's lane (`lanes`) runs in a thread of its own (its own app context and database
+    session), claims highest priority first, and keeps looking every OUTBOX_POLL_SECONDS while
+    another lane is still busy: an incident SMS queued while 45,000 invitations go out to a slow
+    relay waits for one short SMS claim, not for the emails. Returns once every lane is idle."""
     served = lanes(channels)
+    if len(served) == 1 or max_messages is not None:
+        return _dispatch_lanes(served, now, max_messages, progress)
+    app = current_app._get_current_object()
+    wait = min(float(current_app.config["OUTBOX_POLL_SECONDS"]), 1.0)
+    busy = {channel: True for channel, _ in served}
+    lock = threading.Lock()
+    results: dict[str, DispatchStats] = {}
+    errors: list[BaseException] = []
+
+    def lane(entry: tuple[str, int]) -> None:
+        channel = entry[0]
+        total = DispatchStats()
+        try:
+            while True:
+                part = _dispatch_lanes([entry], now, None, progress)
+                _add(total, part)
+                with lock:
+                    busy[channel] = part.handled > 0
+                    if not part.handled and not any(busy.values()):
+                        break
+                if not part.handled:
+                    time.sleep(wait)  # another lane is still sending: look again soon
+        except BaseException as exc:  # reported by the caller's thread, not lost in this one
+            errors.append(exc)
+            with lock:
+                busy[channel] = False
+        results[channel] = total
+
+    def in_context(entry) -> None:
+        with app.app_context():
+            try:
+                lane(entry)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=in_context, args=(entry,), name=f"outbox-{entry[0]}-lane", daemon=True)
+               for entry in served[:-1]]
+    for thread in threads:
+        thread.start()
+    lane(served[-1])
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    stats = DispatchStats()
+    for part in results.values():
+        _add(stats, part)
+    return stats
+
+
+def _add(total: DispatchStats, part: DispatchStats) -> None:
+    total.sent += part.sent
+    total.retried += part.retried
+    total.failed += part.failed
+    total.errors += part.errors
+
+
+def _dispatch_lanes(served: list[tuple[str, int]], now: datetime | None, max_messages: int | None,
+                    progress: Callable[[int], None] | None) -> DispatchStats:
+    """Rounds of one claim per lane until nothing is due (or `max_messages` were handled)."""
+    stats = DispatchStats()
     while max_messages is None or stats.handled < max_messages:
         claimed = 0
         for channel, size in served:
@@ -359,10 +428,7 @@ def dispatch_in_processes(processes: int, *, max_messages: int | None = None) ->
         parts = pool.starmap(_dispatch_worker, [(_worker_config(current_app.config), share)] * processes)
     total = DispatchStats()
     for part in parts:
-        total.sent += part.sent
-        total.retried += part.retried
-        total.failed += part.failed
-        total.errors += part.errors
+        _add(total, part)
     return total
 
 

@@ -217,3 +217,55 @@ def test_attendance_evidence_is_a_probe_or_an_operator_inside_the_session(app, o
     with app.app_context():
         row = status.status_of(one.endpoint, one.session)
         assert (row.evidence_at, row.evidence_source) == (one.t0 + timedelta(seconds=20), "probe")  # the first
+
+
+def test_two_writers_of_one_endpoint_at_once_both_count(app, one):
+    """A sweep's probe and an operator's check of an endpoint never seen before, at the same
+    moment, from two connections: neither fails, and the row holds both facts."""
+    import threading
+
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import services as endpoints
+    from coordinator.endpoints.models import Endpoint
+    from coordinator.events.models import Event, EventSession
+    from coordinator.extensions import db
+    from coordinator.status import services as status
+    from coordinator.units.models import Unit
+
+    with app.app_context():
+        event = db.session.get(Event, one.event)
+        units = db.session.scalars(select(Unit).where(Unit.structure == "2024", Unit.tier == "province",
+                                                      Unit.code != "56").order_by(Unit.code).limit(6)).all()
+        ids = [endpoints.save_endpoint(event, u, endpoints.clean_endpoint(
+            {"name": f"Hội trường {u.code}", "protocol": "sip", "dial": "sip:x@127.0.0.1:9"}), actor=SystemActor()).id
+            for u in units]
+    errors = []
+
+    def run(kind, endpoint_id, barrier):
+        with app.app_context():
+            try:
+                event, session = db.session.get(Event, one.event), db.session.get(EventSession, one.session)
+                barrier.wait()
+                if kind == "probe":
+                    status.record_probes(event, session, [SimpleNamespace(
+                        key=endpoint_id, state="connected", layer="ok", code=200, rtt_ms=4.0, target="t", detail="ok")])
+                else:
+                    status.record(db.session.get(Endpoint, endpoint_id), session, "operator", "failed", note="mất hình")
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    for endpoint_id in ids:
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=run, args=(kind, endpoint_id, barrier)) for kind in ("probe", "check")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    with app.app_context():
+        for endpoint_id in ids:
+            row = status.status_of(endpoint_id, one.session)
+            assert (row.probe_state, row.check_state, row.state, row.source) == (
+                "connected", "failed", "failed", "operator"), endpoint_id

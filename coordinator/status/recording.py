@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 
 from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import BULK_ROWS, db, refresh_statistics
 from coordinator.status import incidents, rule, versions
-from coordinator.status.models import READY, SOURCES, EndpointStatus, StatusEvent
+from coordinator.status.models import READY, SOURCES, EndpointStatus, StatusEvent, StatusVersion
 from coordinator.status.rule import CONNECTED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
@@ -61,6 +61,14 @@ def _blank(endpoint_id: int, session_id: int, province: str, tier: str) -> dict:
             "evidence_at": None, "evidence_source": "", "evidence_by": ""}
 
 
+def _dialect_insert():
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
 def _province(path: str) -> str:
     parts = path.strip("/").split("/")
     return parts[1] if len(parts) > 1 else parts[0]
@@ -75,21 +83,29 @@ class Batch:
     now: datetime
     rows: dict[int, dict] = field(default_factory=dict)
     before: dict[int, tuple] = field(default_factory=dict)  # what each row added to its tile before
-    fresh: set[int] = field(default_factory=set)
+    created: int = 0  # rows created blank by `load` (the first write of a session)
     changes: versions.Changes = field(default_factory=versions.Changes)
 
     @classmethod
     def load(cls, event: Event, session: EventSession, endpoint_ids, now: datetime) -> Batch:
-        """Read the rows of these endpoints (missing ones made blank); StatusError when an endpoint is
-        not of the event."""
+        """Read the rows of these endpoints, locked for this transaction (missing ones created
+        blank first); StatusError when an endpoint is not of the event.
+
+        Two writers of one endpoint (a sweep and an operator's check) must not derive from a
+        stale read: on PostgreSQL the rows are locked (SELECT … FOR UPDATE, in endpoint order, as
+        every writer does: no deadlock); SQLite serialises writers, and the write lock is taken
+        before anything is read. Missing rows are inserted with ON CONFLICT DO NOTHING, in endpoint
+        order: two writers creating one at once both go on."""
         batch = cls(event, session, now)
         ids = sorted(set(endpoint_ids))
-        columns = [TABLE.c[c] for c in ("id", "endpoint_id", "session_id", "province_code", "tier") + ALL]
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        if not postgres:  # a write statement takes SQLite's write lock, even one that changes nothing
+            db.session.execute(update(StatusVersion.__table__).where(literal(False)).values(version=0))
+        existing: set[int] = set()
         for i in range(0, len(ids), CHUNK):
-            for row in db.session.execute(select(*columns).where(TABLE.c.session_id == session.id,
-                                                                 TABLE.c.endpoint_id.in_(ids[i:i + CHUNK]))).mappings():
-                batch.rows[row["endpoint_id"]] = dict(row)
-        missing = [i for i in ids if i not in batch.rows]
+            existing.update(db.session.scalars(select(TABLE.c.endpoint_id).where(
+                TABLE.c.session_id == session.id, TABLE.c.endpoint_id.in_(ids[i:i + CHUNK]))))
+        missing = [i for i in ids if i not in existing]
         found = {}
         for i in range(0, len(missing), CHUNK):
             found.update({eid: (path, tier) for eid, path, tier in db.session.execute(
@@ -98,9 +114,20 @@ class Batch:
         absent = [i for i in missing if i not in found]
         if absent:
             raise StatusError(f"no endpoint {absent[0]} in event {event.slug}")
-        for endpoint_id, (path, tier) in found.items():
-            batch.rows[endpoint_id] = _blank(endpoint_id, session.id, _province(path), tier)
-            batch.fresh.add(endpoint_id)
+        if found:
+            blanks = [_blank(eid, session.id, _province(path), tier) for eid, (path, tier) in sorted(found.items())]
+            for row in blanks:
+                del row["id"]
+            db.session.execute(_dialect_insert()(TABLE).on_conflict_do_nothing(
+                index_elements=["endpoint_id", "session_id"]), blanks)
+            batch.created = len(blanks)
+        columns = [TABLE.c[c] for c in ("id", "endpoint_id", "session_id", "province_code", "tier") + ALL]
+        for i in range(0, len(ids), CHUNK):
+            stmt = select(*columns).where(TABLE.c.session_id == session.id, TABLE.c.endpoint_id.in_(ids[i:i + CHUNK]))
+            if postgres:
+                stmt = stmt.order_by(TABLE.c.endpoint_id).with_for_update()
+            for row in db.session.execute(stmt).mappings():
+                batch.rows[row["endpoint_id"]] = dict(row)
         for endpoint_id, row in batch.rows.items():
             batch.before[endpoint_id] = _tile_part(row)
         return batch
@@ -120,20 +147,15 @@ class Batch:
             row["evidence_at"], row["evidence_source"], row["evidence_by"] = self.now, source, by
 
     def write(self, columns: tuple[str, ...]) -> None:
-        """Insert the new rows, update the others' `columns` and the derived ones; note what changed."""
-        fresh, updates = [], []
+        """Update the rows' `columns` and the derived ones (one executemany); note what changed."""
+        updates = []
         update_columns = tuple(dict.fromkeys(DERIVED + columns))
         for endpoint_id, row in self.rows.items():
             tile = _tile_part(row) != self.before[endpoint_id]
             self.changes.add(row["province_code"], tile, head=tile or row["tier"] != LEAF_TIER)
-            if endpoint_id in self.fresh:
-                fresh.append({k: v for k, v in row.items() if k != "id"})
-            else:
-                updates.append({"_id": row["id"], **{f"_{c}": row[c] for c in update_columns}})
-        if fresh:
-            db.session.execute(insert(TABLE), fresh)
+            updates.append({"_id": row["id"], **{f"_{c}": row[c] for c in update_columns}})
         if updates:
-            updates.sort(key=lambda u: u["_id"])  # rows locked in one order by every writer
+            updates.sort(key=lambda u: u["_id"])
             db.session.execute(update(TABLE).where(TABLE.c.id == bindparam("_id"))
                                .values(**{c: bindparam(f"_{c}") for c in update_columns}), updates,
                                execution_options={"synchronize_session": False})
@@ -151,7 +173,7 @@ class Batch:
         versions.bump(self.session.id, self.changes)
         if commit:
             db.session.commit()
-            if len(self.fresh) >= BULK_ROWS:  # the first sweep of a session: the dashboards' plans need statistics
+            if self.created >= BULK_ROWS:  # the first sweep of a session: the dashboards' plans need statistics
                 refresh_statistics("endpoint_status", "status_events")
 
 
@@ -361,7 +383,7 @@ def record_probes(event: Event, session: EventSession, results, now: datetime | 
     summary.events = len(new_events)
     batch.write(REACHABILITY)
     summary.incidents = batch.follow_incidents(failures)
-    summary.inserted = len(batch.fresh)
+    summary.inserted = batch.created
     batch.finish(commit)
     return summary
 

@@ -69,6 +69,7 @@ def simulate_communes(event, copies: int) -> int:
 
     from coordinator.endpoints.models import Endpoint
     from coordinator.extensions import db
+    from coordinator.text import fold
     from coordinator.units.models import Unit
 
     communes = db.session.execute(select(Unit.id, Unit.code, Unit.name, Unit.parent_id, Unit.path).where(
@@ -78,6 +79,7 @@ def simulate_communes(event, copies: int) -> int:
         parent = path[: path.rstrip("/").rfind("/") + 1]
         for k in range(1, copies + 1):
             units.append({"structure": "2024", "code": f"{code}s{k}", "name": f"{name} ({k})", "tier": "commune",
+                          "search_name": fold(f"{name} {k}"),
                           "parent_id": parent_id, "path": f"{parent}{code}s{k}/"})
     for i in range(0, len(units), 5000):
         db.session.execute(insert(Unit), units[i:i + 5000])

@@ -205,9 +205,14 @@ def focal_phones(event: Event, provinces: set[str]) -> dict[str, set[str]]:
 
 
 def open_among(session: EventSession, endpoint_ids: list[int]) -> dict[int, int]:
-    """Endpoint -> its open incident, among these endpoints (an indexed lookup per 500)."""
+    """Endpoint -> its open incident, among these endpoints: an indexed lookup per 500, or for a
+    sweep's thousands one read of the session's open incidents."""
     found: dict[int, int] = {}
     ids = sorted(set(endpoint_ids))
+    if len(ids) > 4 * CHUNK:
+        wanted = set(ids)
+        return {e: i for e, i in db.session.execute(select(Incident.endpoint_id, Incident.id).where(
+            Incident.session_id == session.id, Incident.resolved_at.is_(None))) if e in wanted}
     for i in range(0, len(ids), CHUNK):
         found.update(db.session.execute(select(Incident.endpoint_id, Incident.id).where(
             Incident.session_id == session.id, Incident.resolved_at.is_(None),

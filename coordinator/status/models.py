@@ -101,6 +101,7 @@ class Incident(db.Model):
 
     __tablename__ = "incidents"
     __table_args__ = (Index("ix_incidents_session", "session_id", "resolved_at"),
+                      Index("ix_incidents_endpoint", "endpoint_id", "session_id"),
                       Index("ix_incidents_session_opened", "session_id", "opened_at"),
                       Index("ix_incidents_digest", "session_id", "province_code", "digest_id"))
 

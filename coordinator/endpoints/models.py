@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
@@ -85,3 +85,14 @@ class HostedUnit(db.Model):
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="hosted")
     unit: Mapped[Unit] = relationship()
+
+
+class RegistryVersion(db.Model):
+    """A counter of an event's registration: moved by every endpoint created, edited or deleted
+    (form, API, spreadsheet), so that the status dashboards know in one primary-key lookup that
+    their list of endpoints changed."""
+
+    __tablename__ = "endpoint_registry"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

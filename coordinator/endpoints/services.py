@@ -12,13 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
 from coordinator.deadlines import services as deadlines
-from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
+from coordinator.endpoints.models import Contact, Endpoint, HostedUnit, RegistryVersion
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db
@@ -285,6 +285,21 @@ def may_host(event: Event, host_unit: Unit, *, without_endpoint: bool = False) -
 
 # --- writes --------------------------------------------------------------------------------------
 
+def touch_registry(event_id: int) -> None:
+    """The event's registration changed (an endpoint created, edited or deleted): move its counter.
+    In the caller's transaction."""
+    table = RegistryVersion.__table__
+    if db.session.execute(update(table).where(table.c.event_id == event_id)
+                          .values(version=table.c.version + 1)).rowcount:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(table).values(event_id=event_id, version=1).on_conflict_do_update(
+        index_elements=["event_id"], set_={"version": table.c.version + 1}))
+
+
 def resolve_unit(event: Event, unit_code: str, user) -> Unit:
     unit = get_unit(event.unit_structure, str(unit_code or "").strip())
     if unit is None or unit.tier not in event.tiers:
@@ -352,6 +367,7 @@ def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
         for u in hosted_units:
             touched[u.id] = u
     db.session.flush()
+    touch_registry(event.id)
     deadlines.refresh(event, touched.values())
     invitations.sync_endpoints(event, [endpoint.id])  # new contacts invited, removed ones cancelled
     audit.record("endpoint.create" if created else "endpoint.update", "endpoint", endpoint.id, actor=actor,
@@ -384,6 +400,7 @@ def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
     endpoint_id = endpoint.id
     db.session.delete(endpoint)
     db.session.flush()
+    touch_registry(event.id)
     deadlines.refresh(event, touched)
     invitations.sync_endpoints(event, [endpoint_id])  # its contacts' invitations are withdrawn
     db.session.commit()

@@ -572,6 +572,10 @@ def _save(event: Event, planned: list[_PlannedEndpoint]) -> tuple[ImportResult, 
         _stop_hosting(event, [e["unit_id"] for e in new_endpoints], touched)
     if changed_endpoints:
         db.session.execute(update(Endpoint), changed_endpoints)
+    if new_endpoints or changed_endpoints:
+        from coordinator.endpoints.services import touch_registry
+
+        touch_registry(event.id)
 
     endpoint_ids = {unit_id: endpoint_id for endpoint_id, unit_id in db.session.execute(
         select(Endpoint.id, Endpoint.unit_id).where(Endpoint.event_id == event.id))}

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select, update
 
-from coordinator.endpoints.models import Endpoint
+from coordinator.endpoints.models import RegistryVersion
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
 from coordinator.status.models import ProbeSweep, StatusVersion
@@ -96,12 +96,12 @@ def touch_all(session_id: int, province_codes: list[str]) -> None:
 class Fingerprint:
     """What a status page's content depends on, read in two queries."""
     session_id: int
+    session_uid: str  # the session's iCalendar UID (a uuid): tags never collide across databases or re-used ids
     session_kind: str
     starts_at: datetime
     ends_at: datetime
     counter: int  # the sum of the tile counters (national), or the province's (or every) row counter
-    endpoints: int
-    endpoint_edit: datetime | None
+    registry: int  # the event's registration counter (endpoints created, edited, deleted)
     sweep_id: int
     sweep_started_at: datetime | None
     sweep_finished_at: datetime | None
@@ -110,9 +110,8 @@ class Fingerprint:
     scheduler_seen_at: datetime | None
 
     def tag(self, *parts) -> str:
-        edit = self.endpoint_edit.timestamp() if self.endpoint_edit else 0
-        return "-".join(str(p) for p in (self.session_id, self.counter, self.endpoints, f"{edit:.0f}",
-                                          self.sweep_id, *parts))
+        return "-".join(str(p) for p in (self.session_uid.split("@")[0][:13], self.session_id, self.counter,
+                                          self.registry, self.sweep_id, *parts))
 
 
 def choose_session(sessions, now: datetime, *, starts=lambda s: s.starts_at, ends=lambda s: s.ends_at):
@@ -136,7 +135,8 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
     from coordinator.timeutil import utcnow
 
     sessions = db.session.execute(
-        select(EventSession.id, EventSession.kind, EventSession.starts_at, EventSession.ends_at, EventSession.event_id)
+        select(EventSession.id, EventSession.kind, EventSession.starts_at, EventSession.ends_at, EventSession.event_id,
+               EventSession.ical_uid)
         .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug)).all()
     if session_kind:
         chosen = next((r for r in sessions if r[1] == session_kind), None)
@@ -144,7 +144,7 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
         chosen = choose_session(sessions, now or utcnow(), starts=lambda r: r[2], ends=lambda r: r[3])
     if chosen is None:
         return None
-    sid, kind, starts_at, ends_at, event_id = chosen
+    sid, kind, starts_at, ends_at, event_id, uid = chosen
     counter = (StatusVersion.tile_version if province is None
                else StatusVersion.head_version if grouped else StatusVersion.version)
     counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == sid)
@@ -159,11 +159,10 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
 
     row = db.session.execute(select(
         counters.scalar_subquery(),
-        select(func.count()).select_from(Endpoint).where(Endpoint.event_id == event_id).scalar_subquery(),
-        select(func.max(Endpoint.updated_at)).where(Endpoint.event_id == event_id).scalar_subquery(),
+        select(RegistryVersion.version).where(RegistryVersion.event_id == event_id).scalar_subquery(),
         select(SchedulerLease.heartbeat_at).where(SchedulerLease.name == "scheduler").scalar_subquery(),
         last_id, of_last(ProbeSweep.started_at), of_last(ProbeSweep.finished_at), of_last(ProbeSweep.probed),
         of_last(ProbeSweep.seconds))).one()
-    counter_v, count, edit, seen, sweep_id, started, finished, probed, seconds = row
-    return Fingerprint(sid, kind, starts_at, ends_at, int(counter_v or 0), int(count or 0), edit, int(sweep_id or 0),
+    counter_v, registry, seen, sweep_id, started, finished, probed, seconds = row
+    return Fingerprint(sid, uid, kind, starts_at, ends_at, int(counter_v or 0), int(registry or 0), int(sweep_id or 0),
                        started, finished, int(probed or 0), seconds, seen)

@@ -56,6 +56,13 @@ def upgrade():
     with op.batch_alter_table('probe_sweeps', schema=None) as batch_op:
         batch_op.create_index('ix_probe_sweeps_session', ['session_id', 'id'], unique=False)
 
+    op.create_table('endpoint_registry',
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_endpoint_registry_event_id_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_endpoint_registry'))
+    )
+    op.execute("INSERT INTO endpoint_registry (event_id, version) SELECT id, 1 FROM events")
     op.create_table('status_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -198,6 +205,7 @@ def downgrade():
         batch_op.drop_column('focal')
 
     op.drop_table('status_versions')
+    op.drop_table('endpoint_registry')
     with op.batch_alter_table('probe_sweeps', schema=None) as batch_op:
         batch_op.drop_index('ix_probe_sweeps_session')
 

@@ -401,3 +401,25 @@ def test_the_incident_page_lists_and_exports_every_incident(app, client, operato
     # The dashboard links to it instead of listing every incident.
     page = client.get(f"/events/{SLUG}/status").get_data(as_text=True)
     assert f'href="/events/{SLUG}/status/incidents?session=connectivity_test" data-incident-list' in page
+
+
+def test_a_hold_that_ended_gives_way_to_the_probes_even_without_a_scheduler(app, client, operator, live):
+    from types import SimpleNamespace
+
+    from coordinator.endpoints.models import Endpoint
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.status import services as status
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        event = get_event(SLUG)
+        session = event.session("connectivity_test")
+        hold = app.config["STATUS_HUMAN_HOLD_SECONDS"]
+        status.record(db.session.get(Endpoint, live["01"]), session, "operator", "connected",
+                      now=now - timedelta(seconds=hold + 60))
+        status.record_probes(event, session, [SimpleNamespace(key=live["01"], state="failed", layer="timeout", code=None,
+                                                              rtt_ms=None, target="t", detail="x")],
+                             now=now - timedelta(seconds=hold - 30))  # during the hold: the operator's word stood
+    [row] = client.get(f"/api/v1/events/{SLUG}/status?unit=01", headers=operator).get_json()["endpoints"]
+    assert (row["state"], row["source"], row["hold_until"]) == ("failed", "probe", None)

@@ -178,10 +178,11 @@ class EventStatus(MethodView):
             unit = get_unit(event.unit_structure, query["unit"])
             if unit is None or (scope is not None and not unit.path.startswith(scope)):
                 abort(404, message=f"no unit {query['unit']!r} in your scope")
-        if status.has_expired_holds():
-            status.expire_holds()
         province = None if unit is None else ("TW" if unit.tier == "central" else unit.path.strip("/").split("/")[1])
         fp = status.fingerprint(slug, query.get("session"), province)
+        if fp is not None and fp.holds_due:  # operators' holds that ended go back to the probes first
+            status.expire_holds()
+            fp = status.fingerprint(slug, query.get("session"), province)
         if fp is None:
             event = event_or_404(slug)
             session_for(event, query.get("session"))

@@ -108,6 +108,7 @@ class Fingerprint:
     sweep_probed: int
     sweep_seconds: float | None
     scheduler_seen_at: datetime | None
+    holds_due: bool = False  # an operator's hold has ended and not been given back to the probes yet
 
     def tag(self, *parts) -> str:
         return "-".join(str(p) for p in (self.session_uid.split("@")[0][:13], self.session_id, self.counter,
@@ -130,39 +131,51 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
                 now: datetime | None = None, grouped: bool = False) -> Fingerprint | None:
     """The fingerprint of the national tiles (`province` None), of one province's rows (its code),
     or of every row (ROOT_CODE) — with `grouped`, only of what a grouped page shows of them; None
-    when the event or the session does not exist."""
-    from coordinator.scheduling.models import SchedulerLease
+    when the event or the session does not exist. One query when the session's kind is given (the
+    dashboards' polls give it), two otherwise."""
     from coordinator.timeutil import utcnow
 
-    sessions = db.session.execute(
-        select(EventSession.id, EventSession.kind, EventSession.starts_at, EventSession.ends_at, EventSession.event_id,
-               EventSession.ical_uid)
-        .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug)).all()
-    if session_kind:
-        chosen = next((r for r in sessions if r[1] == session_kind), None)
-    else:
-        chosen = choose_session(sessions, now or utcnow(), starts=lambda r: r[2], ends=lambda r: r[3])
-    if chosen is None:
+    if not session_kind:
+        sessions = db.session.execute(
+            select(EventSession.kind, EventSession.starts_at, EventSession.ends_at)
+            .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug)).all()
+        chosen = choose_session(sessions, now or utcnow(), starts=lambda r: r[1], ends=lambda r: r[2])
+        if chosen is None:
+            return None
+        session_kind = chosen[0]
+    row = db.session.execute(_fingerprint_query(slug, session_kind, province, grouped, now or utcnow())).first()
+    if row is None:
         return None
-    sid, kind, starts_at, ends_at, event_id, uid = chosen
+    (sid, uid, kind, starts_at, ends_at, counter_v, registry, seen, sweep_id, started, finished, probed,
+     seconds, holds) = row
+    return Fingerprint(sid, uid, kind, starts_at, ends_at, int(counter_v or 0), int(registry or 0), int(sweep_id or 0),
+                       started, finished, int(probed or 0), seconds, seen, holds is not None)
+
+
+def _fingerprint_query(slug: str, kind: str, province: str | None, grouped: bool, now: datetime):
+    from coordinator.scheduling.models import SchedulerLease
+    from coordinator.status.models import EndpointStatus
+
     counter = (StatusVersion.tile_version if province is None
                else StatusVersion.head_version if grouped else StatusVersion.version)
-    counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == sid)
+    counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == EventSession.id)
     if province is not None and province != ROOT_CODE:
         counters = counters.where(StatusVersion.province_code == province)
     # The last sweep of the whole event (not a province's, not one endpoint's "probe now").
-    last_id = select(func.max(ProbeSweep.id)).where(ProbeSweep.session_id == sid, ProbeSweep.unit_code == "",
-                                                    ProbeSweep.origin != "endpoint").scalar_subquery()
+    last_id = (select(func.max(ProbeSweep.id)).where(ProbeSweep.session_id == EventSession.id,
+                                                      ProbeSweep.unit_code == "", ProbeSweep.origin != "endpoint")
+               .correlate(EventSession).scalar_subquery())
 
     def of_last(column):
-        return select(column).where(ProbeSweep.id == last_id).scalar_subquery()
+        return select(column).where(ProbeSweep.id == last_id).correlate(EventSession).scalar_subquery()
 
-    row = db.session.execute(select(
-        counters.scalar_subquery(),
-        select(RegistryVersion.version).where(RegistryVersion.event_id == event_id).scalar_subquery(),
-        select(SchedulerLease.heartbeat_at).where(SchedulerLease.name == "scheduler").scalar_subquery(),
-        last_id, of_last(ProbeSweep.started_at), of_last(ProbeSweep.finished_at), of_last(ProbeSweep.probed),
-        of_last(ProbeSweep.seconds))).one()
-    counter_v, registry, seen, sweep_id, started, finished, probed, seconds = row
-    return Fingerprint(sid, uid, kind, starts_at, ends_at, int(counter_v or 0), int(registry or 0), int(sweep_id or 0),
-                       started, finished, int(probed or 0), seconds, seen)
+    return (select(EventSession.id, EventSession.ical_uid, EventSession.kind, EventSession.starts_at,
+                   EventSession.ends_at, counters.correlate(EventSession).scalar_subquery(),
+                   select(RegistryVersion.version).where(RegistryVersion.event_id == EventSession.event_id)
+                   .correlate(EventSession).scalar_subquery(),
+                   select(SchedulerLease.heartbeat_at).where(SchedulerLease.name == "scheduler").scalar_subquery(),
+                   last_id, of_last(ProbeSweep.started_at), of_last(ProbeSweep.finished_at),
+                   of_last(ProbeSweep.probed), of_last(ProbeSweep.seconds),
+                   select(EndpointStatus.id).where(EndpointStatus.hold_until.is_not(None),
+                                                   EndpointStatus.hold_until <= now).limit(1).scalar_subquery())
+            .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug, EventSession.kind == kind))

@@ -170,7 +170,12 @@ def _live_attrs(event, session, etag: str, **args) -> dict:
 
 
 def _fingerprint_or_404(slug: str, kind: str | None, province: str | None, grouped: bool = False):
+    """What the page shows depends on; operators' holds that ended are first given back to the
+    probes (the scheduler does it too; here only when one has ended, which the same query says)."""
     fp = status.fingerprint(slug, kind, province, grouped=grouped)
+    if fp is not None and fp.holds_due:
+        status.expire_holds()
+        fp = status.fingerprint(slug, kind, province, grouped=grouped)
     if fp is None:
         abort(404)
     return fp
@@ -194,7 +199,6 @@ def dashboard(slug: str):
             abort(404)
         return redirect(url_for("status.unit", slug=slug, code=current_user.unit.code,
                                 session=request.args.get("session") or None, wall=1 if wall else None))
-    _release_holds()
     session = _session(event, request.args.get("session"))
     sort = _sort(wall)
     fp = _fingerprint_or_404(slug, session.kind, None)
@@ -219,13 +223,12 @@ def live(slug: str):
     province, grouped = None, False
     if code:
         found = db.session.execute(_unit_path(slug, code)).first()
-        if found is None or (scope is not None and not found[1].startswith(scope)):
+        if found is None or (scope is not None and not found[0].startswith(scope)):
             abort(404)
-        province = ROOT_CODE if found[1].count("/") <= 2 else _province_of(found[1])
-        grouped = not filter_ and status.has_grandchildren(found[0])
+        province = ROOT_CODE if found[0].count("/") <= 2 else _province_of(found[0])
+        grouped = not filter_ and found[1]
     elif current_user.role == COORDINATOR:
         abort(404)  # the national picture is not a coordinator's
-    _release_holds()
     fp = _fingerprint_or_404(slug, request.args.get("session"), province, grouped)
     etag = _tag(fp, code or "-", filter_, int(wall), sort, page)
     if request.if_none_match.contains_weak(etag):
@@ -244,11 +247,15 @@ def live(slug: str):
 
 
 def _unit_path(slug: str, code: str):
-    from sqlalchemy import select
+    """(path, whether its page is grouped: its children have children) of a unit: one query."""
+    from sqlalchemy import exists, select
+    from sqlalchemy.orm import aliased
 
     from coordinator.events.models import Event
 
-    return (select(Unit.id, Unit.path).join(Event, Event.unit_structure == Unit.structure)
+    child, grandchild = aliased(Unit), aliased(Unit)
+    grouped = exists().where(child.parent_id == Unit.id, grandchild.parent_id == child.id)
+    return (select(Unit.path, grouped).join(Event, Event.unit_structure == Unit.structure)
             .where(Event.slug == slug, Unit.code == code))
 
 
@@ -287,7 +294,6 @@ def unit(slug: str, code: str):
     """A unit: its counts, its endpoints (grouped by child unit, or filtered a page at a time)."""
     event = event_or_404(slug)
     unit_ = _unit_or_404(event, code)
-    _release_holds()
     session = _session(event, request.args.get("session"))
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()

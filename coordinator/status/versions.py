@@ -10,15 +10,17 @@ slower transaction commits could be overtaken and that change never shown).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from coordinator.endpoints.models import RegistryVersion
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
 from coordinator.status.models import ProbeSweep, StatusVersion
+from coordinator.timeutil import UTCDateTime
 from coordinator.units.models import ROOT_CODE
 
 
@@ -143,7 +145,9 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
         if chosen is None:
             return None
         session_kind = chosen[0]
-    row = db.session.execute(_fingerprint_query(slug, session_kind, province, grouped, now or utcnow())).first()
+    shape = "national" if province is None else "all" if province == ROOT_CODE else "province"
+    row = db.session.execute(_fingerprint_query(shape, grouped), {
+        "slug": slug, "kind": session_kind, "province": province or "", "now": now or utcnow()}).first()
     if row is None:
         return None
     (sid, uid, kind, starts_at, ends_at, counter_v, registry, seen, sweep_id, started, finished, probed,
@@ -152,15 +156,19 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
                        started, finished, int(probed or 0), seconds, seen, holds is not None)
 
 
-def _fingerprint_query(slug: str, kind: str, province: str | None, grouped: bool, now: datetime):
+@functools.lru_cache(maxsize=None)
+def _fingerprint_query(shape: str, grouped: bool):
+    """The fingerprint's one query for a shape of page ("national", "all" rows, one "province"),
+    built once: every poll only binds its slug, session kind, province and time (building the
+    statement cost more than running it)."""
     from coordinator.scheduling.models import SchedulerLease
     from coordinator.status.models import EndpointStatus
 
-    counter = (StatusVersion.tile_version if province is None
+    counter = (StatusVersion.tile_version if shape == "national"
                else StatusVersion.head_version if grouped else StatusVersion.version)
     counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == EventSession.id)
-    if province is not None and province != ROOT_CODE:
-        counters = counters.where(StatusVersion.province_code == province)
+    if shape == "province":
+        counters = counters.where(StatusVersion.province_code == bindparam("province"))
     # The last sweep of the whole event (not a province's, not one endpoint's "probe now").
     last_id = (select(func.max(ProbeSweep.id)).where(ProbeSweep.session_id == EventSession.id,
                                                       ProbeSweep.unit_code == "", ProbeSweep.origin != "endpoint")
@@ -177,5 +185,7 @@ def _fingerprint_query(slug: str, kind: str, province: str | None, grouped: bool
                    last_id, of_last(ProbeSweep.started_at), of_last(ProbeSweep.finished_at),
                    of_last(ProbeSweep.probed), of_last(ProbeSweep.seconds),
                    select(EndpointStatus.id).where(EndpointStatus.hold_until.is_not(None),
-                                                   EndpointStatus.hold_until <= now).limit(1).scalar_subquery())
-            .join(Event, EventSession.event_id == Event.id).where(Event.slug == slug, EventSession.kind == kind))
+                                                   EndpointStatus.hold_until <= bindparam("now", type_=UTCDateTime()))
+                   .limit(1).scalar_subquery())
+            .join(Event, EventSession.event_id == Event.id)
+            .where(Event.slug == bindparam("slug"), EventSession.kind == bindparam("kind")))

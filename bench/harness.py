@@ -34,12 +34,16 @@ def fmt(samples) -> str:
     return f"{statistics.median(samples) * 1000:8.1f} ms median of {len(samples)} (min {min(samples) * 1000:.1f})"
 
 
-def on_each_database(run: Callable[[str, str], None], pg_url: str = DEFAULT_PG) -> None:
-    """run(label, database_url) on a fresh SQLite file, then on a fresh PostgreSQL schema."""
+def on_each_database(run: Callable[[str, str], None], pg_url: str = DEFAULT_PG, only: str | None = None) -> None:
+    """run(label, database_url) on a fresh SQLite file, then on a fresh PostgreSQL schema;
+    `only` "sqlite" or "pg" keeps one of them."""
     from sqlalchemy import create_engine, text
 
-    with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite (file)", f"sqlite:///{tmp}/bench.sqlite3")
+    if only != "pg":
+        with tempfile.TemporaryDirectory() as tmp:
+            run("SQLite (file)", f"sqlite:///{tmp}/bench.sqlite3")
+    if only == "sqlite":
+        return
     try:
         socket.create_connection(("127.0.0.1", 5432), 1).close()
     except OSError:

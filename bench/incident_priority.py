@@ -400,7 +400,6 @@ def run(label: str, url: str, args, summary: list[dict], failures: list[str]) ->
     from coordinator.extensions import db
     from coordinator.outbox import services as outbox
     from coordinator.outbox.models import PENDING, SENDING, SENT, SUPERSEDED, OutboxMessage
-    from coordinator.status.services import URGENT
 
     print(f"\n== {label} ==", flush=True)
     figures = {"database": label}
@@ -630,13 +629,7 @@ def main() -> None:
     summary: list[dict] = []
     failures: list[str] = []
 
-    def each(label: str, url: str) -> None:
-        is_pg = url.startswith("postgresql")
-        if args.only == "sqlite" and is_pg or args.only == "pg" and not is_pg:
-            return
-        run(label, url, args, summary, failures)
-
-    on_each_database(each, args.pg)
+    on_each_database(lambda label, url: run(label, url, args, summary, failures), args.pg, args.only)
     print_summary(summary, args)
     if failures:
         print("\nFAILED checks:\n  " + "\n  ".join(failures))

@@ -220,12 +220,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
 
-    def each(label: str, url: str) -> None:
-        if (args.only == "sqlite" and not url.startswith("sqlite")) or (args.only == "pg" and url.startswith("sqlite")):
-            return
-        run(label, url, args)
-
-    on_each_database(each, args.pg)
+    on_each_database(lambda label, url: run(label, url, args), args.pg, args.only)
     if FAILURES:
         print("\nFAILED CHECKS:\n  " + "\n  ".join(FAILURES))
         sys.exit(1)

@@ -303,12 +303,7 @@ def main() -> None:
     args = parser.parse_args()
     socket.setdefaulttimeout(None)
 
-    def each(label: str, url: str) -> None:
-        if (args.only == "sqlite" and not url.startswith("sqlite")) or (args.only == "pg" and url.startswith("sqlite")):
-            return
-        run(label, url, args)
-
-    on_each_database(each, args.pg)
+    on_each_database(lambda label, url: run(label, url, args), args.pg, args.only)
     if FAILURES:
         print("\nFAILED CHECKS:\n  " + "\n  ".join(FAILURES))
         sys.exit(1)

@@ -258,7 +258,6 @@ def test_the_centre_lists_the_central_and_provincial_endpoints_and_no_page_is_en
     from coordinator.auth.permissions import SystemActor
     from coordinator.endpoints import services as endpoints
     from coordinator.events.services import get_event
-    from coordinator.status import views
     from coordinator.units.services import get_unit
 
     with app.app_context():

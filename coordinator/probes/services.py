@@ -18,7 +18,7 @@ from coordinator.events.models import PUBLISHED, Event, EventSession
 from coordinator.extensions import db
 from coordinator.probes import engine
 from coordinator.status import services as status
-from coordinator.status.models import EndpointStatus, ProbeSweep
+from coordinator.status.models import ProbeSweep
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 

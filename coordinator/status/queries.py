@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, select
 
 from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.events.models import Event, EventSession

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from coordinator.auth.permissions import require
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
-from coordinator.status import reports
+from coordinator.status import report_sheets, reports
 from coordinator.web.lookup import event_or_404
 
 bp = Blueprint("status_reports", __name__)
@@ -34,7 +34,7 @@ def _session_or_404(event, default: str):
 def _xlsx(data: bytes, names: tuple[str, str]) -> Response:
     """An attachment named in Vietnamese, with an ASCII fallback for old clients (RFC 6266)."""
     name, ascii_name = names
-    response = Response(data, mimetype=reports.XLSX_MIMETYPE)
+    response = Response(data, mimetype=report_sheets.XLSX_MIMETYPE)
     response.headers["Content-Disposition"] = (f'attachment; filename="{ascii_name}"; '
                                                f"filename*=UTF-8''{quote(name, safe='')}")
     response.headers["Cache-Control"] = "private, no-store"  # names and phone numbers of people
@@ -57,7 +57,7 @@ def readiness_xlsx(slug: str):
     event = event_or_404(slug)
     session = _session_or_404(event, reports.READINESS_SESSION)
     report = reports.readiness(event, session, current_user)
-    return _xlsx(reports.readiness_xlsx(report), reports.filename(reports.READINESS_TITLE, event, session, "xlsx"))
+    return _xlsx(report_sheets.readiness_xlsx(report), report_sheets.filename(report_sheets.READINESS_TITLE, event, session, "xlsx"))
 
 
 @bp.get("/events/<slug>/reports/attendance")
@@ -83,5 +83,5 @@ def attendance_xlsx(slug: str):
     session = _session_or_404(event, reports.ATTENDANCE_SESSION)
     report = reports.attendance(event, session, current_user)
     endpoints = reports.attendance_endpoints(event, session, current_user)
-    return _xlsx(reports.attendance_xlsx(report, endpoints),
-                 reports.filename(reports.ATTENDANCE_TITLE, event, session, "xlsx"))
+    return _xlsx(report_sheets.attendance_xlsx(report, endpoints),
+                 report_sheets.filename(report_sheets.ATTENDANCE_TITLE, event, session, "xlsx"))

@@ -320,15 +320,29 @@ def dispatch_due(*, now: datetime | None = None, max_messages: int | None = None
     wait = min(float(current_app.config["OUTBOX_POLL_SECONDS"]), 1.0)
     busy = {channel: True for channel, _ in served}
     lock = threading.Lock()
+    # Every lane's first round is known before any lane decides to stop: idle lanes all stop at
+    # once instead of waiting a poll for a lane that has not looked yet.
+    first_round = threading.Barrier(len(served))
     results: dict[str, DispatchStats] = {}
     errors: list[BaseException] = []
 
     def lane(entry: tuple[str, int]) -> None:
         channel = entry[0]
         total = DispatchStats()
+        first = [True]
+
+        def claimed(n: int) -> None:  # after each claim, before sending it
+            with lock:
+                busy[channel] = busy[channel] or n > 0
+            if first[0]:
+                first[0] = False
+                first_round.wait()
+
         try:
             while True:
-                part = _dispatch_lanes([entry], now, None, progress)
+                with lock:
+                    busy[channel] = False
+                part = _dispatch_lanes([entry], now, None, progress, claimed)
                 _add(total, part)
                 with lock:
                     busy[channel] = part.handled > 0
@@ -337,7 +351,9 @@ def dispatch_due(*, now: datetime | None = None, max_messages: int | None = None
                 if not part.handled:
                     time.sleep(wait)  # another lane is still sending: look again soon
         except BaseException as exc:  # reported by the caller's thread, not lost in this one
-            errors.append(exc)
+            if not isinstance(exc, threading.BrokenBarrierError):
+                errors.append(exc)
+            first_round.abort()
             with lock:
                 busy[channel] = False
         results[channel] = total
@@ -372,8 +388,10 @@ def _add(total: DispatchStats, part: DispatchStats) -> None:
 
 
 def _dispatch_lanes(served: list[tuple[str, int]], now: datetime | None, max_messages: int | None,
-                    progress: Callable[[int], None] | None) -> DispatchStats:
-    """Rounds of one claim per lane until nothing is due (or `max_messages` were handled)."""
+                    progress: Callable[[int], None] | None,
+                    on_claim: Callable[[int], None] | None = None) -> DispatchStats:
+    """Rounds of one claim per lane until nothing is due (or `max_messages` were handled);
+    `on_claim(n)` after each claim, before its messages are sent."""
     stats = DispatchStats()
     while max_messages is None or stats.handled < max_messages:
         claimed = 0
@@ -383,6 +401,8 @@ def _dispatch_lanes(served: list[tuple[str, int]], now: datetime | None, max_mes
             if limit <= 0:
                 break
             token, rows = claim(at, limit, [channel])
+            if on_claim is not None:
+                on_claim(len(rows))
             if not rows:
                 continue
             claimed += len(rows)

@@ -63,6 +63,10 @@ bench: $(VENV)/.dev
 	$(PY) bench/invitations.py
 	$(PY) bench/sms_fanout.py
 	$(PY) bench/dashboard_national.py
+	$(PY) bench/sweep_scale.py
+	$(PY) bench/incident_priority.py
+	$(PY) bench/live_bytes.py
+	command -v wrk >/dev/null && $(PY) bench/poll_rate.py || echo "bench/poll_rate.py skipped: it needs wrk"
 
 # After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.
 translations: $(VENV)/.dev

@@ -112,10 +112,15 @@ def test_users_create_cli(cli, app_ctx):
     from coordinator.auth.services import get_user_by_email
 
     result = cli("users", "create", "--email", "kh@example.gov.vn", "--password", "mat-khau-123",
-                 "--role", "coordinator", "--unit", "56")
+                 "--role", "coordinator", "--unit", "56", "--structure", "2024")
     assert result.exit_code == 0 and "Tỉnh Khánh Hòa" in result.output
     user = get_user_by_email("kh@example.gov.vn")
     assert (user.role, user.unit.code, user.unit.structure) == ("coordinator", "56", "2024")
+    # Without --structure the unit is the default structure's (2025 since 1/7/2025).
+    result = cli("users", "create", "--email", "kh2025@example.gov.vn", "--password", "mat-khau-123",
+                 "--role", "coordinator", "--unit", "56")
+    assert result.exit_code == 0, result.output
+    assert get_user_by_email("kh2025@example.gov.vn").unit.structure == "2025"
 
 
 @pytest.mark.parametrize("args,message", [

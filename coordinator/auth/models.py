@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
+from coordinator.text import fold
 from coordinator.timeutil import UTCDateTime, utcnow
 from coordinator.units.models import Unit
 
@@ -15,6 +16,9 @@ ORGANIZER = "organizer"
 COORDINATOR = "coordinator"
 OPERATOR = "operator"
 ROLES = (ADMIN, ORGANIZER, COORDINATOR, OPERATOR)
+# The password hash of an account whose password has not been chosen yet (created with a
+# set-password link): no password matches it, and werkzeug cannot parse it as a hash.
+UNUSABLE_PASSWORD_PREFIX = "!"
 
 
 class User(UserMixin, db.Model):
@@ -31,6 +35,12 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sessions carry the epoch they were opened in (in Flask-Login's user id, so the remember-me
+    # cookie too); disabling the account or changing its password moves it on, and every older
+    # session cookie stops working at its next request.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Email and name, lower-case and without diacritics: "nguyen van" finds "Nguyễn Văn A".
+    search_text: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     unit: Mapped[Unit | None] = relationship()
 
@@ -38,8 +48,22 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    @property
+    def has_usable_password(self) -> bool:
+        return bool(self.password_hash) and not self.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
+
+    def get_id(self) -> str:
+        """What the session (and the remember-me cookie) stores: the id and the session epoch."""
+        return f"{self.id}:{self.session_epoch}"
+
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _fill_search_text(mapper, connection, target: User) -> None:
+    target.search_text = fold(f"{target.email or ''} {target.display_name or ''}")[:500]
 
 
 class ApiToken(db.Model):
@@ -56,3 +80,46 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+SET_PASSWORD = "set"  # a new account chooses its first password
+RESET_PASSWORD = "reset"  # "forgot password", or an administrator sent a new link
+PURPOSES = (SET_PASSWORD, RESET_PASSWORD)
+
+
+class PasswordToken(db.Model):
+    """A one-time set-password link. Only the SHA-256 of its token is stored; the token itself is
+    derived from SECRET_KEY and a nonce kept with the outbox message that mails it (`auth.links`).
+
+    Usable once (`used_at`), until `expires_at`, and only while it is the account's newest link:
+    issuing another, using one, or disabling the account sets `revoked_at` on the others.
+    """
+
+    __tablename__ = "password_tokens"
+    __table_args__ = (Index("ix_password_tokens_user_open", "user_id", "used_at", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class UserScope(db.Model):
+    """The unit an account is scoped to in a structure other than its own unit's, where an
+    administrator set one (else the succession of units decides: `auth.scopes`)."""
+
+    __tablename__ = "user_scopes"
+    __table_args__ = (UniqueConstraint("user_id", "structure"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    structure: Mapped[str] = mapped_column(String(8))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+
+    unit: Mapped[Unit] = relationship()

@@ -35,6 +35,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "status.view": ALL_ROLES,
     "status.check": frozenset({ADMIN, ORGANIZER, OPERATOR, COORDINATOR}),
     "probes.run": frozenset({ADMIN, ORGANIZER, OPERATOR}),
+    # Accounts: admins manage every account; organizers those of coordinators and operators
+    # (they onboard the provinces and the duty staff), never admins' or organizers' (see
+    # `assignable_roles`, `can_manage_account`).
+    "users.manage": frozenset({ADMIN, ORGANIZER}),
+}
+# The roles each role may give, and whose accounts it may change or disable.
+ASSIGNABLE_ROLES: dict[str, tuple[str, ...]] = {
+    ADMIN: (ADMIN, ORGANIZER, COORDINATOR, OPERATOR),
+    ORGANIZER: (COORDINATOR, OPERATOR),
 }
 
 
@@ -44,8 +53,24 @@ def can(user, permission: str, unit: Unit | None = None) -> bool:
     if user.role not in PERMISSIONS[permission]:
         return False
     if unit is not None and user.role == COORDINATOR:
-        return user.unit is not None and user.unit.contains(unit)
+        from coordinator.auth.scopes import scope_unit
+
+        own = scope_unit(user, unit.structure)  # the scope in the unit's structure (auth.scopes)
+        return own is not None and own.contains(unit)
     return True
+
+
+def assignable_roles(user) -> tuple[str, ...]:
+    """The roles `user` may create accounts with, or change accounts of."""
+    if not can(user, "users.manage"):
+        return ()
+    return ASSIGNABLE_ROLES.get(user.role, ())
+
+
+def can_manage_account(user, account) -> bool:
+    """Whether `user` may change or disable `account` (as it is now; the new role is checked
+    against `assignable_roles` separately)."""
+    return account.role in assignable_roles(user)
 
 
 def authorize(permission: str, unit: Unit | None = None) -> None:
@@ -57,10 +82,15 @@ def authorize(permission: str, unit: Unit | None = None) -> None:
         abort(403)
 
 
-def scope_path(user) -> str | None:
-    """The materialised-path prefix a user is limited to, or None for no limit."""
+def scope_path(user, structure: str | None = None) -> str | None:
+    """The materialised-path prefix a user is limited to in `structure` (an event's
+    `unit_structure`; None: the account's own unit's), or None for no limit. A coordinator
+    without a unit there is limited to nothing ("/nothing/")."""
     if user.role == COORDINATOR:
-        return user.unit.path if user.unit is not None else "/nothing/"
+        from coordinator.auth.scopes import scope_unit
+
+        unit = scope_unit(user, structure)
+        return unit.path if unit is not None else "/nothing/"
     return None
 
 

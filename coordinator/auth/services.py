@@ -1,22 +1,25 @@
-"""Users, passwords and API tokens."""
+"""Users, passwords, sessions and API tokens."""
 from __future__ import annotations
 
 import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from coordinator.audit import services as audit
-from coordinator.auth.models import ADMIN, COORDINATOR, ROLES, ApiToken, User
+from coordinator.auth.models import (ADMIN, COORDINATOR, ROLES, UNUSABLE_PASSWORD_PREFIX, ApiToken, PasswordToken,
+                                     User)
 from coordinator.extensions import db
+from coordinator.messages import N_, Message
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 from coordinator.units.services import default_structure, get_unit
 
 TOKEN_PREFIX = "vcc_"
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # scrypt of a megabyte "password" is a denial of service, not a password
 # A real hash to compare against when the user does not exist, so that a login attempt takes
 # the same time whether or not the email is known.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -30,13 +33,32 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def is_email(email: str) -> bool:
+    local, at, domain = email.partition("@")
+    return bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in email)
+
+
 def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
+def password_problem(password: str) -> Message | None:
+    """The one password rule, for the CLI, the set-password page and the API: None when acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return Message(N_("The password must have at least %(min)s characters."), {"min": MIN_PASSWORD_LENGTH})
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return Message(N_("The password must have at most %(max)s characters."), {"max": MAX_PASSWORD_LENGTH})
+    return None
+
+
+def unusable_password() -> str:
+    """The hash of an account without a password yet: nothing matches it."""
+    return UNUSABLE_PASSWORD_PREFIX + secrets.token_hex(16)
+
+
 def create_user(
     email: str,
-    password: str,
+    password: str | None,
     role: str,
     *,
     unit_code: str | None = None,
@@ -44,13 +66,18 @@ def create_user(
     display_name: str = "",
     actor=None,
 ) -> User:
+    """Create an account (the CLI's and the tests' way; the pages and the API use
+    `accounts.create_account`, which also mails the set-password link). Without `password` the
+    account has no usable password until a set-password link is used."""
     email = normalise_email(email)
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
+    if not is_email(email):
         raise UserError(f"not an email address: {email!r}")
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
     unit: Unit | None = None
     if role == COORDINATOR:
         if not unit_code:
@@ -62,24 +89,76 @@ def create_user(
             raise UserError(f"no unit with code {unit_code!r} in structure {structure} (load units first)")
     if get_user_by_email(email):
         raise UserError(f"a user with email {email} already exists")
-    user = User(email=email, password_hash=generate_password_hash(password), role=role,
-                unit=unit, display_name=display_name or email.split("@")[0])
+    user = User(email=email, password_hash=generate_password_hash(password) if password else unusable_password(),
+                role=role, unit=unit, display_name=display_name or email.split("@")[0])
     db.session.add(user)
     db.session.flush()
-    audit.record("user.create", "user", user.id, actor=actor, email=email, role=role, unit=unit_code)
+    audit.record("user.create", "user", user.id, actor=actor, email=email, role=role, unit=unit_code,
+                 structure=unit.structure if unit else None, first_password="given" if password else "link")
     db.session.commit()
     return user
 
 
 def authenticate(email: str, password: str) -> User | None:
     user = get_user_by_email(email)
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+    if user is None or not user.has_usable_password:
+        check_password_hash(_DUMMY_HASH, password)  # the same time whether or not the account can sign in
         return None
     if not user.active or not check_password_hash(user.password_hash, password):
         return None
     user.last_login_at = utcnow()
     db.session.commit()
+    return user
+
+
+def set_password(user: User, password: str, *, actor=None, via: str = "cli") -> None:
+    """Give `user` a new password: every session opened before stops working (the epoch moves),
+    and the account's open set-password links are revoked. Flushes; the caller commits."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise UserError(problem.text)
+    user.password_hash = generate_password_hash(password)
+    user.session_epoch += 1
+    revoke_password_links(user)
+    audit.record("user.password_set", "user", user.id, actor=actor, via=via)  # never the password
+    db.session.flush()
+
+
+def revoke_password_links(user: User, *, except_id: int | None = None) -> int:
+    now = utcnow()
+    stmt = (update(PasswordToken)
+            .where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None), PasswordToken.revoked_at.is_(None))
+            .values(revoked_at=now))
+    if except_id is not None:
+        stmt = stmt.where(PasswordToken.id != except_id)
+    return db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
+
+
+def revoke_access(user: User) -> int:
+    """End everything that speaks for `user` now: session cookies (the epoch moves on, so even a
+    re-enabled account's old cookies stay dead), API tokens and open set-password links.
+    Returns how many API tokens were revoked. Flushes; the caller commits."""
+    user.session_epoch += 1
+    revoked = db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow()),
+        execution_options={"synchronize_session": False}).rowcount
+    revoke_password_links(user)
+    db.session.flush()
+    return revoked
+
+
+def user_for_session(user_id: str) -> User | None:
+    """The user of a session cookie: `<id>:<epoch>` as written at sign-in (`User.get_id`); a
+    cookie of an older epoch, or of a disabled account, names nobody. A bare `<id>` (cookies from
+    before epochs existed) is accepted only while the account's epoch is still 0."""
+    ident, _, epoch = user_id.partition(":")
+    try:
+        user = db.session.get(User, int(ident))
+        epoch_number = int(epoch) if epoch else 0
+    except (TypeError, ValueError):
+        return None
+    if user is None or not user.active or user.session_epoch != epoch_number:
+        return None
     return user
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 from flask import Flask, g, redirect, request, url_for
 from flask_login import LoginManager
 
-from coordinator.extensions import db
-
 
 def init_auth(app: Flask, login_manager: LoginManager) -> None:
-    from coordinator.auth.models import User
-    from coordinator.auth.services import user_for_token
+    from coordinator.auth.services import user_for_session, user_for_token
 
     login_manager.init_app(app)
     # "basic": a changed IP or browser marks the session non-fresh instead of ending it, so an
@@ -21,7 +18,9 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
         # An explicit bearer token speaks for the request, whatever session cookie comes along.
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return None
-        return db.session.get(User, int(user_id))
+        # "<id>:<epoch>": a cookie from before the account was disabled or its password changed
+        # (an older epoch) names nobody, and the request is anonymous.
+        return user_for_session(user_id)
 
     @login_manager.request_loader
     def load_user_from_bearer(req):
@@ -41,3 +40,27 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
         if request.path.startswith("/api/"):
             abort(401, "authentication required: sign in, or send 'Authorization: Bearer <token>'")
         return redirect(url_for("auth.login", next=request.full_path))
+
+    from coordinator.auth.scopes import ScopeMissing
+
+    @app.errorhandler(ScopeMissing)
+    def _no_scope(error: ScopeMissing):
+        """Never a bare 404: which unit the account lacks in this structure, and whom to ask."""
+        from flask import jsonify, render_template
+        from flask_babel import gettext as _
+
+        from coordinator.auth.scopes import contacts_to_ask
+
+        scope = error.scope
+        ask = contacts_to_ask()
+        if request.path.startswith("/api/"):
+            own = scope.from_unit
+            message = (f"your account has no unit in the {scope.structure} structure"
+                       + (f": {own.name} ({own.code}, {own.structure}) has no single successor there" if own else "")
+                       + "; ask an administrator or organizer to set your scope"
+                       + (f" ({', '.join(u.email for u in ask)})" if ask else ""))
+            return jsonify({"error": {"code": "no_scope", "message": message, "details": {
+                "structure": scope.structure, "unit_code": own.code if own else None,
+                "unit_structure": own.structure if own else None,
+                "candidates": [u.code for u in scope.candidates], "ask": [u.email for u in ask]}}}), 403
+        return render_template("auth/no_scope.html", scope=scope, ask=ask, title=_("No unit in this structure")), 403

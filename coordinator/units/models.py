@@ -48,3 +48,22 @@ class Unit(db.Model):
 
     def __repr__(self) -> str:
         return f"<Unit {self.structure}:{self.code} {self.name}>"
+
+
+class UnitSuccession(db.Model):
+    """What a unit of one structure became in the next (2024 -> 2025: Nghị quyết 202/2025/QH15 for
+    the provinces, the commune mergers), by codes: loaded with the units, from the bundled
+    `succession-2024-2025.csv`. `share`: whole (entirely into the new unit), main (a divided unit:
+    its main part), part (another part)."""
+
+    __tablename__ = "unit_successions"
+    __table_args__ = (UniqueConstraint("from_structure", "from_code", "to_structure", "to_code"),
+                      Index("ix_unit_successions_to", "to_structure", "to_code"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_structure: Mapped[str] = mapped_column(String(8))
+    from_code: Mapped[str] = mapped_column(String(16))
+    to_structure: Mapped[str] = mapped_column(String(8))
+    to_code: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(String(16))
+    share: Mapped[str] = mapped_column(String(8), default="whole")

@@ -36,6 +36,7 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     per_tier: dict[str, int] = field(default_factory=dict)
+    successions: int = 0  # rows of the succession table between structures
 
     @property
     def changed(self) -> bool:
@@ -120,6 +121,11 @@ def load_structure(
             progress(len(tier_rows))
     if result.changed:
         audit.record("units.load", "unit_structure", structure, inserted=result.inserted, updated=result.updated)
+    # The succession between the structures is refreshed with either: it is by codes, and a
+    # table of a few thousand rows.
+    from coordinator.units.succession import load_successions
+
+    result.successions = load_successions()
     db.session.commit()
     return result
 

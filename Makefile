@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make run    install, migrate, load the 2024 units and the ND49 demo event, serve on :5000
+#   make run    install, migrate, load both unit structures and the demo events, serve on :5000
 #   make test   install, run the whole suite on SQLite, then on PostgreSQL when one answers
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,14 +23,17 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) units load --structure 2024
+	$(FLASK) units load --structure 2025
 	$(FLASK) schedules load schedules/nd49-2024.toml \
 	  --shift-to $$($(PY) -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=14))')
+	$(FLASK) schedules load schedules/example-2025-two-tier.toml \
+	  --shift-to $$($(PY) -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=21))')
 	$(FLASK) events demo-registrations nd49-2024 --province 56
 	@echo "Demo logins:"
 	@$(FLASK) users demo
 	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C stops the web server and the scheduler)"
-	@$(FLASK) scheduler run & sched=$$!; trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
-	  $(FLASK) run --host 127.0.0.1 --port $(PORT) --no-reload
+	@export PORT=$(PORT); $(FLASK) scheduler run & sched=$$!; trap 'kill $$sched 2>/dev/null' EXIT INT TERM; \
+	  PORT=$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT) --no-reload
 
 # Debian's Chromium for the browser tests: installed when missing and we are root.
 browser:

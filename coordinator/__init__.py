@@ -26,6 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.config["MAIL_FROM_ADDRESS"] = parseaddr(app.config["MAIL_FROM"])[1]
     app.json.ensure_ascii = False  # Vietnamese stays readable in API responses
+    _warn_about_links(app)
 
     if app.config["TRUST_PROXY_HEADERS"]:
         # Behind N reverse proxies, believe their X-Forwarded-* headers (and only then).
@@ -100,3 +101,23 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _warn_about_links(app: Flask) -> None:
+    """In production (gunicorn, or FLASK_ENV=production) a PUBLIC_BASE_URL left unset makes every
+    mailed and texted link point at this machine's local address: say so at start."""
+    import logging
+    import os
+    import sys
+
+    production = "gunicorn" in os.path.basename(sys.argv[0] or "") or os.environ.get("FLASK_ENV") == "production"
+    if production and not app.config.get("PUBLIC_BASE_URL_SET") and not app.config.get("TESTING"):
+        logging.getLogger("coordinator").warning(
+            "PUBLIC_BASE_URL is not set: links in mail and SMS will point at %s, which users cannot reach. "
+            "Set PUBLIC_BASE_URL to the address users open (e.g. https://hoinghi.example.gov.vn).",
+            app.config["PUBLIC_BASE_URL"])
+    if production and not app.config.get("MAIL_FROM_SET") and not app.config.get("TESTING"):
+        logging.getLogger("coordinator").warning(
+            "MAIL_FROM is not set: event mail goes out from each organizer's office address, other mail "
+            "(account links) from %s. Set MAIL_FROM to the address your mail relay may send as.",
+            app.config["MAIL_FROM"])

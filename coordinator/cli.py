@@ -94,17 +94,57 @@ def schedules_load(file: str, shift_to: str | None) -> None:
                    f"{format_local(s.ends_at, event.timezone)} {event.timezone} (SEQUENCE {s.sequence})")
 
 
+PASSWORD_ON_COMMAND_LINE = ("warning: a password given with --password is visible to other users of this machine "
+                            "(process list, shell history); omit it to be prompted, pipe it with --password-stdin, "
+                            "or let the user choose it through a set-password link (--send-link)")
+
+
+def _read_password(password: str | None, password_stdin: bool, send_link: bool) -> str | None:
+    """The password from --password (warned), stdin, or a prompt on a terminal; None: send a link."""
+    if sum([password is not None, password_stdin, send_link]) > 1:
+        raise click.UsageError("give at most one of --password, --password-stdin and --send-link")
+    if password is not None:
+        click.echo(PASSWORD_ON_COMMAND_LINE, err=True)
+        return password
+    if password_stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            raise click.UsageError("--password-stdin: nothing on the first line of standard input")
+        return value
+    if not send_link and sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return None
+
+
+def _echo_link(link, email: str) -> None:
+    from coordinator.timeutil import iso_local
+
+    click.echo(f"set-password link for {email} (single use, until {iso_local(link.expires_at, 'UTC')}):")
+    click.echo(f"  {link.url}")
+    click.echo("  also queued by email (the outbox dispatcher sends it)" if link.mailed else "  not mailed (--no-mail)")
+
+
 @users_cli.command("create")
 @click.option("--email", required=True)
-@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--password", default=None,
+              help="Discouraged (visible to other users of the machine): omit it to be prompted.")
+@click.option("--password-stdin", "password_stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@click.option("--send-link", "send_link", is_flag=True,
+              help="No password: print a one-time set-password link (72 h) and mail it. The default without a terminal.")
+@click.option("--mail/--no-mail", default=True, show_default=True, help="Mail the set-password link (outbox).")
 @click.option("--role", required=True, type=click.Choice(["admin", "organizer", "coordinator", "operator"]))
 @click.option("--unit", "unit_code", help="Unit code (GSO): a coordinator's scope, e.g. 56 for Khánh Hòa.")
 @click.option("--structure", type=click.Choice(["2024", "2025"]), help="Structure of --unit (default: loaded one).")
 @click.option("--name", "display_name", default="", help="Display name.")
-def users_create(email, password, role, unit_code, structure, display_name) -> None:
-    """Create a user."""
+def users_create(email, password, password_stdin, send_link, mail, role, unit_code, structure, display_name) -> None:
+    """Create a user. The password comes from a prompt (on a terminal) or --password-stdin; without
+    either, the account gets a one-time set-password link, printed and mailed."""
+    from coordinator.auth import links
     from coordinator.auth.services import UserError, create_user
+    from coordinator.extensions import db
 
+    password = _read_password(password, password_stdin, send_link)
     try:
         user = create_user(email, password, role, unit_code=unit_code, structure=structure,
                            display_name=display_name)
@@ -112,6 +152,83 @@ def users_create(email, password, role, unit_code, structure, display_name) -> N
         raise click.ClickException(str(exc)) from None
     scope = f" for {user.unit.code} {user.unit.name}" if user.unit else ""
     click.echo(f"created {user.role} {user.email}{scope}")
+    if password is None:
+        link = links.issue(user, actor=None, mail=mail, reason="cli")
+        db.session.commit()
+        _echo_link(link, user.email)
+
+
+def _user_or_fail(email: str):
+    from coordinator.auth.services import get_user_by_email
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    return user
+
+
+@users_cli.command("link")
+@click.argument("email")
+@click.option("--mail/--no-mail", default=True, show_default=True, help="Mail the link (outbox).")
+def users_link(email: str, mail: bool) -> None:
+    """Print (and mail) a new one-time set-password link for EMAIL; its older links stop working."""
+    from coordinator.auth import links
+    from coordinator.extensions import db
+
+    user = _user_or_fail(email)
+    if not user.active:
+        raise click.ClickException(f"{user.email} is disabled: `flask users enable {user.email}` first")
+    link = links.issue(user, actor=None, mail=mail, reason="cli")
+    db.session.commit()
+    _echo_link(link, user.email)
+
+
+@users_cli.command("password")
+@click.argument("email")
+@click.option("--password-stdin", "password_stdin", is_flag=True,
+              help="Read the password from the first line of standard input (else: a prompt).")
+def users_password(email: str, password_stdin: bool) -> None:
+    """Set the password of EMAIL (from a prompt or stdin, never the command line); its sessions end."""
+    from coordinator.auth.services import UserError, set_password
+    from coordinator.extensions import db
+
+    user = _user_or_fail(email)
+    if not password_stdin and not sys.stdin.isatty():
+        raise click.UsageError("no terminal to prompt on: use --password-stdin, or `flask users link`")
+    password = _read_password(None, password_stdin, False)
+    try:
+        set_password(user, password, via="cli")
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"password of {user.email} set; its other sessions have ended")
+
+
+def _set_active(email: str, active: bool) -> None:
+    from coordinator.auth import accounts
+    from coordinator.auth.permissions import SystemActor
+
+    user = _user_or_fail(email)
+    try:
+        changes = accounts.update_account(SystemActor(), user, {"active": active}, via="cli")
+    except accounts.AccountInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    state = "enabled" if active else "disabled (sessions ended, API tokens and links revoked)"
+    click.echo(f"{user.email} {state}" if changes else f"{user.email} already {'enabled' if active else 'disabled'}")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable EMAIL: it cannot sign in, and its sessions and API tokens stop working at once."""
+    _set_active(email, False)
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def users_enable(email: str) -> None:
+    """Enable EMAIL again (its old sessions and API tokens stay revoked)."""
+    _set_active(email, True)
 
 
 @users_cli.command("token")
@@ -202,13 +319,17 @@ def _event_or_fail(slug: str):
 
 @events_cli.command("publish")
 @click.argument("slug")
-def events_publish(slug: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Say what publishing would send; change nothing.")
+def events_publish(slug: str, dry_run: bool) -> None:
     """Publish an event: every contact with an email is sent one invitation per session."""
     from coordinator.auth.permissions import SystemActor
     from coordinator.events import services
 
     event = _event_or_fail(slug)
     try:
+        if dry_run:
+            _print_consequences(event, services.preview_publish(event))
+            return
         services.publish(event, actor=SystemActor())
     except services.EventStateError as exc:
         raise click.ClickException(str(exc)) from None
@@ -217,18 +338,55 @@ def events_publish(slug: str) -> None:
 
 @events_cli.command("cancel")
 @click.argument("slug")
-@click.option("--reason", default="", help="Kept in the audit log.")
+@click.option("--reason", required=True, help="Required: kept in the audit log, written in the cancellation mail and SMS.")
 def events_cancel(slug: str, reason: str) -> None:
     """Cancel an event: every invitation sent is withdrawn (METHOD:CANCEL)."""
     from coordinator.auth.permissions import SystemActor
     from coordinator.events import services
+    from coordinator.events.plans import PlanInvalid
 
     event = _event_or_fail(slug)
     try:
         services.cancel(event, actor=SystemActor(), reason=reason)
     except services.EventStateError as exc:
         raise click.ClickException(str(exc)) from None
+    except PlanInvalid as exc:
+        raise click.ClickException("; ".join(e.localized() for e in exc.errors)) from None
     _print_invitation_counts(event)
+
+
+@events_cli.command("copy-registrations")
+@click.argument("source")
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Say what would be copied and what needs review; change nothing.")
+def events_copy_registrations(source: str, target: str, dry_run: bool) -> None:
+    """Copy SOURCE's endpoints and contacts into TARGET, following the succession of units
+    (2024 -> 2025). Endpoints that cannot be carried over are listed for review, not lost."""
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.endpoints import copying
+
+    src, dst = _event_or_fail(source), _event_or_fail(target)
+    try:
+        plan = copying.plan_copy(src, dst) if dry_run else copying.copy_registrations(src, dst, actor=SystemActor())
+    except copying.CopyRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    result = plan.as_dict()
+    verb = "would copy" if dry_run else "copied"
+    click.echo(f"{dst.slug}: {verb} {result['copied']} endpoints ({result['contacts']} contacts) from {src.slug}; "
+               f"{result['already_registered']} already registered, {len(result['review'])} to review"
+               + (" (dry run: nothing changed)" if dry_run else ""))
+    for item in result["review"]:
+        click.echo(f"  review {item['unit_code']:>6} {item['endpoint']}: {item['message']}")
+
+
+def _print_consequences(event, c) -> None:
+    from coordinator.timeutil import iso_local
+
+    click.echo(f"{event.slug}: nothing changed (dry run). Publishing would send:")
+    for kind, n in c.invitations.items():
+        click.echo(f"  {kind:<18} {n:>6} invitations")
+    click.echo(f"  to {c.recipients} addresses; {c.reminders} reminders to come"
+               + (f", the first at {iso_local(c.first_reminder_at, event.timezone)}" if c.first_reminder_at else ""))
 
 
 def _print_invitation_counts(event) -> None:

@@ -66,9 +66,18 @@ def _cache_config(instance_path: Path) -> dict:
             "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 300}
 
 
+def derived_base_url() -> str:
+    """Where links point when PUBLIC_BASE_URL is unset: the address the development server listens
+    on (HOST, PORT: `make run` sets them), so that a server on port 5101 mails links to 5101."""
+    host = os.environ.get("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{os.environ.get('PORT') or '5000'}"
+
+
 def load_config(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'coordinator.sqlite3'}"
-    public_base_url = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    public_base_url = (os.environ.get("PUBLIC_BASE_URL") or derived_base_url()).rstrip("/")
     default_tz = os.environ.get("DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh")
     ZoneInfo(default_tz)  # fail at start-up, not at the first request, on a bad zone
     mail_from = _mail_from(public_base_url)
@@ -79,8 +88,9 @@ def load_config(instance_path: Path) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "DEFAULT_TIMEZONE": default_tz,
         # The administrative structure used when a request or command names none (if loaded).
-        "DEFAULT_UNIT_STRUCTURE": os.environ.get("DEFAULT_UNIT_STRUCTURE", "2024"),
+        "DEFAULT_UNIT_STRUCTURE": os.environ.get("DEFAULT_UNIT_STRUCTURE", "2025"),
         "PUBLIC_BASE_URL": public_base_url,
+        "PUBLIC_BASE_URL_SET": bool(os.environ.get("PUBLIC_BASE_URL")),
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "vi"),
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ("vi", "en"),
@@ -105,6 +115,7 @@ def load_config(instance_path: Path) -> dict:
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "file"),
         "MAIL_FILE_DIR": os.environ.get("MAIL_FILE_DIR", str(instance_path / "mail")),
         "MAIL_FROM": mail_from,
+        "MAIL_FROM_SET": bool(os.environ.get("MAIL_FROM")),
         "MAIL_FROM_ADDRESS": parseaddr(mail_from)[1],
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "465" if _bool(os.environ.get("SMTP_SSL"), False) else "25")),

@@ -18,9 +18,9 @@ from coordinator import create_app  # noqa: E402
 from coordinator.config import normalise_database_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# Everything but the units (loaded once per run and never changed by a test) and the job store,
+# Everything but the units and their succession (loaded once per run and never changed by a test),
 # children before parents: every table of the models, so a new one is never forgotten.
-KEPT_TABLES = {"units"}
+KEPT_TABLES = {"units", "unit_successions"}
 
 
 def _per_test_tables() -> list[str]:

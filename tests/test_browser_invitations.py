@@ -26,7 +26,11 @@ def test_organizer_publishes_and_follows_the_invitations(app, page, context, mak
     sign_in(page, "organizer@example.gov.vn")
 
     page.goto(f"/events/{nd49}")
-    page.get_by_role("button", name=vi(app, "Publish"), exact=True).click()
+    page.get_by_role("link", name=vi(app, "Publish"), exact=True).click()
+    # First what publishing will do (2 contacts with email × 2 sessions), then the confirmation.
+    expect(page.locator("#consequences")).to_have_attribute("data-invitations", "4")
+    expect(page.locator("#consequences")).to_have_attribute("data-recipients", "2")
+    page.get_by_role("button", name=vi(app, "Publish and send"), exact=True).click()
     expect(page.locator(".flash-success")).to_contain_text("4")
     expect(page.locator(".flash-success")).to_contain_text(vi(app, "Event published: %(n)s invitations are being sent "
                                                                    "(one per contact with an email address and session).")

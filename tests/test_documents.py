@@ -291,7 +291,7 @@ def test_a_cancelled_event_refuses_uploads(app, client, request_id, uploads):
     from coordinator.events.services import cancel, get_event
 
     with app.app_context():
-        cancel(get_event(SLUG))
+        cancel(get_event(SLUG), reason="Hoãn theo chỉ đạo của Lãnh đạo Bộ")
     as_user(client, "kh@example.gov.vn")
     response = post_upload(client, request_id, NHA_TRANG, 0, "Hồ sơ.pdf", PDF, headers=EN)
     assert response.status_code == 400 and "this event is Cancelled" in response.get_data(as_text=True)

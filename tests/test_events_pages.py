@@ -127,15 +127,26 @@ def test_publish_then_cancel(organizer_client, nd49, app):
     token = csrf_from(page)
     assert organizer_client.post("/events/nd49-2024/publish", data={"csrf_token": token}).status_code == 302
     assert organizer_client.get("/api/v1/events/nd49-2024").get_json()["status"] == "published"
-    assert organizer_client.post("/events/nd49-2024/cancel", data={"csrf_token": token}).status_code == 302
+    # Cancelling asks first, and needs a reason: without one, nothing changes.
+    confirm = organizer_client.get("/events/nd49-2024/cancel").get_data(as_text=True)
+    assert 'name="reason"' in confirm and "required" in confirm
+    refused = organizer_client.post("/events/nd49-2024/cancel", data={"csrf_token": token, "reason": "  "})
+    assert refused.status_code == 422
+    assert organizer_client.get("/api/v1/events/nd49-2024").get_json()["status"] == "published"
+    reason = "Lãnh đạo Bộ bận đột xuất, sẽ thông báo lịch mới"
+    assert organizer_client.post("/events/nd49-2024/cancel",
+                                 data={"csrf_token": token, "reason": reason}).status_code == 302
     assert organizer_client.get("/api/v1/events/nd49-2024").get_json()["status"] == "cancelled"
     # A cancelled event cannot be published again.
     organizer_client.post("/events/nd49-2024/publish", data={"csrf_token": token})
     assert organizer_client.get("/api/v1/events/nd49-2024").get_json()["status"] == "cancelled"
     with app.app_context():
-        actions = [(e.action, e.actor_label) for e in recent()]
+        entries = recent()
+        actions = [(e.action, e.actor_label) for e in entries]
+        cancel_entry = next(e for e in entries if e.action == "event.cancel")
     assert ("event.publish", "organizer@example.gov.vn") in actions
     assert ("event.cancel", "organizer@example.gov.vn") in actions
+    assert cancel_entry.details["reason"] == reason
 
 
 def test_finished_events_are_marked_by_the_scheduler_job(cli, organizer_client, nd49, app):

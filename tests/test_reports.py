@@ -53,11 +53,28 @@ def seed(app, slug: str) -> None:
     register(app, slug, ORGANIZER, "TW", [chair("Lãnh đạo Bộ", "0243 9436 666")])
     register(app, slug, ORGANIZER, "01", [technical("Nguyễn Văn An", "0904 000 111")])
     register(app, slug, ORGANIZER, "56", [
-        technical("Trần Thị Bình", "0913 123 456", position=FORMULA),
+        technical("Trần Thị Bình", "0913 123 456", position="Phó Giám đốc"),
         chair("Lê Văn Cường", "0258.3563535"),
     ])
+    legacy_formula(app, slug, "56", "Trần Thị Bình")
     register(app, slug, ORGANIZER, "568", [technical("Phạm Minh Dũng", "0258 3822 123")], hosted=["22327", "22330"])
     register(app, slug, ORGANIZER, "48", [chair("Võ Thị Em", "0236 3822 111")])
+
+
+def legacy_formula(app, slug: str, unit_code: str, contact_name: str) -> None:
+    """A position saved before formulas were refused at entry (issue 13): the exports must still
+    write it as text. Today's services refuse it, so it goes into the database directly."""
+    from coordinator.endpoints.models import Contact
+    from coordinator.endpoints.services import clean_endpoint
+    from coordinator.extensions import db
+
+    refused = clean_endpoint({"name": "x", "protocol": "sip", "dial": "sip:1@10.0.0.5",
+                              "contacts": [technical(contact_name, "0913 123 456", position=FORMULA)]})
+    assert [p.field for p in refused.problems] == ["contacts[0].position"]
+    with app.app_context():
+        contact = db.session.scalars(select(Contact).where(Contact.name == contact_name)).one()
+        contact.position = FORMULA
+        db.session.commit()
 
 
 def communes_of(app, province: str) -> int:

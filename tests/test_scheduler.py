@@ -179,7 +179,7 @@ def test_reminder_jobs_follow_the_rules_and_the_sessions(app, nd49):
         with app.app_context():
             from coordinator.events.services import cancel
 
-            cancel(get_event("nd49-2024"))
+            cancel(get_event("nd49-2024"), reason="Hoãn theo chỉ đạo của Lãnh đạo Bộ")
         jobs.sync_reminders()
         assert [j.id for j in scheduler.get_jobs() if j.id.startswith("reminder:")] == []
     finally:

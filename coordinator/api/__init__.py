@@ -92,7 +92,7 @@ def _api_csrf(app: Flask, blueprints) -> None:
 
 
 def init_api(app: Flask) -> None:
-    from coordinator.api import endpoints, events, imports, registration, reminders, status, units
+    from coordinator.api import endpoints, events, imports, registration, reminders, status, units, users
 
     api.init_app(app, spec_kwargs={
         "info": {"description": "Coordination of nationwide tiered videoconferences. "
@@ -108,6 +108,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(reminders.blp, url_prefix=f"{API_PREFIX}/events")
     api.register_blueprint(status.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/users")
     _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp, reminders.blp, status.blp])
 
     @app.errorhandler(500)

@@ -82,11 +82,20 @@ class EndpointSchema(ma.Schema):
 
 class EndpointList(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(EndpointSchema))
-    total = ma.fields.Integer()
+    total = ma.fields.Integer(metadata={"description": "endpoints that pass the filters, on every page"})
+    page = ma.fields.Integer(metadata={"description": "only when the request asked for a page"})
+    per_page = ma.fields.Integer(metadata={"description": "only when the request asked for a page"})
 
 
 class EndpointQuery(ma.Schema):
     unit_code = ma.fields.String(metadata={"description": "only this unit's endpoint"})
+    q = ma.fields.String(validate=ma.validate.Length(max=100), metadata={
+        "description": "search without diacritics: unit name or code, room name or address, contact name or "
+                       "phone (`ba dinh` finds Ba Đình, `0913 123` finds +84913123…)"})
+    tier = ma.fields.String(metadata={"enum": ["central", "province", "district", "commune"]})
+    page = ma.fields.Integer(validate=ma.validate.Range(min=1), metadata={
+        "description": "one page of `per_page` (default 100) instead of every endpoint"})
+    per_page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=1000))
 
 
 
@@ -114,10 +123,15 @@ class EventEndpoints(MethodView):
 
     @blp.arguments(EndpointQuery, location="query", as_kwargs=True)
     @blp.response(200, EndpointList)
-    def get(self, slug, unit_code=None):
-        """The event's endpoints you may see, with their contacts (E.164 phones)"""
-        items = services.list_endpoints(event_or_404(slug), current_user, unit_code=unit_code)
-        return {"items": items, "total": len(items)}
+    def get(self, slug, unit_code=None, q=None, tier=None, page=None, per_page=None):
+        """The event's endpoints you may see, with their contacts (E.164 phones), ordered by unit code;
+        searched with `q`, filtered by `tier`, one page at a time with `page` / `per_page`"""
+        items = services.list_endpoints(event_or_404(slug), current_user, unit_code=unit_code, q=q, tier=tier)
+        if page is None and per_page is None:
+            return {"items": items, "total": len(items)}
+        page, per_page = page or 1, per_page or 100
+        return {"items": items[(page - 1) * per_page: page * per_page], "total": len(items), "page": page,
+                "per_page": per_page}
 
     @blp.arguments(EndpointInput)
     @blp.response(201, EndpointSchema)

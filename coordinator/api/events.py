@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import jsonify
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
@@ -97,12 +98,39 @@ class PublishResult(EventSchema):
 
 
 class CancelInput(ma.Schema):
-    reason = ma.fields.String(load_default="", metadata={"description": "kept in the audit log"})
+    reason = ma.fields.String(load_default="", metadata={
+        "description": "required: kept in the audit log and written in the cancellation mail and SMS"})
+
+
+class DryRunQuery(ma.Schema):
+    dry_run = ma.fields.Boolean(load_default=False, metadata={
+        "description": "say what would be sent, change nothing"})
+
+
+class Consequences(ma.Schema):
+    invitations = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={
+        "description": "invitation emails per session kind"})
+    recipients = ma.fields.Integer(metadata={"description": "distinct addresses written to"})
+    updates = ma.fields.Integer(metadata={"description": "updated invitations (a session moved)"})
+    cancellations = ma.fields.Integer()
+    reminders = ma.fields.Integer(metadata={"description": "reminder rules still to fire"})
+    first_reminder_at = ma.fields.Function(lambda c: iso_local(c["first_reminder_at"], c["tz"])
+                                           if c["first_reminder_at"] else None)
+    sender = ma.fields.String(metadata={"description": "publish: the From of the mail (the organizer's office)"})
+    reply_to = ma.fields.String(allow_none=True, metadata={"description": "publish: where answers go"})
+
+
+_CONSEQUENCES = Consequences()
+
+
+def _consequences(result, event) -> dict:
+    return _CONSEQUENCES.dump({**result.__dict__, "tz": event.timezone})
 
 
 def _change_status(slug, change):
-    """Publish or cancel: 409 when the event's status does not allow it; the event with its
-    invitation counts per session kind otherwise."""
+    """Publish or cancel: 409 when the event's status does not allow it (or its structure has no
+    units loaded); the event with its invitation counts per session kind otherwise."""
+    from coordinator.events.plans import PlanInvalid
     from coordinator.invitations.services import counts
 
     event = _event(slug)
@@ -110,6 +138,9 @@ def _change_status(slug, change):
         change(event)
     except services.EventStateError as exc:
         abort(409, message=str(exc))
+    except PlanInvalid as exc:
+        abort(422, message="nothing was changed: see details",
+              errors=[{"field": e.path, "message": e.localized()} for e in exc.errors])
     event.invitations = {row["session"].kind: row["counts"] for row in counts(event)}
     return event
 
@@ -118,11 +149,20 @@ def _change_status(slug, change):
 class Publish(MethodView):
     decorators = [require("events.manage")]
 
+    @blp.arguments(DryRunQuery, location="query")
     @blp.response(200, PublishResult)
-    @blp.alt_response(409, description="the event is cancelled or finished")
-    def post(self, slug):
+    @blp.alt_response(409, description="the event is cancelled or finished, or its structure has no units loaded")
+    def post(self, query, slug):
         """Publish a draft event: every contact with an email gets one invitation per session.
-        Publishing a published event changes nothing."""
+        Publishing a published event changes nothing. With `dry_run=true`: what publishing would
+        send (`Consequences`: invitations per session kind, recipients, reminders, the first
+        reminder's time), nothing changed."""
+        if query["dry_run"]:
+            event = _event(slug)
+            try:
+                return jsonify(_consequences(services.preview_publish(event), event))
+            except services.EventStateError as exc:
+                abort(409, message=str(exc))
         return _change_status(slug, lambda event: services.publish(event, actor=current_user))
 
 
@@ -133,6 +173,7 @@ class Cancel(MethodView):
     @blp.arguments(CancelInput)
     @blp.response(200, PublishResult)
     @blp.alt_response(409, description="the event is finished")
+    @blp.alt_response(422, description="no reason given: nothing changed")
     def post(self, data, slug):
         """Cancel the event: every invitation sent is withdrawn (METHOD:CANCEL, STATUS:CANCELLED)."""
         return _change_status(slug, lambda event: services.cancel(event, actor=current_user, reason=data["reason"]))
@@ -155,19 +196,25 @@ class SessionByKind(MethodView):
     decorators = [require("events.manage")]
 
     @blp.arguments(SessionPatch)
+    @blp.arguments(DryRunQuery, location="query")
     @blp.response(200, SessionSchema)
     @blp.alt_response(404, description="no such event or session")
     @blp.alt_response(409, description="the event is cancelled or finished")
     @blp.alt_response(422, description="the end is not after the start")
-    def patch(self, data, slug, kind):
+    def patch(self, data, query, slug, kind):
         """Move a session (time or place). A change raises its SEQUENCE and sends everyone
-        concerned an updated invitation."""
+        concerned an updated invitation. With `dry_run=true`: how many updates it would send
+        (`Consequences`), nothing changed."""
         from coordinator.events.plans import PlanInvalid
 
         event = _event(slug)
         if event.session(kind) is None:
             abort(404, message=f"event {slug!r} has no session {kind!r}")
         try:
+            if query["dry_run"]:
+                return jsonify(_consequences(services.preview_move(
+                    event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
+                    ends_at=_aware(data.get("ends_at"), event.timezone), location=data.get("location")), event))
             return services.move_session(event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
                                          ends_at=_aware(data.get("ends_at"), event.timezone),
                                          location=data.get("location"), actor=current_user)
@@ -210,3 +257,53 @@ class Invitations(MethodView):
 
         event = _event(slug)
         return {"status": event.status, "sessions": counts(event), "outbox": status_counts(event.id, "email")}
+
+
+class CopyInput(ma.Schema):
+    source = ma.fields.String(required=True, metadata={"description": "slug of the event whose registrations to copy"})
+
+
+class CopyReview(ma.Schema):
+    unit_code = ma.fields.String()
+    unit_name = ma.fields.String()
+    endpoint = ma.fields.String()
+    reason = ma.fields.String(metadata={"enum": ["no_successor", "divided", "merged", "tier_not_in_event"]})
+    target_code = ma.fields.String(allow_none=True)
+    candidates = ma.fields.List(ma.fields.String())
+    message = ma.fields.String()
+
+
+class CopyResult(ma.Schema):
+    source = ma.fields.String()
+    target = ma.fields.String()
+    copied = ma.fields.Integer(metadata={"description": "endpoints copied (or, dry run, to be copied)"})
+    contacts = ma.fields.Integer()
+    review = ma.fields.List(ma.fields.Nested(CopyReview), metadata={
+        "description": "endpoints not copied, each with why: for the organizer or the province to decide"})
+    already_registered = ma.fields.Integer(metadata={"description": "left as they are in the target event"})
+    hosted_not_carried = ma.fields.List(ma.fields.Dict())
+
+
+@blp.route("/<slug>/copy-registrations")
+class CopyRegistrations(MethodView):
+    decorators = [require("events.manage")]
+
+    @blp.arguments(CopyInput)
+    @blp.arguments(DryRunQuery, location="query")
+    @blp.response(200, CopyResult)
+    @blp.alt_response(409, description="the same event, or a cancelled target")
+    def post(self, data, query, slug):
+        """Copy another event's endpoints and contacts into this one, following the succession of
+        units when the structures differ (2024 -> 2025). Endpoints that cannot be carried over
+        safely (no counterpart, divided, merged into a unit that already gets one) are listed in
+        `review`, never dropped silently. Copying twice copies nothing more. With `dry_run=true`:
+        the same answer, nothing changed."""
+        from coordinator.endpoints import copying
+
+        target, source = _event(slug), _event(data["source"])
+        try:
+            plan = copying.plan_copy(source, target) if query["dry_run"] else \
+                copying.copy_registrations(source, target, actor=current_user)
+        except copying.CopyRefused as exc:
+            abort(409, message=str(exc))
+        return plan.as_dict()

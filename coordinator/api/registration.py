@@ -62,6 +62,9 @@ class RegistrationProgressSchema(ma.Schema):
                                metadata={"description": "the central unit (TW), when the event has the central tier"})
     provinces = ma.fields.List(ma.fields.Nested(ProvinceProgressSchema))
     totals = ma.fields.Nested(RegistrationTotalsSchema)
+    units_loaded = ma.fields.Boolean(metadata={
+        "description": "false when the event's structure has no units loaded: nothing is done, nothing can be "
+                       "registered yet (`flask --app app units load --structure …`)"})
 
 
 @blp.route("/<slug>/registration")
@@ -76,4 +79,4 @@ class RegistrationProgress(MethodView):
             abort(404, message=f"no event {slug!r}")
         progress = services.province_progress(event)
         return {"event": event.slug, "central": progress.central, "provinces": progress.provinces,
-                "totals": progress.totals}
+                "totals": progress.totals, "units_loaded": progress.units_loaded}

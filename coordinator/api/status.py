@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
+from coordinator.auth.models import COORDINATOR
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.endpoints import services as endpoints
 from coordinator.extensions import db
@@ -171,7 +172,9 @@ class EventStatus(MethodView):
         """National roll-up (per province: endpoints per state shown, confirmed, confirmed but
         unreachable, shares ready and reachable, open incidents, oldest probe; freshness), or with
         `unit` that unit's endpoints with their three facts. Answers 304 to an unchanged If-None-Match."""
-        scope = scope_path(current_user)
+        scope = None
+        if current_user.role == COORDINATOR:  # limited to its unit in the event's structure
+            scope = scope_path(current_user, event_or_404(slug).unit_structure)
         unit = None
         if query.get("unit"):
             event = event_or_404(slug)
@@ -304,7 +307,7 @@ class EventChecks(MethodView):
         event = event_or_404(slug)
         session = session_for(event, data["session"])
         ids = sorted({c["endpoint_id"] for c in data["checks"]})
-        scope = scope_path(current_user)
+        scope = scope_path(current_user, event.unit_structure)
         found = {}
         for i in range(0, len(ids), 500):
             found.update(dict(db.session.execute(select(Endpoint.id, Unit.path).join(Unit, Endpoint.unit_id == Unit.id)
@@ -380,7 +383,7 @@ class EventIncidents(MethodView):
         event = event_or_404(slug)
         session = session_for(event, query.get("session"))
         open_ = {"true": True, "false": False, "all": None}[query["open"]]
-        items, total = status.list_incidents(event, session, scope=scope_path(current_user),
+        items, total = status.list_incidents(event, session, scope=scope_path(current_user, event.unit_structure),
                                              province=query.get("province"), tier=query.get("tier"),
                                              cause=query.get("cause"), open_=open_, page=query["page"],
                                              per_page=query["per_page"])

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
+from coordinator.auth.scopes import scope_unit
 from coordinator.events.labels import STATUS_LABELS
 from coordinator.deadlines import services as deadlines
 from coordinator.deadlines.models import DeadlineFulfilment
@@ -403,8 +404,8 @@ def is_complete(deadline: Deadline, unit_id: int) -> bool:
     return bool(phone)
 
 
-def _scoped(stmt, user, within: Unit | None):
-    path = scope_path(user)
+def _scoped(stmt, user, within: Unit | None, structure: str):
+    path = scope_path(user, structure)
     if path is not None:
         stmt = stmt.where(Unit.path.startswith(path, autoescape=True))
     if within is not None:
@@ -416,16 +417,16 @@ def units_for(deadline: Deadline, user, within: Unit | None = None) -> list[Unit
     """The units the request is addressed to that `user` may see (a coordinator: those in its
     subtree), optionally only those below `within`."""
     event = deadline.event
-    if user.role == "coordinator" and (user.unit is None or user.unit.structure != event.unit_structure):
+    if user.role == "coordinator" and scope_unit(user, event.unit_structure) is None:
         return []
     stmt = select(Unit).where(Unit.structure == event.unit_structure, Unit.tier == deadline.tier)
-    return list(db.session.scalars(_scoped(stmt, user, within).order_by(Unit.code)))
+    return list(db.session.scalars(_scoped(stmt, user, within, event.unit_structure).order_by(Unit.code)))
 
 
 def list_for(deadline: Deadline, user, within: Unit | None = None) -> list[DocumentFile]:
     """The request's files `user` may see, by unit code, slot and name."""
     stmt = select(DocumentFile).join(Unit, DocumentFile.unit_id == Unit.id).where(DocumentFile.deadline_id == deadline.id)
-    return list(db.session.scalars(_scoped(stmt, user, within).order_by(Unit.code, DocumentFile.slot,
+    return list(db.session.scalars(_scoped(stmt, user, within, deadline.event.unit_structure).order_by(Unit.code, DocumentFile.slot,
                                                                          DocumentFile.filename)))
 
 
@@ -444,6 +445,7 @@ class UnitStatus:
     unit: Unit
     files: list[DocumentFile] = field(default_factory=list)
     fulfilment: DeadlineFulfilment | None = None
+    due_at: datetime | None = None  # the deadline's due time as it is now
 
     @property
     def complete(self) -> bool:
@@ -451,7 +453,7 @@ class UnitStatus:
 
     @property
     def late(self) -> bool:
-        return self.complete and self.fulfilment.late
+        return self.complete and self.due_at is not None and self.fulfilment.fulfilled_at > self.due_at
 
     @property
     def started(self) -> bool:
@@ -475,7 +477,7 @@ class UnitStatus:
 
 def unit_statuses(deadline: Deadline, user, within: Unit | None = None) -> list[UnitStatus]:
     units = units_for(deadline, user, within)
-    statuses = {u.id: UnitStatus(u) for u in units}
+    statuses = {u.id: UnitStatus(u, due_at=deadline.due_at) for u in units}
     for file in list_for(deadline, user, within):
         if file.unit_id in statuses:
             statuses[file.unit_id].files.append(file)

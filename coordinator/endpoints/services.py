@@ -18,12 +18,14 @@ from sqlalchemy.orm import selectinload
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
 from coordinator.deadlines import services as deadlines
+from coordinator.endpoints import listing
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit, RegistryVersion
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db
 from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
+from coordinator.text import fold, looks_like_formula
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
 
@@ -33,7 +35,13 @@ ROLE_ALIASES = {
     "technical": "technical", "kỹ thuật": "technical", "ky thuat": "technical", "đầu mối": "technical",
     "đầu mối kỹ thuật": "technical", "cán bộ đầu mối": "technical", "focal": "technical",
     "attendee": "attendee", "tham dự": "attendee", "tham du": "attendee", "đại biểu": "attendee",
+    "kĩ thuật": "technical", "cán bộ kỹ thuật": "technical",
 }
+# Compared without case and diacritics: "KỸ THUẬT", "Ky thuat" and "kĩ thuật" are the same word.
+_ROLES_FOLDED = {fold(k): v for k, v in ROLE_ALIASES.items()}
+# A yes/no cell ("Đầu mối tỉnh"): what officials write for yes, and for no.
+FOCAL_YES = ("có", "co", "x", "✓", "✔", "yes", "y", "true", "1", "đúng", "dung", "on", "đầu mối", "dau moi")
+FOCAL_NO = ("", "không", "khong", "ko", "k", "no", "n", "false", "0", "sai", "off", "-")
 ENDPOINT_FIELDS = ("name", "address", "protocol", "dial", "upstream_bridge", "provider", "expected_attendance")
 PROTOCOL_ALIASES = {"sip": "sip", "h323": "h323", "h.323": "h323", "webrtc": "webrtc", "web": "webrtc",
                     "https": "webrtc", "other": "other", "khác": "other", "khac": "other", "": "other"}
@@ -87,6 +95,29 @@ class EndpointValues:
 
 # --- field rules, shared by the form, the API and the spreadsheet import --------------------------
 
+def formula_error(raw: Any) -> Message | None:
+    """The problem of text that a spreadsheet program would run as a formula (`=HYPERLINK(…)`,
+    `+cmd|…`, `-2+3`, `@SUM(…)`; see coordinator.text.looks_like_formula), or None.
+
+    Refused in every text field: exported lists are opened in Excel by other people."""
+    if not isinstance(raw, str) or not looks_like_formula(raw):
+        return None
+    text = raw.strip()
+    return Message(N_("'%(value)s' would be run as a formula by spreadsheet programs (it starts with %(sign)s); "
+                      "remove the %(sign)s at the start or write the text differently"),
+                   {"value": text if len(text) <= 60 else text[:57] + "…", "sign": text[0]})
+
+
+def _text_field(data: dict[str, Any], key: str, field: str, problems: list[Problem]) -> tuple[Any, bool]:
+    """The raw value of `key`, and False when it is a formula (its problem is added)."""
+    raw = data.get(key)
+    err = formula_error(raw)
+    if err:
+        problems.append(Problem(field, err))
+        return raw, False
+    return raw, True
+
+
 def clean_protocol(raw: Any) -> tuple[str, Message | None]:
     value = PROTOCOL_ALIASES.get(str(raw or "").strip().lower())
     if value is None:
@@ -121,7 +152,7 @@ def clean_dial(protocol: str, raw: Any) -> tuple[str, Message | None]:
 
 
 def clean_role(raw: Any) -> tuple[str, Message | None]:
-    value = ROLE_ALIASES.get(" ".join(str(raw or "").strip().lower().split()))
+    value = _ROLES_FOLDED.get(fold(str(raw or "")))
     if value is None:
         return "", Message(N_("unknown role '%(value)s'; use chair, technical or attendee"), {"value": raw})
     return value, None
@@ -137,34 +168,56 @@ def clean_email(raw: Any) -> tuple[str, Message | None]:
         return email, Message(N_("'%(value)s' is not an email address"), {"value": email})
 
 
+def clean_focal(raw: Any) -> tuple[bool, Message | None]:
+    """Yes or no: a boolean (form, API) or a word (a spreadsheet's "Đầu mối tỉnh" cell: Có / x /
+    empty)."""
+    if not isinstance(raw, str):
+        return bool(raw), None
+    word = " ".join(raw.strip().lower().split())
+    if word in FOCAL_YES:
+        return True, None
+    if word in FOCAL_NO:
+        return False, None
+    return False, Message(N_("'%(value)s' is not yes or no; write Có (or x) for a province focal contact, "
+                             "or leave it empty"), {"value": raw.strip()})
+
+
 def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues | None, list[Problem]]:
     """A contact's values, or None with every problem found (the phone is checked even when other
-    fields are wrong: see `contact_phone`)."""
+    fields are wrong: see `contact_phone`). Text that would act as a spreadsheet formula is
+    refused in every field (`formula_error`)."""
     problems: list[Problem] = []
-    name = str(data.get("name") or "").strip()
-    if not name:
+    raw, ok = _text_field(data, "name", f"{prefix}name", problems)
+    name = str(raw or "").strip() if ok else ""
+    if ok and not name:
         problems.append(Problem(f"{prefix}name", Message(N_("the contact's name is required"))))
-    role, err = clean_role(data.get("role") or "attendee")
+    raw, ok = _text_field(data, "position", f"{prefix}position", problems)
+    position = str(raw or "").strip()
+    raw, ok = _text_field(data, "role", f"{prefix}role", problems)
+    role = ""
+    if ok:
+        role, err = clean_role(raw or "attendee")
+        if err:
+            problems.append(Problem(f"{prefix}role", err))
+    raw, ok = _text_field(data, "email", f"{prefix}email", problems)
+    email = ""
+    if ok:
+        email, err = clean_email(raw)
+        if err:
+            problems.append(Problem(f"{prefix}email", err))
+    focal, err = clean_focal(data.get("focal"))
     if err:
-        problems.append(Problem(f"{prefix}role", err))
-    email, err = clean_email(data.get("email"))
-    if err:
-        problems.append(Problem(f"{prefix}email", err))
-    try:
-        phone = parse_phone(str(data.get("phone") or ""))
-    except PhoneError as exc:
-        problems.append(Problem(f"{prefix}phone", exc.msg))
-        phone = None
+        problems.append(Problem(f"{prefix}focal", err))
+    raw, ok = _text_field(data, "phone", f"{prefix}phone", problems)
+    phone = None
+    if ok:
+        try:
+            phone = parse_phone(str(raw or ""))
+        except PhoneError as exc:
+            problems.append(Problem(f"{prefix}phone", exc.msg))
     if problems:
         return None, problems
-    return ContactValues(role, name, str(data.get("position") or "").strip(), phone.e164, phone.type, email,
-                         _truthy(data.get("focal"))), []
-
-
-def _truthy(raw: Any) -> bool:
-    if isinstance(raw, str):
-        return raw.strip().lower() in ("1", "true", "yes", "y", "on", "x", "có", "co")
-    return bool(raw)
+    return ContactValues(role, name, position, phone.e164, phone.type, email, focal), []
 
 
 def _phone_or_none(raw: Any) -> str | None:
@@ -177,15 +230,22 @@ def _phone_or_none(raw: Any) -> str | None:
 def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
     """Check the fields of an endpoint (and its contacts and hosted units, if given)."""
     problems: list[Problem] = []
-    name = str(data.get("name") or "").strip()
-    if not name:
+    texts: dict[str, str | None] = {}  # None: refused as a formula (its problem is said)
+    for key in ("name", "address", "protocol", "dial", "upstream_bridge", "provider"):
+        raw, ok = _text_field(data, key, key, problems)
+        texts[key] = str(raw or "").strip() if ok else None
+    name = texts["name"] or ""
+    if texts["name"] == "":
         problems.append(Problem("name", Message(N_("the endpoint's name (room) is required"))))
-    protocol, err = clean_protocol(data.get("protocol", "other"))
-    if err:
-        problems.append(Problem("protocol", err))
-    dial, err = clean_dial(protocol, data.get("dial"))
-    if err:
-        problems.append(Problem("dial", err))
+    protocol, dial = "other", ""
+    if texts["protocol"] is not None:
+        protocol, err = clean_protocol(data.get("protocol", "other"))
+        if err:
+            problems.append(Problem("protocol", err))
+    if texts["dial"] is not None:
+        dial, err = clean_dial(protocol, data.get("dial"))
+        if err:
+            problems.append(Problem("dial", err))
     attendance = data.get("expected_attendance")
     if attendance in ("", None):
         attendance = None
@@ -213,8 +273,8 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
                 contacts.append(contact)
     hosted = data.get("hosted_unit_codes")
     return EndpointValues(
-        name=name, address=str(data.get("address") or "").strip(), protocol=protocol or "other", dial=dial,
-        upstream_bridge=str(data.get("upstream_bridge") or "").strip(), provider=str(data.get("provider") or "").strip(),
+        name=name, address=str(texts["address"] or "").strip(), protocol=protocol or "other", dial=dial,
+        upstream_bridge=str(texts["upstream_bridge"] or "").strip(), provider=str(texts["provider"] or "").strip(),
         expected_attendance=attendance, contacts=contacts,
         hosted_unit_codes=None if hosted is None else [str(c).strip() for c in hosted if str(c).strip()],
         problems=problems,
@@ -223,24 +283,38 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
 
 # --- queries -------------------------------------------------------------------------------------
 
-def _scoped(stmt, user):
-    path = scope_path(user)
+def _scoped(stmt, user, structure: str):
+    path = scope_path(user, structure)
     if path is not None:
         stmt = stmt.join(Unit, Endpoint.unit_id == Unit.id).where(Unit.path.startswith(path))
     return stmt
 
 
-def list_endpoints(event: Event, user, *, unit_code: str | None = None) -> list[Endpoint]:
-    """The event's endpoints the user may see, with contacts and hosted units, ordered by unit code."""
-    stmt = _scoped(select(Endpoint).where(Endpoint.event_id == event.id), user)
+def list_endpoints(event: Event, user, *, unit_code: str | None = None, q: str | None = None,
+                   tier: str | None = None) -> list[Endpoint]:
+    """The event's endpoints the user may see, with contacts and hosted units, ordered by unit code.
+    `q` searches without diacritics (see `coordinator.search`); `tier` keeps one tier."""
+    stmt = _scoped(select(Endpoint).where(Endpoint.event_id == event.id), user, event.unit_structure)
     if unit_code:
         unit = get_unit(event.unit_structure, unit_code)
         if unit is None:
             return []
         stmt = stmt.where(Endpoint.unit_id == unit.id)
+    if tier or (q and q.strip()):
+        light = select(Endpoint.id, Unit.code, Unit.name, Endpoint.name, Endpoint.address).join(
+            Unit, Endpoint.unit_id == Unit.id).where(Endpoint.id.in_(stmt.with_only_columns(Endpoint.id)))
+        if tier:
+            light = light.where(Unit.tier == tier)
+        ids = listing.endpoint_ids_matching(event, q or "", db.session.execute(light))
+        if not ids:
+            return []
+        if len(ids) <= 900:  # bound parameters: well below SQLite's limit
+            stmt = stmt.where(Endpoint.id.in_(list(ids)))
+    else:
+        ids = None
     stmt = stmt.options(selectinload(Endpoint.contacts), selectinload(Endpoint.hosted).selectinload(HostedUnit.unit),
                         selectinload(Endpoint.unit))
-    return sorted(db.session.scalars(stmt), key=lambda e: e.unit.code)
+    return sorted((e for e in db.session.scalars(stmt) if ids is None or e.id in ids), key=lambda e: e.unit.code)
 
 
 def get_endpoint(endpoint_id: int, user) -> Endpoint | None:

@@ -8,11 +8,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from coordinator.web.lookup import event_or_404
+from coordinator.web.views import safe_next
 from coordinator.auth.permissions import authorize, can, require, scope_path
+from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.deadlines.services import RegistrationClosed, registration_window
-from coordinator.endpoints import services
+from coordinator.endpoints import listing, services
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS, EndpointForm
-from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
 from coordinator.extensions import db
@@ -44,28 +45,42 @@ def _unit(event, code, permission="registration.view"):
 def overview(slug):
     """A coordinator lands on its own unit; others pick a province first."""
     event = event_or_404(slug)
-    path = scope_path(current_user)
+    path = scope_path(current_user, event.unit_structure)
     code = request.args.get("unit")
     if path is not None and not code:
-        code = current_user.unit.code
+        require_scope(current_user, event.unit_structure)  # no unit there: say which and whom to ask
+        code = scope_unit(current_user, event.unit_structure).code
     if not code:
         provinces = db.session.scalars(select(Unit).where(Unit.structure == event.unit_structure,
                                                           Unit.tier == "province").order_by(Unit.code)).all()
         return render_template("endpoints/provinces.html", event=event, provinces=provinces)
     root = _unit(event, code)
-    units = db.session.scalars(select(Unit).where(Unit.structure == event.unit_structure,
-                                                  Unit.path.startswith(root.path),
-                                                  Unit.tier.in_(event.tiers)).order_by(Unit.path)).all()
-    ids = [u.id for u in units]
-    endpoints = {e.unit_id: e for e in db.session.scalars(
-        select(Endpoint).where(Endpoint.event_id == event.id, Endpoint.unit_id.in_(ids)))} if ids else {}
-    hosts = {h.unit_id: h.endpoint for h in db.session.scalars(
-        select(HostedUnit).where(HostedUnit.event_id == event.id, HostedUnit.unit_id.in_(ids)))} if ids else {}
+    filters = listing_filters(request.args, event.tiers)
+    result = listing.registration_list(event, root, filters)
     may_attend = {r.tier for r in event.tier_roles if r.may_attend_at_parent}
     windows = {tier: registration_window(event, tier) for tier in event.tiers}
-    counts = {"registered": len(endpoints), "hosted": len(hosts), "total": len(units)}
-    return render_template("endpoints/overview.html", event=event, root=root, units=units, endpoints=endpoints,
-                           hosts=hosts, may_attend=may_attend, windows=windows, counts=counts)
+    return render_template("endpoints/overview.html", event=event, root=root, listing=result, filters=filters,
+                           may_attend=may_attend, windows=windows, counts=result.counts,
+                           STATUS_LABELS=registration_status_labels())
+
+
+def listing_filters(args, tiers) -> listing.Filters:
+    """The registration list's search and filters from the query string; unknown values are ignored."""
+    tier = args.get("tier", "")
+    status = args.get("status", "")
+    try:
+        page = max(int(args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    return listing.Filters(q=args.get("q", "")[:100], tier=tier if tier in tiers else "",
+                           status=status if status in listing.STATUSES else "",
+                           late=args.get("late") in ("1", "on", "true"), district=args.get("district", "")[:16],
+                           page=page, focus=args.get("focus", "")[:16])
+
+
+def registration_status_labels() -> dict[str, str]:
+    return {listing.REGISTERED: _("Registered"), listing.HOSTED: _("Attends at a parent endpoint"),
+            listing.MISSING: _("Not registered")}
 
 
 @bp.route("/units/<code>/endpoint", methods=["GET", "POST"])
@@ -92,7 +107,8 @@ def edit(slug, code):
             flash(exc.msg.localized(), "error")
         else:
             flash(_("Endpoint saved: %(name)s.", name=saved.name), "success")
-            return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit)) + f"#u-{unit.code}")
+            return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code)
+                            + f"#u-{unit.code}")
     invalid = request.method == "POST"
     return render_template("endpoints/form.html", event=event,
                            unit_feed=feeds.unit_feed_url(event, unit) if feeds.is_listed(event) else None, webcal=feeds.webcal, unit=unit, endpoint=endpoint, form=form,
@@ -102,8 +118,15 @@ def edit(slug, code):
 
 
 def _province_code(unit: Unit) -> str:
+    """The unit whose list to go back to: the unit's province, or the user's own unit when the
+    province lies outside its scope (a district coordinator)."""
     parts = unit.path.strip("/").split("/")
-    return parts[1] if len(parts) > 1 else unit.code
+    code = parts[1] if len(parts) > 1 else unit.code
+    province = get_unit(unit.structure, code)
+    if province is not None and not can(current_user, "registration.view", province):
+        own = scope_path(current_user, unit.structure)
+        return next((c for c in reversed(parts) if own and f"/{c}/" in own), unit.code)
+    return code
 
 
 def _form_data(endpoint) -> dict:
@@ -145,4 +168,37 @@ def attend_at_parent(slug, code):
             flash(problem.localized(), "error")
     except RegistrationClosed as exc:
         flash(exc.msg.localized(), "error")
-    return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit)) + f"#u-{unit.code}")
+    back = safe_next(request.form.get("next"))
+    return redirect((back or url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code))
+                    + f"#u-{unit.code}")
+
+
+@bp.route("/registration/copy", methods=["GET", "POST"])
+@require("events.manage")
+def copy_registrations(slug):
+    """Copy another event's registrations here: first what would be copied and what needs review
+    (GET with `source`), then the copy (POST), and the list to review after it."""
+    from coordinator.endpoints import copying
+    from coordinator.events.services import list_events
+
+    event = event_or_404(slug)
+    sources = [e for e in list_events() if e.id != event.id]
+    chosen = request.values.get("source") or ""
+    source = next((e for e in sources if e.slug == chosen), None)
+    plan, done, status = None, False, 200
+    if chosen and source is None:
+        status = 404
+    elif source is not None:
+        try:
+            if request.method == "POST":
+                plan, done = copying.copy_registrations(source, event, actor=current_user), True
+                flash(_("%(n)s endpoints copied from %(source)s.", n=len(plan.copies), source=source.title), "success")
+            else:
+                plan = copying.plan_copy(source, event)
+        except copying.CopyRefused as exc:
+            flash(str(exc), "error")
+            status = 409
+    review = [r for r in plan.review if r.reason != copying.ALREADY_REGISTERED] if plan else []
+    already = len(plan.review) - len(review) if plan else 0
+    return render_template("endpoints/copy.html", event=event, sources=sources, source=source, plan=plan,
+                           review=review, already=already, done=done), status

@@ -2,6 +2,7 @@
 validation as a plan file (`plans.parse_plan`); errors come back to the fields they concern."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
@@ -72,6 +73,9 @@ class DeadlineRowForm(Form):
     tier = SelectField(_l("Tier"), choices=_choices(TIER_LABELS), default="")
     title = StringField(_l("Title"))
     due_at = LocalDateTimeField(_l("Due"), render_kw={"placeholder": "dd/mm/yyyy HH:MM"})
+    files = TextAreaField(_l("Files asked for"), render_kw={"rows": 3, "placeholder": "Báo cáo kết quả (pdf, docx)"},
+                          description=_l("Document requests only: one file per line, its types in brackets, "
+                                         "e.g. “Báo cáo kết quả (pdf, docx)”. Without types: PDF, Word or a photo."))
 
     def is_empty(self) -> bool:
         return not (self.kind.data or self.due_at.raw)
@@ -98,9 +102,9 @@ class EventForm(FlaskForm):
     description = TextAreaField(_l("Agenda and notes"), render_kw={"rows": 8})
     timezone = SelectField(_l("Time zone"), default="Asia/Ho_Chi_Minh")
     unit_structure = SelectField(_l("Administrative structure"), choices=[
-        SelectChoice("2024", _l("2024: province, district, commune")),
         SelectChoice("2025", _l("From 07/2025: province, commune")),
-    ])
+        SelectChoice("2024", _l("2024: province, district, commune")),
+    ], default="2025", description=_l("Cannot change after publishing."))
     organizer_name = StringField(_l("Organizer"))
     organizer_office = StringField(_l("Contact office"))
     organizer_email = EmailField(_l("Contact email"),
@@ -144,7 +148,8 @@ class EventForm(FlaskForm):
                        "may_attend_at_parent": f.may_attend_at_parent.data} for _, f in rows["tiers"]],
             "sessions": [{**_texts(f, "kind", "title", "location"),
                           "starts_at": f.starts_at.data, "ends_at": f.ends_at.data} for _, f in rows["sessions"]],
-            "deadlines": [{**_texts(f, "kind", "tier", "title"), "due_at": f.due_at.data}
+            "deadlines": [{**_texts(f, "kind", "tier", "title"), "due_at": f.due_at.data,
+                           **({"required_files": parse_files(f.files.data)} if (f.files.data or "").strip() else {})}
                           for _, f in rows["deadlines"]],
             "reminders": reminders or [],
         }
@@ -167,9 +172,10 @@ class EventForm(FlaskForm):
 
         if path.startswith("organizer."):
             return getattr(self, "organizer_" + path.split(".", 1)[1], None)
-        m = re.match(r"^(tiers|sessions|deadlines)\[(\d+)\](?:\.(\w+))?$", path)
+        m = re.match(r"^(tiers|sessions|deadlines)\[(\d+)\](?:\.(\w+))?(?:\[.*)?$", path)
         if m:
             name, plan_i, attr = m.group(1), int(m.group(2)), m.group(3)
+            attr = "files" if attr == "required_files" else attr
             form_i = index[name].get(plan_i)
             if form_i is None:
                 return None
@@ -178,6 +184,29 @@ class EventForm(FlaskForm):
         if path in ("tiers", "sessions"):
             return getattr(self, path)[0].form[("tier" if path == "tiers" else "kind")]
         return getattr(self, path, None) if path and "." not in path and "[" not in path else None
+
+
+DEFAULT_FILE_TYPES = ["pdf", "jpg", "jpeg", "png", "doc", "docx"]
+_FILE_LINE = re.compile(r"^(?P<label>.*?)\s*(?:\((?P<types>[^()]*)\)|\|\s*(?P<piped>.*))?\s*$")
+
+
+def parse_files(text: str | None) -> list[dict]:
+    """The file slots of a document request, one per line: "Báo cáo kết quả (pdf, docx)" or
+    "Báo cáo kết quả | pdf, docx"; a line without types takes PDF, Word or a photo."""
+    slots = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        m = _FILE_LINE.match(line.strip())
+        label, types = m.group("label").strip(), m.group("types") or m.group("piped") or ""
+        found = [t.lower().lstrip(".") for t in re.split(r"[\s,;/]+", types) if t.strip(" .")]
+        slots.append({"label": label or line.strip(), "types": found or list(DEFAULT_FILE_TYPES)})
+    return slots
+
+
+def files_text(required_files: list[dict]) -> str:
+    """The slots as the form shows them (the inverse of `parse_files`)."""
+    return "\n".join(f"{f['label']} ({', '.join(f['types'])})" for f in required_files or [])
 
 
 def _texts(form: Form, *names: str) -> dict[str, str]:

@@ -40,6 +40,7 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")  # written in the cancellation mail
 
     # The tiers in use are exactly the event's TierRole rows, in `position` order.
     tier_roles: Mapped[list[TierRole]] = relationship(

@@ -74,12 +74,29 @@ def new_ical_uid() -> str:
     return f"{uuid.uuid4()}@{host}"
 
 
+def preview_plan(plan: PlanSpec, *, expected_slug: str | None = None, now: datetime | None = None) -> Consequences:
+    """What applying `plan` to its (published) event would send: updates and cancellations of
+    invitations, nothing changed. Raises PlanInvalid as apply_plan would."""
+    now = now or utcnow()
+    with _rolled_back():
+        _, queued = _apply(plan, None, expected_slug)
+        result = Consequences(invitations=dict(queued.per_session), recipients=len(queued.recipients),
+                              updates=queued.updated + queued.invited, cancellations=queued.cancelled)
+    return result
+
+
 def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) -> ApplyResult:
     """Create the event of `plan`, or bring the existing one with the same slug in line with it.
 
     Sessions keep their iCalendar UID; a session whose time or place changes gets SEQUENCE + 1.
     Removing a session from a published event is refused: cancel the event instead.
     """
+    result, _ = _apply(plan, actor, expected_slug)
+    db.session.commit()
+    return result
+
+
+def _apply(plan: PlanSpec, actor, expected_slug: str | None) -> tuple[ApplyResult, invitations.SyncResult]:
     slug = expected_slug or plan.slug
     event = get_event(slug)
     created = event is None
@@ -97,19 +114,31 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
         db.session.rollback()  # nothing of a refused plan stays in the session
         raise
 
+    changed_deadlines = [d for d in event.deadlines if f"deadline:{d.kind}:{d.tier}" in changes]
+    if changed_deadlines:  # created or moved: who met it, on time or late, from the data as it is
+        from coordinator.deadlines.services import refresh_deadline
+
+        db.session.flush()
+        for deadline in changed_deadlines:
+            refresh_deadline(event, deadline)
+    queued = invitations.SyncResult()
     if created or changes:
         audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
     if changes and not created:
         event.updated_at = utcnow()  # also when only sessions or tiers changed: feeds show it
-        invitations.sync(event)  # a moved session goes out as an update, in the same transaction
+        queued = invitations.sync(event)  # a moved session goes out as an update, in the same transaction
         reminders.supersede_outdated(event)  # reminders queued for the old time are not sent
-    db.session.commit()
-    return ApplyResult(event, created, changes)
+    return ApplyResult(event, created, changes), queued
 
 
 def _sync(event: Event, plan: PlanSpec) -> list[str]:
     changes: list[str] = []
     tz = plan.timezone
+    if event.status != DRAFT and event.unit_structure and plan.unit_structure != event.unit_structure:
+        # Every registration, scope and invitation is in the published structure's units.
+        raise PlanInvalid([PlanError("unit_structure", N_(
+            "the administrative structure cannot change after publishing (it is %(structure)s)"),
+            {"structure": event.unit_structure})])
     for attr, value in (
         ("title", plan.title),
         ("short_title", plan.short_title),
@@ -244,26 +273,118 @@ def plan_of(event: Event) -> PlanSpec:
     )
 
 
-def publish(event: Event, *, actor=None) -> Event:
+class UnitsMissing(EventStateError):
+    """The event's administrative structure has no units loaded: nobody could register."""
+
+    def __init__(self, structure: str):
+        super().__init__(f"no units of the {structure} structure are loaded: run "
+                         f"`flask --app app units load --structure {structure}` first")
+        self.structure = structure
+
+
+@dataclass
+class Consequences:
+    """What an action would send, computed by doing it in a savepoint and rolling it back."""
+
+    invitations: dict[str, int] = field(default_factory=dict)  # per session kind
+    recipients: int = 0
+    updates: int = 0
+    cancellations: int = 0
+    reminders: int = 0  # reminder rules still to fire
+    first_reminder_at: datetime | None = None
+    sender: str = ""  # the mail's From
+    reply_to: str | None = None  # where answers go (None: to the From address)
+
+    @property
+    def messages(self) -> int:
+        return sum(self.invitations.values())
+
+
+def _check_publishable(event: Event) -> None:
+    from coordinator.units.services import loaded_structures
+
     if event.status == PUBLISHED:
-        return event
+        return
     if event.status != DRAFT:
         raise EventStateError(f"a {event.status} event cannot be published")
+    if event.unit_structure not in loaded_structures():
+        raise UnitsMissing(event.unit_structure)
+
+
+def _publish(event: Event, actor=None) -> invitations.SyncResult:
     event.status = PUBLISHED
     event.published_at = utcnow()
     queued = invitations.sync(event)
     audit.record("event.publish", "event", event.slug, actor=actor, invitations=queued.queued)
+    return queued
+
+
+def publish(event: Event, *, actor=None) -> Event:
+    """Publish: invitations queued for every contact with an email. UnitsMissing when the event's
+    structure has no units loaded, EventStateError when it is not a draft."""
+    _check_publishable(event)
+    if event.status == PUBLISHED:
+        return event
+    _publish(event, actor)
     db.session.commit()
     return event
 
 
+def preview_publish(event: Event, now: datetime | None = None) -> Consequences:
+    """What publishing would send (invitations per session, recipients, reminders still to fire
+    and the first one's time), nothing changed: the same work in a savepoint, rolled back."""
+    _check_publishable(event)
+    now = now or utcnow()
+    with _rolled_back():
+        queued = _publish(event)
+        planned = [p for p in reminders.plan(event, now) if p.state in ("scheduled", "due") and p.fire_at]
+        result = Consequences(invitations=dict(queued.per_session), recipients=len(queued.recipients),
+                              reminders=len(planned),
+                              first_reminder_at=min((p.fire_at for p in planned), default=None))
+    result.sender, result.reply_to = mail_sender(event)
+    return result
+
+
+def mail_sender(event: Event) -> tuple[str, str | None]:
+    """The From and Reply-To of the event's mail, as headers (Unicode names kept)."""
+    from email.header import decode_header, make_header
+
+    from coordinator.outbox.senders import office_sender
+
+    sender, reply_to = office_sender(event.organizer_office or event.organizer_name, event.organizer_email)
+    readable = lambda value: str(make_header(decode_header(value))) if value else value  # noqa: E731
+    return readable(sender), readable(reply_to)
+
+
+class _rolled_back:
+    """Run a change in a savepoint and undo it, leaving the session as it was."""
+
+    def __enter__(self):
+        db.session.flush()
+        self.savepoint = db.session.begin_nested()
+        return self
+
+    def __exit__(self, *exc):
+        if self.savepoint.is_active:  # a refused plan already rolled everything back
+            self.savepoint.rollback()
+        db.session.expire_all()
+        return False
+
+
 def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
+    """Cancel: every invitation sent is withdrawn, queued reminders dropped, those reminded by SMS
+    told. The reason is required (kept in the audit log and written in the cancellation mail)."""
+    reason = (reason or "").strip()
     if event.status == CANCELLED:
         return event
     if event.status == FINISHED:
         raise EventStateError("a finished event cannot be cancelled")
+    if not reason:
+        raise PlanInvalid([PlanError("reason", N_("give the reason for the cancellation: it is sent to everyone "
+                                                  "invited"))])
     event.status = CANCELLED
     event.cancelled_at = utcnow()
+    event.cancel_reason = reason[:1000]
     queued = invitations.sync(event)  # every invitation sent is withdrawn (METHOD:CANCEL)
     sms = reminders.on_cancel(event, reason)  # queued reminders dropped; those reminded by SMS are told
     audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason, cancellations=queued.cancelled,
@@ -272,10 +393,7 @@ def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
     return event
 
 
-def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, ends_at: datetime | None = None,
-                 location: str | None = None, actor=None) -> EventSession:
-    """Change a session's time or place (aware datetimes). A real change raises its SEQUENCE and
-    sends everyone concerned an update. Raises PlanInvalid (nothing changed) or EventStateError."""
+def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple[EventSession, bool, invitations.SyncResult]:
     session = event.session(kind)
     if session is None:
         raise LookupError(kind)
@@ -287,17 +405,40 @@ def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, 
         raise PlanInvalid([PlanError("ends_at", N_("the end must be after the start"))])
     old = (session.starts_at, session.ends_at, session.location)
     if new == old:
-        return session
+        return session, False, invitations.SyncResult()
     session.starts_at, session.ends_at, session.location = new
     session.sequence += 1
     event.updated_at = utcnow()  # what calendar feeds show changed
-    invitations.sync(event)
+    queued = invitations.sync(event)
     reminders.supersede_outdated(event)  # its reminders fire again for the new time; the old ones are dropped
     audit.record("session.move", "event", event.slug, actor=actor, session=kind,
                  before={"starts_at": old[0].isoformat(), "ends_at": old[1].isoformat(), "location": old[2]},
                  after={"starts_at": new[0].isoformat(), "ends_at": new[1].isoformat(), "location": new[2]})
-    db.session.commit()
+    return session, True, queued
+
+
+def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, ends_at: datetime | None = None,
+                 location: str | None = None, actor=None) -> EventSession:
+    """Change a session's time or place (aware datetimes). A real change raises its SEQUENCE and
+    sends everyone concerned an update. Raises PlanInvalid (nothing changed) or EventStateError."""
+    session, changed, _ = _move(event, kind, starts_at, ends_at, location, actor)
+    if changed:
+        db.session.commit()
     return session
+
+
+def preview_move(event: Event, kind: str, *, starts_at: datetime | None = None, ends_at: datetime | None = None,
+                 location: str | None = None, now: datetime | None = None) -> Consequences:
+    """How many updates moving the session would send, nothing changed."""
+    now = now or utcnow()
+    with _rolled_back():
+        _, _, queued = _move(event, kind, starts_at, ends_at, location, None)
+        planned = [p for p in reminders.plan(event, now) if p.state in ("scheduled", "due") and p.fire_at]
+        result = Consequences(invitations=dict(queued.per_session), recipients=len(queued.recipients),
+                              updates=queued.updated + queued.invited, cancellations=queued.cancelled,
+                              reminders=len(planned),
+                              first_reminder_at=min((p.fire_at for p in planned), default=None))
+    return result
 
 
 def finish_past_events(now: datetime | None = None) -> list[str]:

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.events import services
-from coordinator.events.forms import EventForm
+from coordinator.events.forms import EventForm, files_text
 from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, STATUS_LABELS, TIER_LABELS
 from coordinator.events.plans import PlanInvalid, parse_plan
 
@@ -46,7 +46,8 @@ def _form_data(event) -> dict:
         "organizer_email": plan.organizer.email, "organizer_phone": plan.organizer.phone,
         "tiers": [t.__dict__ for t in plan.tiers],
         "sessions": [s.__dict__ for s in plan.sessions],
-        "deadlines": [d.__dict__ for d in plan.deadlines],
+        "deadlines": [{**d.__dict__, "files": files_text([f.__dict__ for f in d.required_files])}
+                      for d in plan.deadlines],
     }
 
 
@@ -69,10 +70,17 @@ def _save(form: EventForm, event=None):
         form.slug.data = event.slug
     fields_ok = form.validate()
     data, index = form.to_plan_data(_reminder_dicts(event))
-    # The files a document request asks for are not on this form: keep them, or ask for one dossier.
+    if event is None and not form.errors:  # a new event starts with the sensible reminder plan
+        from coordinator.events.defaults import default_reminders
+
+        data["reminders"] = default_reminders([s["kind"] for s in data["sessions"]],
+                                              [d["kind"] for d in data["deadlines"]])
+    # A document request's files: as typed on the form (one per line), or else kept as they were,
+    # or one dossier.
     files = {(d.kind, d.tier): d.required_files for d in event.deadlines} if event is not None else {}
     for d in data["deadlines"]:
-        d["required_files"] = files.get((d["kind"], d["tier"])) or (DEFAULT_DOSSIER if d["kind"] == "documents" else [])
+        if "required_files" not in d:
+            d["required_files"] = files.get((d["kind"], d["tier"])) or (DEFAULT_DOSSIER if d["kind"] == "documents" else [])
     try:
         plan = parse_plan(data)
     except PlanInvalid as exc:
@@ -81,6 +89,16 @@ def _save(form: EventForm, event=None):
         return None
     if not fields_ok:
         return None
+    if event is not None and event.status != "draft" and request.form.get("confirmed") != "1":
+        # A published event: say first what the change will send, and let the organizer confirm.
+        try:
+            preview = services.preview_plan(plan, expected_slug=event.slug)
+        except PlanInvalid as exc:
+            for message in form.attach_errors(exc.errors, index):
+                flash(message, "error")
+            return None
+        if preview.messages:
+            return preview
     try:
         return services.apply_plan(plan, expected_slug=event.slug if event else None).event
     except PlanInvalid as exc:
@@ -110,6 +128,9 @@ def edit(slug: str):
     event = event_or_404(slug)
     form = EventForm() if request.method == "POST" else EventForm(data=_form_data(event))
     saved = _save(form, event) if request.method == "POST" else None
+    if isinstance(saved, services.Consequences):  # confirm first: the same form, sent again with confirmed=1
+        return render_template("events/confirm.html", event=event, action="edit", preview=saved, units_missing=None,
+                               fields=[(k, v) for k, v in request.form.items(multi=True) if k != "confirmed"])
     if saved is not None:
         flash(_("Changes saved."), "success")
         return redirect(url_for("events.show", slug=slug))
@@ -123,6 +144,24 @@ def _pending_invitations(event) -> int:
     return sum(row["counts"]["pending"] for row in counts(event))
 
 
+@bp.get("/<slug>/publish")
+@require("events.manage")
+def confirm_publish(slug: str):
+    """What publishing will do, before it is done: invitations per session, addresses, reminders
+    and the first one's time; the organizer confirms."""
+    event = event_or_404(slug)
+    try:
+        preview = services.preview_publish(event)
+    except services.UnitsMissing as exc:
+        return render_template("events/confirm.html", event=event, action="publish", preview=None,
+                               units_missing=exc.structure), 409
+    except services.EventStateError:
+        flash(_("This event cannot be published in its current state."), "error")
+        return redirect(url_for("events.show", slug=slug))
+    return render_template("events/confirm.html", event=event, action="publish", preview=preview,
+                           units_missing=None)
+
+
 @bp.post("/<slug>/publish")
 @require("events.manage")
 def publish(slug: str):
@@ -131,18 +170,43 @@ def publish(slug: str):
         services.publish(event)
         flash(_("Event published: %(n)s invitations are being sent (one per contact with an email address and session).",
                 n=_pending_invitations(event)), "success")
+    except services.UnitsMissing as exc:
+        flash(_("This event cannot be published: no units of the %(structure)s structure are loaded. An "
+                "administrator runs `flask --app app units load --structure %(structure)s`.",
+                structure=exc.structure), "error")
     except services.EventStateError:
         flash(_("This event cannot be published in its current state."), "error")
     return redirect(url_for("events.show", slug=slug))
 
 
+@bp.get("/<slug>/cancel")
+@require("events.manage")
+def confirm_cancel(slug: str):
+    """Cancelling asks for the reason, which everyone invited will read."""
+    event = event_or_404(slug)
+    return render_template("events/confirm.html", event=event, action="cancel", preview=None, units_missing=None,
+                           sent=_sent_invitations(event))
+
+
+def _sent_invitations(event) -> int:
+    from coordinator.invitations.services import counts
+
+    return sum(row["counts"]["current"] + row["counts"]["pending"] for row in counts(event))
+
+
 @bp.post("/<slug>/cancel")
 @require("events.manage")
 def cancel(slug: str):
+    from coordinator.events.plans import PlanInvalid
+
     event = event_or_404(slug)
     try:
         services.cancel(event, reason=request.form.get("reason", ""))
         flash(_("Event cancelled: %(n)s cancellations are being sent.", n=_pending_invitations(event)), "success")
+    except PlanInvalid:
+        flash(_("Give the reason for the cancellation: it is sent to everyone invited."), "error")
+        return render_template("events/confirm.html", event=event, action="cancel", preview=None,
+                               units_missing=None, sent=_sent_invitations(event), reason_missing=True), 422
     except services.EventStateError:
         flash(_("This event cannot be cancelled in its current state."), "error")
     return redirect(url_for("events.show", slug=slug))

@@ -26,6 +26,7 @@ from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
 from coordinator.invitations import calendar
 from coordinator.invitations.models import CANCEL
 from coordinator.outbox import mime
+from coordinator.outbox.senders import office_sender
 from coordinator.outbox.models import OutboxMessage
 from coordinator.timeutil import utcnow
 
@@ -47,7 +48,11 @@ def when(payload: dict, lang: str) -> dict:
 def _context(payload: dict) -> dict:
     """What the mail templates see; call with the recipient's locale forced (labels are translated)."""
     lang = payload.get("lang") or "vi"
-    return {"p": payload, "when": when(payload, lang), "cancelled": payload["method"] == CANCEL,
+    previous = None
+    if payload.get("previous_starts_at"):
+        previous = when({**payload, "starts_at": payload["previous_starts_at"],
+                         "ends_at": payload["previous_ends_at"]}, lang)
+    return {"p": payload, "when": when(payload, lang), "previous": previous, "cancelled": payload["method"] == CANCEL,
             "update": payload["sequence"] > 0, "session_label": str(SESSION_LABELS.get(payload["session_kind"], "")),
             "tier_label": str(TIER_LABELS.get(payload.get("tier", ""), ""))}
 
@@ -97,13 +102,11 @@ def compose(row: OutboxMessage) -> mime.OutgoingEmail:
     text = render("mail/invitation.txt", lang, description=description, **ctx)
     html = render("mail/invitation.html", lang, description=description, **ctx)
 
-    organizer = payload.get("organizer_email")
-    sender = current_app.config["MAIL_FROM"]
-    reply_to = None
-    if organizer and organizer != current_app.config["MAIL_FROM_ADDRESS"]:
-        reply_to = mime.address(payload.get("organizer_name") or "", organizer)
+    # The organizer's office writes (its address given on the event; older payloads: organizer_email).
+    sender, reply_to = office_sender(payload.get("organizer_office") or payload.get("organizer_name"),
+                                     payload.get("organizer_contact_email", payload.get("organizer_email")))
     return mime.build(
-        subject=title, sender=mime.mailbox(sender),
+        subject=title, sender=sender,
         to=mime.address(payload.get("attendee_name") or "", row.recipient),
         reply_to=reply_to,
         # Derived from the outbox key: a message sent twice (a crash between send and record) has one id.

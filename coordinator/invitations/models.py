@@ -38,4 +38,7 @@ class Invitation(db.Model):
     # Hash of what the recipient's calendar shows (time, place, dial details, title).
     fingerprint: Mapped[str] = mapped_column(String(64))
     message_key: Mapped[str] = mapped_column(String(500))  # the OutboxMessage that carries it
+    # The time the recipient's calendar shows, so that an update can say "from … to …".
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

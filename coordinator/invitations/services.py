@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from flask import current_app
@@ -44,6 +44,8 @@ class SyncResult:
     invited: int = 0
     updated: int = 0
     cancelled: int = 0
+    per_session: dict[str, int] = field(default_factory=dict)  # session kind -> messages queued
+    recipients: set[str] = field(default_factory=set)  # addresses written to
 
     @property
     def queued(self) -> int:
@@ -160,6 +162,7 @@ def _payload(event: Event, session: EventSession, summary: str, tier_roles: dict
         "attendee_email": email, "attendee_name": name, "attendee_role": role, "lang": language or "vi",
         "url": f"{base_url}/events/{event.slug}/calendar.ics",
         "location": "",
+        "cancel_reason": getattr(event, "cancel_reason", "") if event.status == "cancelled" else "",
     }
     if r is not None:
         chair, attendees = tier_roles.get(r.tier, ("", ""))
@@ -204,16 +207,22 @@ def sync(event: Event, *, emails: Iterable[str] | None = None) -> SyncResult:
 
     feed_urls: dict[int, str] = {}  # the contact's own calendar link, once per person (an HMAC each)
 
-    def queue(session, summary, r, email, name, role, language, method, sequence):
+    def queue(session, summary, r, email, name, role, language, method, sequence, previous=None):
         key = message_key(session.ical_uid, email, sequence, method)
         payload = _payload(event, session, summary, tier_roles, support, r, email, name, role, language, method,
                            sequence)
+        if previous is not None and previous.starts_at is not None and (
+                previous.starts_at, previous.ends_at) != (session.starts_at, session.ends_at):
+            payload["previous_starts_at"] = previous.starts_at.isoformat()
+            payload["previous_ends_at"] = previous.ends_at.isoformat()
         if r is not None:
             if r.contact_id not in feed_urls:
                 feed_urls[r.contact_id] = contact_feed_url(event, r.contact_id)
             payload["feed_url"] = feed_urls[r.contact_id]
         messages.append({"key": key, "channel": "email", "kind": KIND, "event_id": event.id, "recipient": email,
                          "payload": payload})
+        result.per_session[session.kind] = result.per_session.get(session.kind, 0) + 1
+        result.recipients.add(email)
         return key
 
     for session in event.sessions:
@@ -226,18 +235,20 @@ def sync(event: Event, *, emails: Iterable[str] | None = None) -> SyncResult:
                 new_rows.append({"event_id": event.id, "session_id": session.id, "email": email,
                                  "contact_id": r.contact_id, "endpoint_id": r.endpoint_id, "method": REQUEST,
                                  "sequence": session.sequence, "fingerprint": fingerprint, "message_key": key,
-                                 "updated_at": now})
+                                 "updated_at": now, "starts_at": session.starts_at, "ends_at": session.ends_at})
                 result.invited += 1
             elif inv.method == REQUEST and inv.fingerprint == fingerprint:
                 if (inv.contact_id, inv.endpoint_id) != (r.contact_id, r.endpoint_id):
                     changed_rows.append({"id": inv.id, "contact_id": r.contact_id, "endpoint_id": r.endpoint_id})
             else:
                 sequence = max(inv.sequence + 1, session.sequence)
-                key = queue(session, summary, r, email, r.name, r.role, r.language, REQUEST, sequence)
+                key = queue(session, summary, r, email, r.name, r.role, r.language, REQUEST, sequence,
+                            previous=inv if inv.method == REQUEST else None)
                 superseded.append(inv.message_key)
                 changed_rows.append({"id": inv.id, "contact_id": r.contact_id, "endpoint_id": r.endpoint_id,
                                      "method": REQUEST, "sequence": sequence, "fingerprint": fingerprint,
-                                     "message_key": key, "updated_at": now})
+                                     "message_key": key, "updated_at": now, "starts_at": session.starts_at,
+                                     "ends_at": session.ends_at})
                 result.updated += 1
     sessions = {s.id: s for s in event.sessions}
     for (session_id, email), inv in existing.items():

@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from coordinator.extensions import db
+from coordinator.search import phone_digits
 from coordinator.outbox.models import FAILED, PENDING, SENDING, SENT, SUPERSEDED, OutboxMessage
 from coordinator.timeutil import utcnow
 
@@ -101,6 +102,10 @@ def _composer(kind: str) -> Callable:
         return compose
     if kind in ("reminder", "reminder-cancel", "incident"):
         from coordinator.reminders.compose import compose
+
+        return compose
+    if kind == "account":  # set-password links
+        from coordinator.auth.mail import compose
 
         return compose
     raise LookupError(f"no composer for messages of kind {kind!r}")
@@ -488,8 +493,13 @@ def status_counts(event_id: int | None = None, channel: str | None = None) -> di
 
 
 def list_messages(*, event_id: int | None = None, channel: str | None = None, status: str | None = None,
-                  limit: int = 100, offset: int = 0) -> tuple[list[OutboxMessage], int]:
+                  limit: int = 100, offset: int = 0, q: str = "") -> tuple[list[OutboxMessage], int]:
+    """One page of the outbox, newest first, with the number of messages that pass the filters.
+    `q`: a piece of the recipient, an email address or a phone number as people write it
+    ("0913 123" finds +84913123…)."""
     stmt = select(OutboxMessage)
+    if q.strip():
+        stmt = stmt.where(_recipient_like(q))
     if event_id is not None:
         stmt = stmt.where(OutboxMessage.event_id == event_id)
     if channel:
@@ -499,3 +509,12 @@ def list_messages(*, event_id: int | None = None, channel: str | None = None, st
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(db.session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)))
     return rows, total
+
+
+def _recipient_like(q: str):
+    digits = phone_digits(q)
+    if digits:
+        # Stored E.164: "0913 123" is "+84913123…"; a piece without the leading 0 anywhere.
+        needle = "+84" + digits[1:] if digits.startswith("0") else digits
+        return OutboxMessage.recipient.contains(needle, autoescape=True)
+    return func.lower(OutboxMessage.recipient).contains(q.strip().lower(), autoescape=True)

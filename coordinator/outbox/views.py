@@ -32,11 +32,12 @@ def index():
     channel = request.args.get("channel") if request.args.get("channel") in CHANNELS else None
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
     page = max(1, request.args.get("page", 1, type=int))
+    q = request.args.get("q", "")[:100].strip()
     messages, total = outbox.list_messages(event_id=event.id if event else None, channel=channel, status=status,
-                                           limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                           limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, q=q)
     counts = outbox.status_counts(event.id if event else None, channel)
     return render_template("outbox/index.html", messages=messages, total=total, counts=counts, events=events,
-                           event=event, channel=channel, status=status, page=page, pages=max(1, -(-total // PAGE_SIZE)),
+                           event=event, channel=channel, status=status, q=q, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                            eml_path=_eml_path, CHANNELS=CHANNELS, STATUSES=STATUSES,
                            MESSAGE_STATUS_LABELS=MESSAGE_STATUS_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,
                            DELIVERY_LABELS=DELIVERY_LABELS)

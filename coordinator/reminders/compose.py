@@ -7,6 +7,7 @@ import hashlib
 from flask import current_app
 
 from coordinator.outbox import mime
+from coordinator.outbox.senders import office_sender
 from coordinator.outbox.models import OutboxMessage
 
 
@@ -15,8 +16,9 @@ def compose(row: OutboxMessage):
     if row.channel == "sms":
         return payload["body"]
     domain = current_app.config["MAIL_FROM_ADDRESS"].rpartition("@")[2] or "localhost"
+    sender, reply_to = office_sender(payload.get("organizer_office"), payload.get("organizer_email"))
     return mime.build(subject=payload.get("subject") or payload["body"][:80],
-                      sender=mime.mailbox(current_app.config["MAIL_FROM"]),
+                      sender=sender, reply_to=reply_to,
                       to=mime.address(payload.get("name") or "", row.recipient),
                       message_id=f"<{hashlib.sha256(row.key.encode()).hexdigest()[:32]}@{domain}>",
                       text=payload["body"] + "\n", language=payload.get("lang") or "vi")

@@ -337,6 +337,8 @@ def fire(rule: ReminderRule, event: Event, now: datetime, *, skip_reason: str = 
                    "name": r.name, "lang": r.language}
         if rule.channel == "email":
             payload["subject"] = f"Nhắc lịch: {event.short_title or event.title}"
+            payload["organizer_office"] = event.organizer_office or event.organizer_name
+            payload["organizer_email"] = event.organizer_email
         messages.append({"key": f"{KIND}:{rule.id}:{version}:{r.address}", "channel": rule.channel, "kind": KIND,
                          "event_id": event.id, "recipient": r.address, "payload": payload})
     run.queued = outbox.enqueue(messages)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy import case, and_, func, literal_column, select
 from sqlalchemy.orm import aliased
 
 from coordinator.auth.permissions import scope_path
@@ -21,6 +21,7 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import MOBILE, national
 from coordinator.events.models import Deadline, Event
 from coordinator.extensions import db
+from coordinator.search import Matcher
 from coordinator.spreadsheets.safe import write_csv, write_xlsx
 from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, Unit
 
@@ -135,6 +136,34 @@ class Progress:
     @property
     def lines(self) -> list[ProgressLine]:
         return ([self.central] if self.central else []) + self.provinces
+
+    @property
+    def units_loaded(self) -> bool:
+        """False when the event's structure has no units: then nothing is "done", there is
+        nothing to do yet (`flask units load --structure …`)."""
+        return any(count.total for count in self.totals.tiers.values())
+
+
+@dataclass(frozen=True)
+class ProgressFilters:
+    q: str = ""  # a province's name or code, without diacritics if you like
+    behind: bool = False  # only the lines with a unit missing, or a deadline missed or met late
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q.strip() or self.behind)
+
+
+def is_behind(line: ProgressLine) -> bool:
+    return (any(count.missing for count in line.tiers.values())
+            or any(dc.missing or dc.late for dc in line.deadlines))
+
+
+def filter_lines(progress: Progress, filters: ProgressFilters) -> list[ProgressLine]:
+    """The progress lines that pass the filters (the totals stay national)."""
+    match = Matcher(filters.q)
+    return [line for line in progress.lines
+            if (not match or match.texts(line.code, line.name)) and (not filters.behind or is_behind(line))]
 
 
 def _province_code(path: str) -> str | None:
@@ -253,12 +282,15 @@ def province_progress(event: Event) -> Progress:
 
     tier_of = {d.id: d.tier for d in event.deadlines}
     if tier_of:
+        # Late is read against the deadline as it is now (moved later: on time).
+        late_col = case((DeadlineFulfilment.fulfilled_at > Deadline.due_at, 1), else_=0)
         for deadline_id, k, tier, late, n in db.session.execute(
-                select(DeadlineFulfilment.deadline_id, key, Unit.tier, DeadlineFulfilment.late,
-                       func.count(DeadlineFulfilment.id))
+                select(DeadlineFulfilment.deadline_id, key, Unit.tier, late_col, func.count(DeadlineFulfilment.id))
                 .join(Unit, DeadlineFulfilment.unit_id == Unit.id)
-                .where(DeadlineFulfilment.deadline_id.in_(list(tier_of)), DeadlineFulfilment.fulfilled_at.is_not(None))
-                .group_by(DeadlineFulfilment.deadline_id, key, Unit.tier, DeadlineFulfilment.late)):
+                .join(Deadline, DeadlineFulfilment.deadline_id == Deadline.id)
+                .where(DeadlineFulfilment.deadline_id.in_(list(tier_of)), DeadlineFulfilment.fulfilled_at.is_not(None),
+                       Unit.structure == event.unit_structure)
+                .group_by(DeadlineFulfilment.deadline_id, key, Unit.tier, late_col)):
             # Only units of the deadline's tier count (as in the totals).
             if tier != tier_of[deadline_id] or (dc := lines.deadline_count(k, deadline_id)) is None:
                 continue
@@ -400,7 +432,7 @@ def focal_contacts(event: Event, user) -> list[FocalContact]:
             .where(Endpoint.event_id == event.id, Contact.role == TECHNICAL)
             # Paths hold zero-padded codes of fixed width per tier: ordering by path orders by code.
             .order_by(Unit.path, Contact.id))
-    path = scope_path(user)
+    path = scope_path(user, event.unit_structure)
     if path is not None:
         stmt = stmt.where(Unit.path.startswith(path))
     return [FocalContact(unit_code=code, unit_name=unit_name,
@@ -411,8 +443,9 @@ def focal_contacts(event: Event, user) -> list[FocalContact]:
             in db.session.execute(stmt)]
 
 
+# In Vietnamese, as the endpoint template names the same columns ("Thư điện tử", not "Email").
 FOCAL_HEADERS = ("STT", "Mã đơn vị", "Tên đơn vị", "Tỉnh, thành phố", "Điểm cầu", "Họ và tên", "Chức vụ",
-                 "Số điện thoại", "Loại số", "Email")
+                 "Số điện thoại", "Loại số", "Thư điện tử")
 FOCAL_WIDTHS = (6, 11, 32, 26, 32, 26, 30, 16, 10, 30)
 PHONE_TYPE_LABELS = {"mobile": "Di động", "fixed": "Cố định"}
 FOCAL_SHEET_TITLE = "Cán bộ đầu mối"

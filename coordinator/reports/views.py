@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -38,8 +38,11 @@ def progress(slug: str):
     # "15 attend at the district": the tier whose endpoints a tier's units may attend at.
     parent_tier = {tier: tiers[i - 1] for i, tier in enumerate(tiers) if i > 0}
     missing = {d.id: services.provinces_missing(event, d, progress) for d in event.deadlines}
+    filters = services.ProgressFilters(q=request.args.get("q", "")[:100],
+                                       behind=request.args.get("behind") in ("1", "on", "true"))
     return render_template("reports/progress.html", event=event, progress=progress, parent_tier=parent_tier,
-                           missing=missing)
+                           missing=missing, filters=filters, lines=services.filter_lines(progress, filters),
+                           units_loaded=progress.units_loaded)
 
 
 def _deadline_or_404(event, deadline_id: int):

@@ -50,7 +50,7 @@ def _session(event):
 
 
 def _provinces(event) -> list[tuple[str, str]]:
-    scope = scope_path(current_user)
+    scope = scope_path(current_user, event.unit_structure)
     rows = db.session.execute(select(Unit.code, Unit.name, Unit.path).where(
         Unit.structure == event.unit_structure, Unit.tier == "province").order_by(Unit.code)).all()
     return [(c, n) for c, n, p in rows if scope is None or p.startswith(scope) or scope.startswith(p)]
@@ -61,7 +61,7 @@ def page(slug: str):
     session = _session(event)
     filters = filters_from(request.args)
     number = _page_number()
-    items, total = status.list_incidents(event, session, scope=scope_path(current_user), page=number,
+    items, total = status.list_incidents(event, session, scope=scope_path(current_user, event.unit_structure), page=number,
                                          per_page=PER_PAGE, **filters)
     pages = max(1, -(-total // PER_PAGE))
     return render_template("status/incidents.html", event=event, session=session, items=items, total=total,
@@ -79,7 +79,7 @@ def export(slug: str, fmt: str):
         abort(404)
     event = event_or_404(slug)
     session = _session(event)
-    items, _ = status.list_incidents(event, session, scope=scope_path(current_user), page=1,
+    items, _ = status.list_incidents(event, session, scope=scope_path(current_user, event.unit_structure), page=1,
                                      per_page=EXPORT_LIMIT, **filters_from(request.args))
     now = utcnow()
     tz = event.timezone

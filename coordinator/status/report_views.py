@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
 
 from coordinator.auth.permissions import require
+from coordinator.auth.scopes import scope_unit
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
 from coordinator.status import report_sheets, reports
 from coordinator.web.lookup import event_or_404
@@ -68,8 +69,9 @@ def attendance(slug: str):
     report = reports.attendance(event, session, current_user)
     province = request.args.get("province") or ""
     only = request.args.get("only") if request.args.get("only") in ("absent", "confirmed_never") else ""
-    if current_user.role == "coordinator" and current_user.unit is not None and not province:
-        province = current_user.unit.path.strip("/").split("/")[1] if current_user.unit.tier != "central" else ""
+    own = scope_unit(current_user, event.unit_structure) if current_user.role == "coordinator" else None
+    if own is not None and not province:
+        province = own.path.strip("/").split("/")[1] if own.tier != "central" else ""
     listed = (reports.attendance_endpoints(event, session, current_user, province=province or None, only=only or None)
               if province or only == "confirmed_never" else None)
     return render_template("status_reports/attendance.html", event=event, session=session, report=report,

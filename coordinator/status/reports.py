@@ -63,7 +63,7 @@ class _Scope:
     is the province code (see `coordinator.reports.services._Lines`)."""
 
     def __init__(self, event: Event, user):
-        self.path = scope_path(user) if user is not None else None
+        self.path = scope_path(user, event.unit_structure) if user is not None else None
         self.provinces: dict[str, str] = {}
         self.central_name = ROOT_CODE
         width = 1

@@ -20,6 +20,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from coordinator.auth.models import COORDINATOR
 from coordinator.auth.permissions import can, require, scope_path
+from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.endpoints import services as endpoints
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS
 from coordinator.endpoints.phones import national
@@ -195,9 +196,10 @@ def dashboard(slug: str):
     event = event_or_404(slug)
     wall = _wall()
     if current_user.role == COORDINATOR:
-        if current_user.unit is None:
-            abort(404)
-        return redirect(url_for("status.unit", slug=slug, code=current_user.unit.code,
+        own = scope_unit(current_user, event.unit_structure)
+        if own is None:
+            require_scope(current_user, event.unit_structure)  # says which unit is missing, whom to ask
+        return redirect(url_for("status.unit", slug=slug, code=own.code,
                                 session=request.args.get("session") or None, wall=1 if wall else None))
     session = _session(event, request.args.get("session"))
     sort = _sort(wall)
@@ -219,7 +221,7 @@ def live(slug: str):
     wall = _wall()
     sort = _sort(wall)
     page = _page()
-    scope = scope_path(current_user)
+    scope = scope_path(current_user, _structure_of(slug)) if current_user.role == COORDINATOR else None
     province, grouped = None, False
     if code:
         found = db.session.execute(_unit_path(slug, code)).first()
@@ -244,6 +246,14 @@ def live(slug: str):
     response.headers["Cache-Control"] = "no-cache, private"
     response.headers["X-Status-Fragment"] = "1"
     return response
+
+
+def _structure_of(slug: str) -> str | None:
+    from sqlalchemy import select
+
+    from coordinator.events.models import Event
+
+    return db.session.scalar(select(Event.unit_structure).where(Event.slug == slug))
 
 
 def _unit_path(slug: str, code: str):

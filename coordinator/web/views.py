@@ -1,9 +1,9 @@
-"""Site-wide pages: home, language switch, health check."""
+"""Site-wide pages: home, language switch, health check, favicon."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, request, send_from_directory, session, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -24,6 +24,13 @@ def set_language(code: str):
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
     return redirect(safe_next(request.form.get("next")) or url_for("web.index"))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers and bookmark bars ask for /favicon.ico whatever the page says."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=7 * 24 * 3600)
 
 
 @bp.get("/healthz")

@@ -406,3 +406,23 @@ def test_a_document_request_from_the_form_asks_for_several_files(organizer_clien
         "slug": "tap-huan-kh-2", "deadlines-1-kind": "documents", "deadlines-1-tier": "province",
         "deadlines-1-due_at": "25/06/2024 17:00", "deadlines-1-files": "Báo cáo (exe)"}), headers=EN)
     assert bad.status_code == 400 and "unknown file type &#39;exe&#39;" in bad.get_data(as_text=True)
+
+
+# --- 10. each endpoint's history on its page -------------------------------------------------------
+
+def test_an_endpoint_page_shows_its_history_as_sentences(app, client, make_user, org, nd49):
+    make_user("organizer@example.gov.vn", "organizer")
+    created = register(client, org, nd49, "56", contacts_for("56"))
+    changed = client.patch(f"/api/v1/endpoints/{created['id']}", json={"name": "Hội trường Sở TT&TT Khánh Hòa"},
+                           headers=org)
+    assert changed.status_code == 200, changed.get_json()
+    login(client, "organizer@example.gov.vn")
+    html = client.get(f"/events/{nd49}/units/56/endpoint").get_data(as_text=True)
+    section = html[html.index('id="audit-history"'):]
+    items = re.findall(r"<li><time[^>]*>[^<]*</time>\s*([^<]+)</li>", section)
+    assert len(items) == 2, items  # newest first: the change, then the registration
+    assert "Tỉnh Khánh Hòa (56)" in items[0] and "Tỉnh Khánh Hòa (56)" in items[1]
+    status_page = client.get(f"/events/{nd49}/status/endpoints/{created['id']}").get_data(as_text=True)
+    assert 'id="audit-history"' in status_page and len(re.findall(r"<li><time", status_page.split('id="audit-history"')[1])) == 2
+    # A unit not registered yet has no history section to show.
+    assert 'id="audit-history"' not in client.get(f"/events/{nd49}/units/01/endpoint").get_data(as_text=True)

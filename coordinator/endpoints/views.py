@@ -110,7 +110,10 @@ def edit(slug, code):
             return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code)
                             + f"#u-{unit.code}")
     invalid = request.method == "POST"
-    return render_template("endpoints/form.html", event=event,
+    from coordinator.audit.services import history_for_endpoint
+
+    history = history_for_endpoint(endpoint.id) if endpoint is not None else []
+    return render_template("endpoints/form.html", event=event, audit_history=history,
                            unit_feed=feeds.unit_feed_url(event, unit) if feeds.is_listed(event) else None, webcal=feeds.webcal, unit=unit, endpoint=endpoint, form=form,
                            window=window, host=services.host_of_unit(event, unit),
                            may_manage=can(current_user, "registration.manage", unit),

@@ -19,6 +19,7 @@ from wtforms import HiddenField, RadioField, SelectChoice, SelectField, TextArea
 from wtforms.validators import InputRequired, Length, Optional
 
 from coordinator.auth.models import COORDINATOR
+from coordinator.audit.services import history_for_endpoint
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.endpoints import services as endpoints
@@ -341,6 +342,7 @@ def _endpoint_page(event, endpoint_, session, form, code: int = 200):
     return render_template("status/endpoint.html", event=event, endpoint=endpoint_, session=session, form=form,
                            current=status.status_of(endpoint_.id, session.id), events=events, contacts=contacts,
                            incident=status.open_incident_of(endpoint_.id, session.id),
+                           audit_history=history_for_endpoint(endpoint_.id),
                            hold_minutes=round(current_app.config["STATUS_HUMAN_HOLD_SECONDS"] / 60)), code
 
 

@@ -126,12 +126,12 @@ class EventEndpoints(MethodView):
     def get(self, slug, unit_code=None, q=None, tier=None, page=None, per_page=None):
         """The event's endpoints you may see, with their contacts (E.164 phones), ordered by unit code;
         searched with `q`, filtered by `tier`, one page at a time with `page` / `per_page`"""
-        items = services.list_endpoints(event_or_404(slug), current_user, unit_code=unit_code, q=q, tier=tier)
+        ids = services.endpoint_ids(event_or_404(slug), current_user, unit_code=unit_code, q=q, tier=tier)
         if page is None and per_page is None:
-            return {"items": items, "total": len(items)}
+            return {"items": services.load_endpoints(ids), "total": len(ids)}
         page, per_page = page or 1, per_page or 100
-        return {"items": items[(page - 1) * per_page: page * per_page], "total": len(items), "page": page,
-                "per_page": per_page}
+        return {"items": services.load_endpoints(ids[(page - 1) * per_page: page * per_page]), "total": len(ids),
+                "page": page, "per_page": per_page}
 
     @blp.arguments(EndpointInput)
     @blp.response(201, EndpointSchema)

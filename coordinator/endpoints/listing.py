@@ -67,7 +67,7 @@ class Row:
     host_name: str = ""  # the endpoint this unit attends at
     contacts: int = 0
     technical: int = 0
-    late: list[str] = field(default_factory=list)  # titles of the deadlines missed or met late
+    late: list[tuple[str, str]] = field(default_factory=list)  # (kind, title) of the deadlines missed or met late
 
     @property
     def status(self) -> str:
@@ -112,8 +112,8 @@ def _contacts_by_endpoint(endpoint_ids: list[int]) -> dict[int, list[tuple[str, 
     return out
 
 
-def _late_units(event: Event, units: list[_Light], now: datetime) -> dict[int, list[str]]:
-    """unit id -> titles of the deadlines of its tier that it missed (due and unmet) or met late,
+def _late_units(event: Event, units: list[_Light], now: datetime) -> dict[int, list[tuple[str, str]]]:
+    """unit id -> (kind, title) of the deadlines of its tier that it missed (due and unmet) or met late,
     read against the deadlines as they are now."""
     due = [d for d in event.deadlines if d.due_at is not None]
     if not due:
@@ -129,13 +129,12 @@ def _late_units(event: Event, units: list[_Light], now: datetime) -> dict[int, l
                 .where(DeadlineFulfilment.deadline_id.in_([d.id for d in due]),
                        DeadlineFulfilment.unit_id.in_(chunk), DeadlineFulfilment.fulfilled_at.is_not(None))):
             met[(deadline_id, unit_id)] = at
-    out: dict[int, list[str]] = defaultdict(list)
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)  # (kind, title): a short label, the full title
     for d in due:
-        title = d.title or d.kind
         for unit_id in ids_by_tier.get(d.tier, ()):
             at = met.get((d.id, unit_id))
             if (at is None and d.due_at < now) or (at is not None and at > d.due_at):
-                out[unit_id].append(title)
+                out[unit_id].append((d.kind, d.title or d.kind))
     return out
 
 

@@ -283,38 +283,48 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
 
 # --- queries -------------------------------------------------------------------------------------
 
-def _scoped(stmt, user, structure: str):
-    path = scope_path(user, structure)
+def endpoint_ids(event: Event, user, *, unit_code: str | None = None, q: str | None = None,
+                 tier: str | None = None) -> list[int]:
+    """The ids of the event's endpoints the user may see, ordered by unit code, in one light query
+    (no contacts loaded unless `q` asks to search them). `q` searches without diacritics (see
+    `coordinator.search`); `tier` keeps one tier."""
+    stmt = select(Endpoint.id, Unit.code, Unit.name, Endpoint.name, Endpoint.address).join(
+        Unit, Endpoint.unit_id == Unit.id).where(Endpoint.event_id == event.id)
+    path = scope_path(user, event.unit_structure)
     if path is not None:
-        stmt = stmt.join(Unit, Endpoint.unit_id == Unit.id).where(Unit.path.startswith(path))
-    return stmt
+        stmt = stmt.where(Unit.path.startswith(path))
+    if unit_code:
+        unit = get_unit(event.unit_structure, unit_code)
+        if unit is None:
+            return []
+        stmt = stmt.where(Endpoint.unit_id == unit.id)
+    if tier:
+        stmt = stmt.where(Unit.tier == tier)
+    rows = db.session.execute(stmt.order_by(Unit.code, Endpoint.id)).all()
+    if q and q.strip():
+        keep = listing.endpoint_ids_matching(event, q, rows)
+        return [r[0] for r in rows if r[0] in keep]
+    return [r[0] for r in rows]
+
+
+def load_endpoints(ids: list[int]) -> list[Endpoint]:
+    """The endpoints of `ids` with contacts, hosted units and unit, in the order of `ids` (chunks of
+    900 bound parameters: well below SQLite's limit)."""
+    found: dict[int, Endpoint] = {}
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        for e in db.session.scalars(select(Endpoint).where(Endpoint.id.in_(chunk)).options(
+                selectinload(Endpoint.contacts), selectinload(Endpoint.hosted).selectinload(HostedUnit.unit),
+                selectinload(Endpoint.unit))):
+            found[e.id] = e
+    return [found[i] for i in ids if i in found]
 
 
 def list_endpoints(event: Event, user, *, unit_code: str | None = None, q: str | None = None,
                    tier: str | None = None) -> list[Endpoint]:
     """The event's endpoints the user may see, with contacts and hosted units, ordered by unit code.
     `q` searches without diacritics (see `coordinator.search`); `tier` keeps one tier."""
-    stmt = _scoped(select(Endpoint).where(Endpoint.event_id == event.id), user, event.unit_structure)
-    if unit_code:
-        unit = get_unit(event.unit_structure, unit_code)
-        if unit is None:
-            return []
-        stmt = stmt.where(Endpoint.unit_id == unit.id)
-    if tier or (q and q.strip()):
-        light = select(Endpoint.id, Unit.code, Unit.name, Endpoint.name, Endpoint.address).join(
-            Unit, Endpoint.unit_id == Unit.id).where(Endpoint.id.in_(stmt.with_only_columns(Endpoint.id)))
-        if tier:
-            light = light.where(Unit.tier == tier)
-        ids = listing.endpoint_ids_matching(event, q or "", db.session.execute(light))
-        if not ids:
-            return []
-        if len(ids) <= 900:  # bound parameters: well below SQLite's limit
-            stmt = stmt.where(Endpoint.id.in_(list(ids)))
-    else:
-        ids = None
-    stmt = stmt.options(selectinload(Endpoint.contacts), selectinload(Endpoint.hosted).selectinload(HostedUnit.unit),
-                        selectinload(Endpoint.unit))
-    return sorted((e for e in db.session.scalars(stmt) if ids is None or e.id in ids), key=lambda e: e.unit.code)
+    return load_endpoints(endpoint_ids(event, user, unit_code=unit_code, q=q, tier=tier))
 
 
 def get_endpoint(endpoint_id: int, user) -> Endpoint | None:

@@ -69,6 +69,8 @@ bench: $(VENV)/.dev
 	$(PY) bench/sweep_scale.py
 	$(PY) bench/incident_priority.py
 	$(PY) bench/live_bytes.py
+	$(PY) bench/long_lists.py
+	$(PY) bench/audit_log.py
 	command -v wrk >/dev/null && $(PY) bench/poll_rate.py || echo "bench/poll_rate.py skipped: it needs wrk"
 
 # After changing a UI string: extract, merge, then translate the new entries in the .po, then `make compile-translations`.

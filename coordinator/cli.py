@@ -259,8 +259,10 @@ def users_demo() -> None:
     password = "demo-2024"
     for email, role, unit, name in demo:
         if get_user_by_email(email) is None:
-            create_user(email, password, role, unit_code=unit, display_name=name)
-        click.echo(f"  {role:<12} {email:<26} password: {password}" + (f"  (unit {unit})" if unit else ""))
+            # Accounts of the 2024 units, as a ministry's existing ones are: the succession of units
+            # scopes them in 2025 events too (2024 Khánh Hòa -> 2025 Khánh Hòa).
+            create_user(email, password, role, unit_code=unit, structure="2024" if unit else None, display_name=name)
+        click.echo(f"  {role:<12} {email:<26} password: {password}" + (f"  (unit {unit}, 2024)" if unit else ""))
 
 
 @events_cli.command("demo-registrations")

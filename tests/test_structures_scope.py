@@ -194,7 +194,7 @@ def test_copying_2024_registrations_into_a_2025_event(app, client, cli, events, 
     with app.app_context():
         from coordinator.audit.models import AuditEntry
         actions = db.session.scalars(select(AuditEntry.details).where(
-            AuditEntry.action == "event.copy_registrations")).all()
+            AuditEntry.action == "event.copy_registrations").order_by(AuditEntry.id)).all()
         assert [a["copied"] for a in actions] == [3, 0]
 
 
@@ -213,3 +213,15 @@ def test_copy_page_previews_then_copies(app, client, events, make_user):
     done = client.post(f"/events/{e2025}/registration/copy", data={"source": e2024, "csrf_token": csrf_from(html)})
     assert done.status_code == 200 and 'data-done="1"' in done.get_data(as_text=True)
     assert client.get(f"/events/{e2025}/registration/copy?source=nope").status_code == 404
+
+
+def test_the_demo_coordinators_work_on_both_demo_events(app, client, cli, events):
+    # `make run` loads a 2024 and a 2025 event: the demo accounts must reach both (a 2025 Khánh
+    # Hòa account would have no single 2024 unit: Khánh Hòa and Ninh Thuận).
+    assert cli("users", "demo").exit_code == 0
+    for email, name in (("khanhhoa@demo.gov.vn", "Tỉnh Khánh Hòa"), ("hanoi@demo.gov.vn", "Thành phố Hà Nội")):
+        login(client, email, "demo-2024")
+        for slug in events:
+            page = client.get(f"/events/{slug}/registration")
+            assert page.status_code == 200 and name in page.get_data(as_text=True), (email, slug)
+        client.get("/logout")

@@ -117,6 +117,8 @@ def world(app, nd49):
                      filename="Danh sách đầu mối (bản 2).pdf", sha256="cd" * 32)
         audit.record("document.contact", "deadline", deadline.id, actor=b, event=slug, unit="56", name="Lê Văn Mối",
                      phone="+84905333444")
+        audit.record("event.copy_registrations", "event", event.id, actor=a, event=slug, source="nd49-2024", copied=3,
+                     contacts=4, review=2)
         audit.record("units.load", "unit_structure", "2025", actor_label="cli", inserted=3321, updated=0)
         audit.record("event.finish", "event", slug, actor_label="scheduler")
         db.session.commit()
@@ -231,6 +233,12 @@ def test_endpoint_family(app, world):
                         "Nghị định 49/2024/NĐ-CP”: endpoints 12 created, 3 updated, 40 unchanged; contacts 30 created, "
                         "1 updated, 80 unchanged")
     assert "điểm cầu thêm 12, sửa 3, giữ nguyên 40; người liên hệ thêm 30" in one(app, "endpoints.import", "vi")
+    assert one(app, "event.copy_registrations", "en") == (
+        "Nguyễn Văn A copied the registrations of “nd49-2024” into the event “Hội nghị trực tuyến phổ biến Nghị định "
+        "49/2024/NĐ-CP”: 3 endpoints (4 contacts) copied, 2 listed for review")
+    assert one(app, "event.copy_registrations", "vi") == (
+        "Nguyễn Văn A đã sao chép đăng ký của “nd49-2024” sang hội nghị “Hội nghị trực tuyến phổ biến Nghị định "
+        "49/2024/NĐ-CP”: đã sao chép 3 điểm cầu (4 người liên hệ), 2 trường hợp được liệt kê để xem xét")
 
 
 def test_an_endpoint_update_with_before_and_after_says_what_changed(app, world):
@@ -258,7 +266,7 @@ def test_incident_family(app, world):
     vi_probe, vi_operator = said(app, "incident.open", "vi")
     assert vi_probe.startswith("Hệ thống kiểm tra tự động báo") and "mở sự cố #41" in vi_probe
     assert "SMS báo cán bộ kỹ thuật: 2" in vi_probe
-    assert vi_operator.startswith("Cán bộ trực báo điểm cầu “Hội trường Sở Hà Nội” của Thành phố Hà Nội (01) mất kết nối")
+    assert vi_operator.startswith("Cán bộ trực kỹ thuật báo điểm cầu “Hội trường Sở Hà Nội” của Thành phố Hà Nội (01) mất kết nối")
     province, national = said(app, "incident.digest", "en")
     assert province == ("The incident escalation sent the incident digest of Tỉnh Khánh Hòa (56) for Connectivity test of "
                         "the event “Hội nghị trực tuyến phổ biến Nghị định 49/2024/NĐ-CP”: 125 incidents, 4 recipients")
@@ -325,7 +333,7 @@ def test_account_changes(app, world):
     assert one(app, "user.update", "en") == (f"Nguyễn Văn A changed the account {b}: name: Trần Thị B → Trần Thị Bích; "
                                              "role: coordinator → operator; unit: Tỉnh Khánh Hòa (56) → —")
     assert one(app, "user.update", "vi") == (f"Nguyễn Văn A đã sửa tài khoản {b}: tên: Trần Thị B → Trần Thị Bích; "
-                                             "vai trò: điều phối viên → cán bộ trực; đơn vị: Tỉnh Khánh Hòa (56) → —")
+                                             "vai trò: cán bộ điều phối → cán bộ trực kỹ thuật; đơn vị: Tỉnh Khánh Hòa (56) → —")
     assert one(app, "user.disable", "en") == f"Nguyễn Văn A disabled the account {b} (API tokens revoked: 1; signed out everywhere)"
     assert one(app, "user.enable", "vi") == f"Nguyễn Văn A đã mở lại tài khoản {b}"
     assert one(app, "user.import", "en") == ("Nguyễn Văn A imported accounts from “can-bo.xlsx”: 100 created, 5 updated, "

@@ -23,7 +23,7 @@ T = {
     "the command line on the server": "dòng lệnh trên máy chủ",
     "the scheduler": "bộ lập lịch",
     "the automatic probes": "hệ thống kiểm tra tự động",
-    "an operator": "cán bộ trực",
+    "an operator": "cán bộ trực kỹ thuật",
     "the incident escalation": "hệ thống báo sự cố",
     "the web service": "hệ thống",
     "a contact (by the link in a reminder)": "người liên hệ (qua đường liên kết trong lời nhắc)",
@@ -32,8 +32,8 @@ T = {
     "an organizer": "đơn vị tổ chức",
     # roles
     "administrator": "quản trị viên",
-    "coordinator": "điều phối viên",
-    "operator": "cán bộ trực",
+    "coordinator": "cán bộ điều phối",
+    "operator": "cán bộ trực kỹ thuật",
     # events
     "%(who)s created the event %(event)s": "%(who)s đã tạo hội nghị %(event)s",
     "%(who)s changed the event %(event)s": "%(who)s đã sửa hội nghị %(event)s",

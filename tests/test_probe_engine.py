@@ -413,6 +413,11 @@ def test_silent_web_rooms_cost_one_timeout_whatever_their_number():
         started = time.monotonic()
         results = sweep(targets, concurrency=n, timeout=timeout)
         elapsed = time.monotonic() - started
+        # The kernel accepted every connection; the responder's handler threads may count the last
+        # ones a moment later on a loaded machine.
+        counted = time.monotonic() + 5
+        while silent.connections < n and time.monotonic() < counted:
+            time.sleep(0.05)
         connections = silent.connections
     # The responder's threads (in this process) close their ends when they notice ours closed.
     settled = time.monotonic() + 5
@@ -423,7 +428,8 @@ def test_silent_web_rooms_cost_one_timeout_whatever_their_number():
     assert {(r.state, r.layer, r.detail) for r in results} == \
         {("failed", "timeout", "connected, but no HTTP answer within 0.5 s")}
     assert connections == n
-    assert timeout <= elapsed < 3 * timeout, elapsed
+    # Through 64 threads the sweep would take n / 64 timeouts (2 s); all in flight at once, one.
+    assert timeout <= elapsed < n / 64 * timeout, elapsed
     assert fds_after <= fds_before + 2  # every probe's socket is closed
 
 

@@ -65,6 +65,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_progress.py
 	$(PY) bench/invitations.py
 	$(PY) bench/sms_fanout.py
+	$(PY) bench/outbox_faults.py
 	$(PY) bench/dashboard_national.py
 	$(PY) bench/sweep_scale.py
 	$(PY) bench/incident_priority.py

@@ -22,6 +22,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if overrides:
         app.config.update(overrides)
+    from coordinator.config import check_shared_storage
+
+    check_shared_storage(app.config)  # several workers must share their rate-limit counts
     from email.utils import parseaddr
 
     app.config["MAIL_FROM_ADDRESS"] = parseaddr(app.config["MAIL_FROM"])[1]
@@ -61,9 +64,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     auth_setup.init_auth(app, login_manager)
 
-    from coordinator.web import filters
+    from coordinator.web import filters, headers, inputs
 
     filters.register(app)
+    inputs.register(app)  # a NUL in the query string or path: 400, before any view
+    headers.register(app)  # CSP, nosniff, Referrer-Policy, HSTS on every response
 
     from coordinator.api import init_api
     from coordinator.audit.views import bp as audit_bp
@@ -96,6 +101,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(status_bp)
     app.register_blueprint(status_reports_bp)
     init_api(app)
+    from coordinator.web.faults import init_faults
+
+    init_faults(app)  # 503 when the database does not answer, 413 in the reader's language
 
     from coordinator.cli import register_cli
 

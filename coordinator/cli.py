@@ -423,6 +423,7 @@ def outbox_dispatch(once: bool, limit: int | None, processes: int) -> None:
 
     if not once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # ten lines per SMS otherwise
         click.echo(f"dispatching every {current_app.config['OUTBOX_POLL_SECONDS']} s (Ctrl+C stops)")
         try:
             outbox.run_forever(current_app.config["OUTBOX_POLL_SECONDS"])
@@ -448,12 +449,21 @@ def outbox_dispatch(once: bool, limit: int | None, processes: int) -> None:
 @outbox_cli.command("status")
 @click.option("--event", "slug", default=None, help="Only this event's messages.")
 def outbox_status(slug: str | None) -> None:
-    """Messages per status."""
-    from coordinator.outbox import services as outbox
+    """Messages per status; those whose outcome was unknown (a crash, a timeout) and how that ended;
+    the dispatcher processes."""
+    from coordinator.outbox import dispatchers, services as outbox
 
     event_id = _event_or_fail(slug).id if slug else None
     for status, n in outbox.status_counts(event_id).items():
         click.echo(f"{status:<11} {n:>7}")
+    doubts = outbox.doubt_counts(event_id)
+    click.echo(f"uncertain (outcome unknown, looked up before any resend) {doubts['uncertain']:>7}")
+    click.echo(f"  found at the provider (not resent)                     {doubts['found']:>7}")
+    click.echo(f"  not at the provider (sent again, no duplicate)         {doubts['absent']:>7}")
+    click.echo(f"  resent without confirmation (possible duplicates)      {doubts['unconfirmed']:>7}")
+    for row, alive in dispatchers.alive_dispatchers():
+        click.echo(f"dispatcher {row.id} {row.host}:{row.pid} {'alive' if alive else 'gone'}, "
+                   f"heartbeat {row.heartbeat_at:%Y-%m-%d %H:%M:%S}Z")
 
 
 @outbox_cli.command("retry-failed")

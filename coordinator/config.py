@@ -75,6 +75,40 @@ def derived_base_url() -> str:
     return f"http://{host}:{os.environ.get('PORT') or '5000'}"
 
 
+def web_workers(argv: list[str] | None = None) -> int:
+    """How many web worker processes serve the app: WEB_CONCURRENCY, or gunicorn's `-w N` /
+    `--workers N` (command line or GUNICORN_CMD_ARGS) when running under gunicorn."""
+    import shlex
+    import sys
+
+    counts = [int(os.environ.get("WEB_CONCURRENCY") or "1")]
+    argv = list(sys.argv if argv is None else argv)
+    if argv and "gunicorn" in os.path.basename(argv[0]):
+        args = argv[1:] + shlex.split(os.environ.get("GUNICORN_CMD_ARGS", ""))
+        for i, arg in enumerate(args):
+            value = None
+            if arg in ("-w", "--workers") and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith("--workers="):
+                value = arg.split("=", 1)[1]
+            elif arg.startswith("-w") and arg[2:].isdigit():
+                value = arg[2:]
+            if value and value.isdigit():
+                counts.append(int(value))
+    return max(counts)
+
+
+def check_shared_storage(config: dict) -> None:
+    """Several workers each counting in their own memory would let N times the sign-in attempts
+    through: refuse to start rather than throttle quietly less than configured."""
+    workers = int(config.get("WEB_CONCURRENCY") or 1)
+    if workers > 1 and str(config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory://"):
+        raise RuntimeError(
+            f"{workers} web workers with RATELIMIT_STORAGE_URI={config.get('RATELIMIT_STORAGE_URI')}: each worker "
+            "would keep its own counts of sign-in attempts and check-ins. Set RATELIMIT_STORAGE_URI to a shared "
+            "storage, e.g. redis://127.0.0.1:6379/0, or run one worker (WEB_CONCURRENCY=1).")
+
+
 def load_config(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'coordinator.sqlite3'}"
     public_base_url = (os.environ.get("PUBLIC_BASE_URL") or derived_base_url()).rstrip("/")
@@ -100,15 +134,37 @@ def load_config(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_SECURE": cookie_secure,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # "Remember me" lasts 30 days (Flask-Login's default is a year), on the server as in the cookie.
+        "REMEMBER_COOKIE_DURATION": int(os.environ.get("REMEMBER_SECONDS", 30 * 86400)),
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session; a long form must not expire
         # A request body (a spreadsheet, a document) above this is refused with 413.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
         # One file of a document request; below MAX_UPLOAD_BYTES so the official gets the precise message.
         "MAX_DOCUMENT_BYTES": int(os.environ.get("MAX_DOCUMENT_BYTES", 20 * 1024 * 1024)),
-        # Sign-in attempts per address and email (guessing passwords); counts kept in RATELIMIT_STORAGE_URI.
+        # Failed sign-ins (wrong password): per account from any address, and per address across
+        # accounts (password spraying); a successful sign-in counts for neither. Counts are kept in
+        # RATELIMIT_STORAGE_URI: memory:// is per process, so several workers need redis://.
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get("LOGIN_RATE_LIMIT_PER_ADDRESS", "30 per minute;300 per hour"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Told apart in a Redis that several deployments share (staging and production).
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", ""),
+        # Redis down: each worker counts in its own memory until it answers again, rather than
+        # every sign-in and check-in failing with 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Web worker processes (gunicorn's default --workers is WEB_CONCURRENCY too): more than one
+        # refuses memory:// limiter storage at start (check_shared_storage).
+        "WEB_CONCURRENCY": web_workers(),
+        # The confirmation link /c/<token>: per link (a valid MAC is the credential), a high ceiling
+        # per address (many contacts share one behind a NAT or a proxy), and links with a wrong
+        # MAC per address (guessing; genuine links never count toward it).
+        "CHECKIN_RATE_LIMIT_PER_TOKEN": os.environ.get("CHECKIN_RATE_LIMIT_PER_TOKEN", "10 per minute"),
+        "CHECKIN_RATE_LIMIT_PER_ADDRESS": os.environ.get("CHECKIN_RATE_LIMIT_PER_ADDRESS", "3000 per minute"),
+        "CHECKIN_RATE_LIMIT_INVALID": os.environ.get("CHECKIN_RATE_LIMIT_INVALID",
+                                                     "20 per minute;100 per hour;500 per day"),
+        # Strict-Transport-Security max-age on https requests (or when PUBLIC_BASE_URL is https); 0: none.
+        "HSTS_SECONDS": int(os.environ.get("HSTS_SECONDS") or str(365 * 24 * 3600)),
         "RATELIMIT_HEADERS_ENABLED": True,
         "TRUST_PROXY_HEADERS": int(os.environ.get("TRUST_PROXY_HEADERS", "0")),
         # Email: `file` writes .eml files under MAIL_FILE_DIR (no server needed); `smtp` sends.
@@ -136,6 +192,14 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_RETRY_MAX_SECONDS": float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "3600")),
         "OUTBOX_LEASE_SECONDS": int(os.environ.get("OUTBOX_LEASE_SECONDS", "600")),
         "OUTBOX_POLL_SECONDS": float(os.environ.get("OUTBOX_POLL_SECONDS", "1")),
+        # A dead dispatcher's claims are released by the active scheduler every OUTBOX_RECOVERY_SECONDS
+        # (PostgreSQL: its advisory lock is free; elsewhere: no heartbeat, renewed every
+        # OUTBOX_HEARTBEAT_SECONDS, for OUTBOX_DISPATCHER_STALE_SECONDS), long before the lease ends.
+        "OUTBOX_RECOVERY_SECONDS": float(os.environ.get("OUTBOX_RECOVERY_SECONDS", "3")),
+        "OUTBOX_HEARTBEAT_SECONDS": float(os.environ.get("OUTBOX_HEARTBEAT_SECONDS", "2")),
+        "OUTBOX_DISPATCHER_STALE_SECONDS": float(os.environ.get("OUTBOX_DISPATCHER_STALE_SECONDS", "10")),
+        # The event page warns when an event's oldest unsent message has waited longer than this.
+        "OUTBOX_STALL_WARNING_MINUTES": float(os.environ.get("OUTBOX_STALL_WARNING_MINUTES", "10")),
         # SMS: `log` records messages and shows them on the outbox page (no provider needed);
         # `twilio` sends through Twilio's official client.
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "log"),

@@ -6,7 +6,7 @@ from coordinator.units.models import Unit  # noqa: F401
 from coordinator.deadlines.models import DeadlineFulfilment  # noqa: F401
 from coordinator.documents.models import DocumentFile  # noqa: F401
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit  # noqa: F401
-from coordinator.outbox.models import OutboxMessage  # noqa: F401
+from coordinator.outbox.models import OutboxDispatcher, OutboxMessage  # noqa: F401
 from coordinator.invitations.models import Invitation  # noqa: F401
 from coordinator.reminders.models import Confirmation, ReminderRun  # noqa: F401
 from coordinator.sms.models import SmsOptOut  # noqa: F401

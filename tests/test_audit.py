@@ -94,6 +94,9 @@ def world(app, nd49):
             "name": ["Trần Thị B", "Trần Thị Bích"], "role": ["coordinator", "operator"], "unit": ["2024:56", None]})
         audit.record("user.disable", "user", b.id, actor=a, email=b.email, via="page", tokens_revoked=1, sessions="revoked")
         audit.record("user.enable", "user", b.id, actor=a, email=b.email, via="page")
+        from coordinator.auth.accounts import end_sessions
+
+        end_sessions(a, b, via="page")
         audit.record("user.import", "user", None, actor=a, filename="can-bo.xlsx", rows=120, created=100, updated=5,
                      unchanged=15)
         audit.record("user.password_link", "user", b.id, actor=a, purpose="set", mailed=True,

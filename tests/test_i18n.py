@@ -72,19 +72,33 @@ def test_compiled_catalog_matches_po():
         "vi/messages.mo is out of date: run `pybabel compile -d coordinator/translations`")
 
 
-def test_confirmations_in_javascript_strings_are_json_encoded():
-    # onsubmit="return confirm(...)": a translation with a quote would end a hand-quoted string,
-    # break the handler, and delete or close without asking. Every one goes through |tojson.
+def test_confirmations_are_autoescaped_attributes_not_inline_handlers():
+    # A question before deleting or closing is a data-confirm attribute (static/app.js asks it):
+    # an inline onsubmit="return confirm(...)" would be blocked by the Content-Security-Policy,
+    # and the form would be sent without asking. The attribute is autoescaped by Jinja, so a
+    # translation with a quote cannot end it early.
     import re
 
-    pattern = re.compile(r"confirm\((.*?)\)\s*\"", re.S)
-    found = []
+    found, handlers = [], []
     for path in (ROOT / "templates").rglob("*.html"):
-        for arg in pattern.findall(path.read_text(encoding="utf-8")):
-            found.append((path.name, arg))
-    assert found, "no confirm() left to check: the test looks in the wrong place"
-    unsafe = [(name, arg) for name, arg in found if "|tojson|forceescape" not in arg]
+        text = path.read_text(encoding="utf-8")
+        found += [(path.name, arg) for arg in re.findall(r'data-confirm="(\{\{.*?\}\})"', text, re.S)]
+        handlers += [path.name for _ in re.findall(r'\son[a-z]+="', text)]
+    assert found, "no data-confirm left to check: the test looks in the wrong place"
+    assert not handlers, handlers
+    unsafe = [(name, arg) for name, arg in found if "|safe" in arg or "|tojson" in arg]
     assert not unsafe, unsafe
+
+
+def test_card_labels_do_not_end_with_their_own_colon():
+    # On a phone a table.cards cell shows its data-label followed by ": " (style.css): a label
+    # written "Đơn vị:" read "Đơn vị:: " on the copy and accounts pages.
+    import re
+
+    labels = [(path.name, label) for path in (ROOT / "templates").rglob("*.html")
+              for label in re.findall(r'data-label="([^"]*)"', path.read_text(encoding="utf-8"))]
+    assert labels, "no data-label left to check: the test looks in the wrong place"
+    assert not [(name, label) for name, label in labels if label.rstrip().endswith(":")]
 
 
 def _page(client, path, **kwargs) -> str:

@@ -99,3 +99,36 @@ def test_ho_chi_minh_citys_old_area_code_is_not_read_as_a_mobile():
     assert "area code from before 2017 (08)" in str(exc.value) and "028 3822 1234" in str(exc.value)
     assert parse_phone("0838 221 234").type == "mobile"
     assert parse_phone("028 3822 1234").type == "fixed"
+
+
+# Foreign numbers (issue 14): valid numbers, kept as E.164, but typed "foreign", never "mobile":
+# `phonenumbers` calls most of them FIXED_LINE_OR_MOBILE, and the Vietnamese SMS sender cannot
+# reach them. Shown with their country code: without it, "(650) 253-0000" is another number.
+@pytest.mark.parametrize("raw,e164,shown", [
+    ("+1 650 253 0000", "+16502530000", "+1 650-253-0000"),        # United States
+    ("001 650 253 0000", "+16502530000", "+1 650-253-0000"),       # dialled from Vietnam (00 = international)
+    ("+44 20 7946 0958", "+442079460958", "+44 20 7946 0958"),     # United Kingdom
+    ("+86 138 0013 8000", "+8613800138000", "+86 138 0013 8000"),  # a Chinese mobile: still not ours to text
+])
+def test_a_foreign_number_is_kept_but_not_a_mobile(raw, e164, shown):
+    from coordinator.endpoints.phones import foreign_note, is_foreign
+
+    phone = parse_phone(raw)
+    assert (phone.e164, phone.type, phone.national) == (e164, "foreign", shown)
+    assert not phone.is_mobile and is_foreign(phone.e164)
+    note = foreign_note(phone.e164)
+    assert note is not None and note.params == {"phone": shown}
+    assert "the Vietnamese SMS sender cannot reach it" in note.text
+
+
+def test_vietnamese_numbers_carry_no_foreign_note():
+    from coordinator.endpoints.phones import foreign_note, is_foreign
+
+    for raw in ("0913 123 456", "0258.3563535", "+84 913 123 456"):
+        assert foreign_note(parse_phone(raw).e164) is None and not is_foreign(parse_phone(raw).e164)
+
+
+def test_an_invalid_foreign_number_is_still_refused():
+    with pytest.raises(PhoneError) as exc:
+        parse_phone("+1 555 12")
+    assert "is not a valid phone number" in str(exc.value)

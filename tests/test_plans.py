@@ -162,6 +162,20 @@ BROKEN = [
     ("tiers out of order", [('tier = "district"', 'tier = "XX"'), ('tier = "commune"', 'tier = "district"'),
                             ('tier = "XX"', 'tier = "commune"')],
      r"tiers\[3\]\.tier: tiers must be listed top-down"),
+    # A date without a time would be read as midnight: refused, with its key path (issue 14).
+    ("session start without a time", [("starts_at = 2024-06-28T08:30:00", "starts_at = 2024-06-28")],
+     r"sessions\[1\]\.starts_at: a date without a time: write the time too"),
+    ("session end without a time", [("ends_at = 2024-06-27T17:00:00", "ends_at = 2024-06-27")],
+     r"sessions\[0\]\.ends_at: a date without a time"),
+    ("session start as a date in a string", [("starts_at = 2024-06-27T14:00:00", 'starts_at = "2024-06-27"')],
+     r"sessions\[0\]\.starts_at: a date without a time"),
+    ("deadline without a time", [("due_at = 2024-06-20T00:00:00", "due_at = 2024-06-20")],
+     r"deadlines\[0\]\.due_at: a date without a time"),
+    # An end typed a day (or a month) too late.
+    ("session longer than 24 hours", [("ends_at = 2024-06-28T11:30:00", "ends_at = 2024-06-29T11:30:00")],
+     r"sessions\[1\]\.ends_at: a session lasts at most 24 hours, and this one lasts 27 hours"),
+    ("session a month long", [("ends_at = 2024-06-27T17:00:00", "ends_at = 2024-07-27T17:00:00")],
+     r"sessions\[0\]\.ends_at: a session lasts at most 24 hours, and this one lasts 723 hours"),
 ]
 
 
@@ -247,3 +261,49 @@ def test_a_published_event_keeps_its_sessions(cli, client, auth, app, tmp_path):
     assert result.exit_code == 1
     assert "session 'connectivity_test' cannot be removed from a Published event" in result.output
     assert event_json(client, auth) == before
+
+
+def test_a_session_of_exactly_24_hours_is_accepted(cli, tmp_path):
+    path = write_plan(tmp_path, _nd49_with([("ends_at = 2024-06-27T17:00:00", "ends_at = 2024-06-28T14:00:00")]))
+    result = cli("schedules", "check", str(path))
+    assert result.exit_code == 0, result.output
+
+
+def test_the_24_hour_rule_counts_real_hours_and_is_translated(app):
+    from flask_babel import force_locale
+
+    from coordinator.events.plans import PlanInvalid, parse_plan, read_plan_file
+
+    data = read_plan_file(ND49).model_dump()
+    # 25 wall-clock hours in Asia/Ho_Chi_Minh, given once with +07:00 and once as UTC: 25 real hours.
+    data["sessions"][1]["starts_at"] = "2024-06-28T08:30:00+07:00"
+    data["sessions"][1]["ends_at"] = "2024-06-29T02:30:00Z"
+    with pytest.raises(PlanInvalid) as exc:
+        parse_plan(data)
+    [error] = exc.value.errors
+    assert error.path == "sessions[1].ends_at" and error.params == {"hours": "25"}
+    with app.test_request_context(), force_locale("vi"):
+        from flask_babel import gettext
+
+        assert error.localized() == gettext(error.template, hours="25")
+
+
+def test_moving_a_session_to_more_than_24_hours_is_refused(client, auth, cli):
+    assert cli("schedules", "load", str(ND49)).exit_code == 0
+    response = client.patch("/api/v1/events/nd49-2024/sessions/main", headers=auth,
+                            json={"ends_at": "2024-06-30T11:30:00"})
+    assert response.status_code == 422, response.get_json()
+    [detail] = response.get_json()["error"]["details"]
+    assert detail["field"] == "ends_at" and "51" in detail["message"]  # 28/06 08:30 to 30/06 11:30
+    assert sessions_by_kind(event_json(client, auth))["main"]["ends_at"] == "2024-06-28T11:30:00+07:00"
+    assert sessions_by_kind(event_json(client, auth))["main"]["sequence"] == 0
+
+
+def test_the_organizers_form_refuses_a_session_over_24_hours_beside_its_end(organizer_client):
+    from test_events_pages import EN, field_block, new_event_form, post_new
+
+    response = post_new(organizer_client, new_event_form(**{"sessions-1-ends_at": "28/07/2024 11:30"}), headers=EN)
+    assert response.status_code == 400
+    assert "a session lasts at most 24 hours, and this one lasts 723 hours" in \
+        field_block(response.get_data(as_text=True), "sessions-1-ends_at")
+    assert organizer_client.get("/api/v1/events").get_json()["total"] == 0

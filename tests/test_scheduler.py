@@ -30,8 +30,8 @@ def test_jobs_are_persisted_with_stable_ids_and_run_in_an_app_context(app, nd49)
         with engine.connect() as conn:
             rows = conn.execute(text(f"SELECT id, job_state FROM {JOBS_TABLE}")).all()
         engine.dispose()
-        assert sorted(r.id for r in rows) == ["events.finish_past", "outbox.dispatch", "probes.sweep", "reminders.sync",
-                                              "status.tick"]
+        assert sorted(r.id for r in rows) == ["events.finish_past", "outbox.dispatch", "outbox.recover", "probes.sweep",
+                                              "reminders.sync", "status.tick"]
         funcs = {r.id: pickle.loads(r.job_state)["func"] for r in rows}
         assert funcs["status.tick"] == "coordinator.scheduling.jobs:status_tick"
         assert funcs["events.finish_past"] == "coordinator.scheduling.jobs:finish_past_events"

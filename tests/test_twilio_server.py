@@ -122,3 +122,89 @@ def test_post_callback_reaches_the_status_callback_url(tw):
     [(signature, params)] = received
     assert params["MessageStatus"] == "delivered" and RequestValidator(TOKEN).validate(url, params, signature)
     assert client_for(tw).messages(msg.sid).fetch().status == "delivered"
+
+
+# --- the list, as the client's list()/stream() reads it -----------------------------------------------
+
+def test_list_filters_by_to_from_and_date_sent_as_twilio_does(tw):
+    from datetime import datetime, timedelta, timezone
+
+    client = client_for(tw)
+    tw.hand_off_seconds = 0  # handed to the carrier at once: date_sent is set
+    first = client.messages.create(to="+15551230000", from_=SENDER, body="one")
+    client.messages.create(to="+15559990000", from_=SENDER, body="other number")
+    client.messages.create(to="+15551230000", from_="+15550002222", body="other sender")
+    last = client.messages.create(to="+15551230000", from_=SENDER, body="two")
+    found = client.messages.list(to="+15551230000", from_=SENDER)
+    assert [m.sid for m in found] == [last.sid, first.sid]  # newest first
+    assert found[0].status == "sent" and found[0].date_sent is not None and found[0].body == "two"
+    now = datetime.now(timezone.utc)
+    assert len(client.messages.list(to="+15551230000", date_sent_after=now - timedelta(minutes=1))) == 3
+    assert client.messages.list(to="+15551230000", date_sent_after=now + timedelta(minutes=1)) == []
+    assert len(client.messages.list(to="+15551230000", date_sent_before=now + timedelta(minutes=1))) == 3
+    assert client.messages.list(date_sent_before=now - timedelta(minutes=1)) == []
+    [req] = [r for r in tw.requests if r["method"] == "GET"][-1:]
+    assert "DateSent<" in req["query"] and req["query"]["DateSent<"].endswith("Z")
+    assert len(client.messages.list(date_sent=now.strftime("%Y-%m-%d"))) == 4  # a whole GMT day
+
+
+def test_a_queued_message_has_no_date_sent_and_matches_no_date_filter(tw):
+    from datetime import datetime, timedelta, timezone
+
+    client = client_for(tw)
+    msg = client.messages.create(to="+15551230000", from_=SENDER, body="queued")  # hand_off_seconds None: never sent
+    assert [m.sid for m in client.messages.list(to="+15551230000")] == [msg.sid]
+    assert client.messages.list(to="+15551230000",
+                                date_sent_after=datetime.now(timezone.utc) - timedelta(hours=1)) == []
+    assert client.messages(msg.sid).fetch().status == "queued"
+
+
+def test_list_pages_follow_next_page_uri(tw):
+    client = client_for(tw)
+    tw.hand_off_seconds = 0
+    sids = [client.messages.create(to="+15551230000", from_=SENDER, body=f"n{i}").sid for i in range(7)]
+    listed = [m.sid for m in client.messages.stream(to="+15551230000", page_size=3)]
+    assert sorted(listed) == sorted(sids) and len(listed) == 7
+    pages = [r for r in tw.requests if r["method"] == "GET"]
+    assert len(pages) == 3 and pages[1]["query"]["PageToken"].startswith("PASM")
+    page = client.messages.page(to="+15551230000", page_size=3)
+    assert page.next_page_url and len(list(page)) == 3
+    assert len(client.messages.list(to="+15551230000", limit=5)) == 5
+
+
+def test_a_failing_list(tw):
+    from twilio.base.exceptions import TwilioException
+
+    tw.fail_next(1, status=503, method="GET")
+    with pytest.raises(TwilioException):
+        client_for(tw).messages.list(to="+15551230000")
+    assert client_for(tw).messages.list(to="+15551230000") == []
+
+
+# --- a slow provider, a dropped connection ---------------------------------------------------------------
+
+def test_a_stalled_answer_after_the_client_timeout_still_created_the_message(tw):
+    import requests
+    from twilio.http.http_client import TwilioHttpClient
+
+    client = Client(SID, TOKEN, http_client=TwilioHttpClient(timeout=0.3))
+    client.api.base_url = tw.base_url
+    tw.stall_next(1, seconds=1.0)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.messages.create(to="+15551230000", from_=SENDER, body="slow")
+    assert [m["body"] for m in tw.received("+15551230000")] == ["slow"]  # the provider took it
+    tw.stall_next(1, seconds=1.0, accept=False)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.messages.create(to="+15551230000", from_=SENDER, body="not taken")
+    assert len(tw.messages) == 1
+    assert client.messages.create(to="+15551230000", from_=SENDER, body="fast").status == "queued"
+
+
+def test_a_dropped_connection_after_accepting(tw):
+    import requests
+
+    tw.drop_next(1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client_for(tw).messages.create(to="+15551230000", from_=SENDER, body="dropped")
+    assert [m["body"] for m in tw.messages] == ["dropped"]
+    assert client_for(tw).messages.create(to="+15551230000", from_=SENDER, body="next").status == "queued"

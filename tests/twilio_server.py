@@ -40,7 +40,33 @@ What the server answers (checked in this order)
      "outbound-api", RFC 2822 dates, ``uri``, ``subresource_uris`` and the rest.
   Unknown form fields are accepted and kept in the request record.
 - ``GET .../Messages/{sid}.json``: the message as it stands (``post_callback`` updates its status).
+- ``GET .../Messages.json``: the account's messages, newest first (by ``date_sent``, messages not
+  handed to the carrier yet first), filtered as Twilio filters them: ``To``, ``From`` (exact),
+  ``DateSent``, ``DateSent>`` and ``DateSent<`` (on, on or after, on or before; a ``YYYY-MM-DD`` date
+  means that whole day in GMT, ``YYYY-MM-DDTHH:MM:SSZ`` that second). As on Twilio the date filters
+  look at ``date_sent``: a message still ``queued`` (``date_sent`` null) matches none of them.
+  Pages of ``PageSize`` (default 50, at most 1000) with Twilio's envelope (``messages``, ``page``,
+  ``page_size``, ``start``, ``end``, ``uri``, ``first_page_uri``, ``next_page_uri`` carrying
+  ``Page`` and ``PageToken`` = "PA" + the last SID of the page, ``previous_page_uri``); the client's
+  ``list()``/``stream()`` follows ``next_page_uri``.
 Every answer is an error body ``{"code", "message", "more_info", "status"}`` or a resource, JSON.
+
+When a message is handed to the carrier
+---------------------------------------
+``hand_off_seconds`` (default None: never): that long after its creation a message reads
+``status`` "sent" with its ``date_sent``, in GET and in the list (unless a callback set another
+status). Until then it is ``queued`` (or ``accepted``) with ``date_sent`` null.
+
+A slow or failing provider
+--------------------------
+- ``fail_next(n, status, method="GET")``: the next n list/fetch requests fail instead;
+- ``stall_next(n, seconds)``: the next n POSTs are accepted at once (the message exists) and answered
+  only ``seconds`` later, after the client's timeout; with ``accept=False`` nothing is created and
+  the late answer is a 503;
+- ``drop_next(n)``: the next n POSTs are accepted, then the connection is closed without an answer
+  (the provider's front end crashing; the client sees "Connection aborted");
+- ``answer_delay``: seconds every accepted POST waits between creating the message and answering
+  (``delay`` waits before anything is processed).
 
 Everything received (auth failures and injected faults included) is in ``tw.requests``; every
 accepted message is in ``tw.messages``. Imports neither pytest nor the app.
@@ -100,6 +126,7 @@ GSM7_EXTENSION = set("^{}\\[~]|€\f")
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 _MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 
 
 def _pack(units: list[int], size: int) -> int:
@@ -144,6 +171,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        """A client killed mid-request (the crash tests) resets its connection: not worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -198,18 +233,33 @@ class _Handler(BaseHTTPRequestHandler):
         delay = self.fake.delay
         if delay:
             time.sleep(delay)
-        status, payload, extra_headers = self.fake._answer(self.command, split.path, form, self.headers)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        status, payload, extra_headers, after = self.fake._answer(self.command, split.path, form, self.headers,
+                                                                  query)
         record["status"] = status
         record["response"] = payload
+        if after.get("sleep"):
+            time.sleep(after["sleep"])
+        if after.get("drop"):  # accepted, then the connection goes down without an answer
+            record["status"] = "dropped"
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Twilio-Request-Id", "RQ" + uuid.uuid4().hex)
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Twilio-Request-Id", "RQ" + uuid.uuid4().hex)
+            for name, value in extra_headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client gave up waiting (its timeout) and closed the connection
+            self.close_connection = True
 
 
 class FakeTwilio:
@@ -226,10 +276,14 @@ class FakeTwilio:
         self.host = host
         self.port = port
         self.delay: float = 0.0  # seconds slept before every answer
+        self.answer_delay: float = 0.0  # seconds between accepting a message and answering
+        self.hand_off_seconds: float | None = None  # when a queued message reads "sent" (None: never)
         self.requests: list[dict] = []  # every request: method, path, query, form, headers, status, response
         self.messages: list[dict] = []  # every accepted message, in order
         self._by_sid: dict[str, dict] = {}
         self._faults: collections.deque[tuple[int, int, str | None]] = collections.deque()
+        self._get_faults: collections.deque[tuple[int, int, str | None]] = collections.deque()
+        self._stalls: collections.deque[tuple[float, bool, bool]] = collections.deque()  # (seconds, accept, drop)
         self._rejected: dict[str, tuple[int, int, str | None]] = {}
         self._lock = threading.RLock()
         self._connections: set[socket.socket] = set()
@@ -284,15 +338,36 @@ class FakeTwilio:
 
     # --- test controls ---------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, status: int = 429, code: int | None = None, message: str | None = None) -> None:
+    def fail_next(self, n: int = 1, status: int = 429, code: int | None = None, message: str | None = None,
+                  method: str = "POST") -> None:
         """The next `n` Messages POSTs (after auth passes) answer `status` with a Twilio error body and
-        record no message. Default codes: 429 -> 20429 "Too Many Requests", 5xx -> 20500. Calls stack."""
+        record no message. Default codes: 429 -> 20429 "Too Many Requests", 5xx -> 20500, 4xx -> 20404
+        for GETs. With method="GET": the next `n` GETs (the list, or one message) fail instead. Calls stack."""
         if code is None:
-            code = 20429 if status == 429 else 20500
+            code = 20429 if status == 429 else 20500 if status >= 500 else 20404
         if message is None:
             message = "Internal Server Error" if code == 20500 else None
         with self._lock:
-            self._faults.extend([(status, code, message)] * n)
+            (self._get_faults if method.upper() == "GET" else self._faults).extend([(status, code, message)] * n)
+
+    def stall_next(self, n: int = 1, seconds: float = 1.0, *, accept: bool = True) -> None:
+        """The next `n` Messages POSTs answer only after `seconds` (longer than the client's timeout,
+        so that it gives up first). accept=True: the message is created at once, as Twilio does when
+        it is slow to answer after taking the message; accept=False: nothing is created and the
+        late answer is a 503."""
+        with self._lock:
+            self._stalls.extend([(seconds, accept, False)] * n)
+
+    def drop_next(self, n: int = 1, *, accept: bool = True) -> None:
+        """The next `n` Messages POSTs are accepted (accept=True) and then the connection is closed
+        without an answer."""
+        with self._lock:
+            self._stalls.extend([(0.0, accept, True)] * n)
+
+    def received(self, to_number: str) -> list[dict]:
+        """The accepted messages to `to_number`, in order."""
+        with self._lock:
+            return [m for m in self.messages if m["to"] == to_number]
 
     def reject(self, to_number: str, code: int, status: int = 400, message: str | None = None) -> None:
         """Every later POST to `to_number` (exact match on the To field) answers `status` with Twilio
@@ -307,11 +382,18 @@ class FakeTwilio:
             del self.messages[:]
             self._by_sid.clear()
             self._faults.clear()
+            self._get_faults.clear()
+            self._stalls.clear()
             self._rejected.clear()
 
     def message(self, sid: str) -> dict:
         with self._lock:
             return self._by_sid[sid]
+
+    @property
+    def pending_stalls(self) -> int:
+        with self._lock:
+            return len(self._stalls)
 
     @property
     def pending_faults(self) -> int:
@@ -416,24 +498,123 @@ class FakeTwilio:
             return False
         return user == self.account_sid and password == self.auth_token
 
-    def _answer(self, method: str, path: str, form: dict, headers) -> tuple[int, dict, dict]:
+    def _answer(self, method: str, path: str, form: dict, headers,
+                query: dict | None = None) -> tuple[int, dict, dict, dict]:
+        """(status, payload, headers, after): `after` says what to do before answering (sleep, drop)."""
         if not self._authorised(headers):
-            return 401, error_body(401, 20003), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            return 401, error_body(401, 20003), {"WWW-Authenticate": 'Basic realm="Twilio API"'}, {}
         list_match, one_match = _MESSAGES_PATH.match(path), _MESSAGE_PATH.match(path)
         match = list_match or one_match
         if not match or match["account"] != self.account_sid:
-            return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}
+            return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}, {}
+        if method == "GET":
+            with self._lock:
+                if self._get_faults:
+                    status, code, message = self._get_faults.popleft()
+                    return status, error_body(status, code, message), {}, {}
         if one_match:
             if method != "GET":
-                return 405, error_body(405, 20004, "Method not allowed"), {}
+                return 405, error_body(405, 20004, "Method not allowed"), {}, {}
             with self._lock:
                 msg = self._by_sid.get(one_match["sid"])
                 if msg is None:
-                    return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}
-                return 200, dict(msg["resource"]), {}
+                    return 404, error_body(404, 20404, f"The requested resource {path} was not found"), {}, {}
+                return 200, self._resource(msg), {}, {}
+        if method == "GET":
+            return self._list(path, query or {})
         if method != "POST":
-            return 405, error_body(405, 20004, "Method not allowed"), {}
-        return self._create(form)
+            return 405, error_body(405, 20004, "Method not allowed"), {}, {}
+        with self._lock:
+            stall = self._stalls.popleft() if self._stalls else None
+        if stall is not None and not stall[1]:  # slow, and nothing taken: a late 503
+            return 503, error_body(503, 20503), {}, {"sleep": stall[0], "drop": stall[2]}
+        status, payload, extra = self._create(form)
+        after = {}
+        if status == 201 and stall is not None:
+            after = {"sleep": stall[0], "drop": stall[2]}
+        elif status == 201 and self.answer_delay:
+            after = {"sleep": self.answer_delay}
+        return status, payload, extra, after
+
+    # --- the list ------------------------------------------------------------------------------
+
+    def _resource(self, msg: dict) -> dict:
+        """The message as it reads now: handed to the carrier `hand_off_seconds` after creation."""
+        resource = dict(msg["resource"])
+        if (self.hand_off_seconds is not None and resource["status"] in ("queued", "accepted")
+                and time.time() >= msg["created"].timestamp() + self.hand_off_seconds):
+            sent = datetime.fromtimestamp(msg["created"].timestamp() + self.hand_off_seconds, timezone.utc)
+            resource.update(status="sent", date_sent=rfc2822(sent))
+        return resource
+
+    @staticmethod
+    def _date_filter(value: str) -> tuple[datetime, datetime]:
+        """A DateSent value as the [start, end] it covers: a whole GMT day, or one second."""
+        value = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            start = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return start, start.replace(hour=23, minute=59, second=59)
+        moment = datetime.strptime(value.rstrip("Z"), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        return moment, moment
+
+    def _list(self, path: str, query: dict) -> tuple[int, dict, dict, dict]:
+        try:
+            size = int(query.get("PageSize") or DEFAULT_PAGE_SIZE)
+            page = int(query.get("Page") or 0)
+            bounds = {name: self._date_filter(query[name]) for name in ("DateSent", "DateSent>", "DateSent<")
+                      if query.get(name)}
+        except ValueError as exc:
+            return 400, error_body(400, 20001, f"Invalid parameter: {exc}"), {}, {}
+        if not 1 <= size <= MAX_PAGE_SIZE or page < 0:
+            return 400, error_body(400, 20001, "Invalid PageSize or Page"), {}, {}
+        with self._lock:
+            resources = [self._resource(m) for m in self.messages]
+        order = []
+        for i, r in enumerate(resources):
+            if query.get("To") and r["to"] != query["To"]:
+                continue
+            if query.get("From") and r["from"] != query["From"]:
+                continue
+            sent = email.utils.parsedate_to_datetime(r["date_sent"]) if r["date_sent"] else None
+            if bounds and sent is None:
+                continue
+            if "DateSent" in bounds and not bounds["DateSent"][0] <= sent <= bounds["DateSent"][1]:
+                continue
+            if "DateSent>" in bounds and sent < bounds["DateSent>"][0]:
+                continue
+            if "DateSent<" in bounds and sent > bounds["DateSent<"][1]:
+                continue
+            # Newest first: not yet sent (newest created first), then by date_sent; ties by creation.
+            order.append(((sent is None, sent.timestamp() if sent else 0.0, i), r))
+        order.sort(key=lambda item: item[0], reverse=True)
+        matching = [r for _, r in order]
+        token = query.get("PageToken") or ""
+        if token.startswith("PA"):
+            after = [i for i, r in enumerate(matching) if r["sid"] == token[2:]]
+            start = after[0] + 1 if after else len(matching)
+        else:
+            start = page * size
+        chunk = matching[start:start + size]
+        params = {k: v for k, v in query.items() if k not in ("Page", "PageToken", "PageSize")}
+
+        def uri(**extra) -> str:
+            from urllib.parse import urlencode
+
+            return f"{path}?{urlencode({**params, 'PageSize': size, **extra})}"
+
+        more = start + size < len(matching)
+        payload = {
+            "messages": chunk,
+            "page": page,
+            "page_size": size,
+            "start": start,
+            "end": start + max(0, len(chunk) - 1),
+            "uri": uri(Page=page),
+            "first_page_uri": uri(Page=0),
+            "next_page_uri": uri(Page=page + 1, PageToken="PA" + chunk[-1]["sid"]) if more and chunk else None,
+            "previous_page_uri": uri(Page=page - 1) if page > 0 else None,
+        }
+        return 200, payload, {}, {}
 
     def _create(self, form: dict) -> tuple[int, dict, dict]:
         def field(name):
@@ -462,7 +643,8 @@ class FakeTwilio:
                 return status, error_body(status, code, message), {}
 
             sid = "SM" + uuid.uuid4().hex
-            now = rfc2822(datetime.now(timezone.utc))
+            created = datetime.now(timezone.utc)
+            now = rfc2822(created)
             status = "accepted" if service and not from_ else "queued"
             uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
             media = form.get("MediaUrl") or []
@@ -500,6 +682,7 @@ class FakeTwilio:
                 "num_segments": int(resource["num_segments"]),
                 "form": dict(form),
                 "resource": resource,
+                "created": created,
             }
             self.messages.append(msg)
             self._by_sid[sid] = msg

@@ -16,6 +16,7 @@ ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "too_large",
     422: "invalid",
     429: "too_many_requests",

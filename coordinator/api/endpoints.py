@@ -2,6 +2,8 @@
 unit's subtree; anything else is 404 (reading) or 403 (writing to a named unit)."""
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
@@ -12,6 +14,7 @@ from coordinator.auth.permissions import authorize, require
 from coordinator.deadlines.services import RegistrationClosed
 from coordinator.endpoints import services
 from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS
+from coordinator.endpoints.phones import foreign_note, is_foreign
 from coordinator.timeutil import iso_local
 
 blp = Blueprint("api_endpoints", __name__, description="Endpoints (điểm cầu) and their contacts")
@@ -22,7 +25,13 @@ class ContactSchema(ma.Schema):
     name = ma.fields.String(required=True)
     position = ma.fields.String(load_default="")
     phone = ma.fields.String(required=True, metadata={"description": "any common Vietnamese spelling in; E.164 out"})
-    phone_type = ma.fields.String(dump_only=True, metadata={"enum": ["mobile", "fixed"]})
+    phone_type = ma.fields.String(dump_only=True, metadata={
+        "enum": ["mobile", "fixed", "foreign"],
+        "description": "foreign: not a Vietnamese number; kept, but the Vietnamese SMS sender cannot reach it"})
+    sms_reachable = ma.fields.Function(lambda c: c.phone_type == "mobile" and not is_foreign(c.phone),
+                                       dump_only=True, metadata={"description": "reminders and incident SMS reach it"})
+    phone_warning = ma.fields.Function(lambda c: note.localized() if (note := foreign_note(c.phone)) else None,
+                                       dump_only=True, metadata={"description": "why SMS skip this number, if they do"})
     email = ma.fields.String(load_default="")
     role = ma.fields.String(load_default="attendee", metadata={"enum": list(CONTACT_ROLES)})
     focal = ma.fields.Boolean(load_default=False, metadata={
@@ -78,6 +87,9 @@ class EndpointSchema(ma.Schema):
     hosted_unit_codes = ma.fields.Function(lambda e: [h.unit.code for h in e.hosted])
     contacts = ma.fields.List(ma.fields.Nested(ContactSchema))
     updated_at = ma.fields.Function(lambda e: iso_local(e.updated_at, "UTC"))
+    version = ma.fields.Integer(metadata={
+        "description": "moved by every change to the endpoint, its contacts or hosted units; the ETag is "
+                       "`\"<version>\"`: send it back as If-Match so that a change made meanwhile is not overwritten"})
 
 
 class EndpointList(ma.Schema):
@@ -100,6 +112,69 @@ class EndpointQuery(ma.Schema):
 
 
 
+class IfMatchHeader(ma.Schema):
+    if_match = ma.fields.String(data_key="If-Match", metadata={
+        "description": "the ETag of the endpoint you read (`\"3\"`; with the `:gzip` that a gzipped response "
+                       "adds, or not; several, comma-separated, or `*`). Answered 412 when the endpoint changed "
+                       "since. Without it the change is applied to the endpoint as it is (the last writer wins, "
+                       "one at a time)."})
+
+
+class ConflictDetailsSchema(ma.Schema):
+    current = ma.fields.Nested(EndpointSchema, allow_none=True, metadata={
+        "description": "the endpoint as it is now, with its `version` (null: removed meanwhile)"})
+    expected = ma.fields.List(ma.fields.Integer(), metadata={"description": "the versions your If-Match named"})
+
+
+class ConflictErrorBodySchema(ma.Schema):
+    code = ma.fields.String(metadata={"example": "precondition_failed"})
+    message = ma.fields.String()
+    details = ma.fields.Nested(ConflictDetailsSchema)
+
+
+class ConflictErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ConflictErrorBodySchema)
+
+
+ETAG_HEADER = {"ETag": {"description": "`\"<version>\"` of the endpoint (`\"<version>:gzip\"` when the response "
+                                      "is gzipped): the value for If-Match", "schema": {"type": "string"}}}
+_ETAG = re.compile(r'^(W/)?"(\d+)(?::[A-Za-z0-9-]+)?"$')
+
+
+def _etag(endpoint) -> dict[str, str]:
+    return {"ETag": f'"{endpoint.version}"'}
+
+
+def _if_match(value: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts; None without one, or for `*` (any)."""
+    if value is None:
+        return None
+    if value.strip() == "*":
+        return None
+    versions = set()
+    for part in value.split(","):
+        m = _ETAG.match(part.strip())
+        if m is None:
+            abort(400, message=f"If-Match {value!r} is not an ETag of this API: send the ETag of "
+                               'GET /api/v1/endpoints/{id} as it came, quoted, e.g. If-Match: "3"')
+        if m.group(1):
+            abort(400, message=f"If-Match {value!r} is a weak ETag, which never matches (RFC 9110): send the "
+                               f'strong one, e.g. If-Match: "{m.group(2)}"')
+        versions.add(int(m.group(2)))
+    return frozenset(versions)
+
+
+def _conflict(exc: services.EndpointConflict):
+    current = exc.reload()
+    if current is None:
+        abort(412, message="someone else removed this endpoint meanwhile: nothing was changed",
+              errors={"current": None, "expected": exc.expected})
+    abort(412, message=f"someone else changed this endpoint meanwhile: it is at version {current.version}, "
+                       f"not {', '.join(map(str, exc.expected))}; nothing was changed. details.current is their "
+                       f'version: apply your change to it and send it again with If-Match: "{current.version}"',
+          errors={"current": EndpointSchema().dump(current), "expected": exc.expected}, headers=_etag(current))
+
+
 def _problems(exc: services.EndpointInvalid):
     abort(422, message="the endpoint was not saved: see details",
           errors=[{"field": p.field, "message": p.localized()} for p in exc.problems])
@@ -108,7 +183,11 @@ def _problems(exc: services.EndpointInvalid):
 def _save(event, unit, data, endpoint=None):
     values = services.clean_endpoint(data)
     try:
-        return services.save_endpoint(event, unit, values, actor=current_user, endpoint=endpoint)
+        saved = services.save_endpoint(event, unit, values, actor=current_user, endpoint=endpoint)
+        return saved, 201, _etag(saved)
+    except services.EndpointConflict as exc:  # registered by someone else a moment ago
+        abort(409, message=f"unit {unit.code} already has endpoint {exc.current.id}: "
+                           f"PATCH /api/v1/endpoints/{exc.current.id}")
     except services.EndpointInvalid as exc:
         _problems(exc)
     except services.ScopeError:
@@ -134,7 +213,7 @@ class EventEndpoints(MethodView):
                 "page": page, "per_page": per_page}
 
     @blp.arguments(EndpointInput)
-    @blp.response(201, EndpointSchema)
+    @blp.response(201, EndpointSchema, headers=ETAG_HEADER)
     @blp.alt_response(409, description="the unit already has an endpoint, or registration is closed")
     @blp.alt_response(422, description="invalid fields; details: [{field, message}]")
     def post(self, data, slug):
@@ -163,26 +242,58 @@ class EndpointById(MethodView):
             abort(404, message=f"no endpoint {endpoint_id}")
         return endpoint
 
-    @blp.response(200, EndpointSchema)
+    @blp.response(200, EndpointSchema, headers=ETAG_HEADER)
     def get(self, endpoint_id):
-        """One endpoint with its contacts and hosted units"""
-        return self._get(endpoint_id)
+        """One endpoint with its contacts and hosted units; its ETag is its version"""
+        endpoint = self._get(endpoint_id)
+        return endpoint, 200, _etag(endpoint)
 
     @blp.arguments(EndpointPatch)
-    @blp.response(200, EndpointSchema)
-    def patch(self, data, endpoint_id):
-        """Change some fields; `contacts` and `hosted_unit_codes`, when given, replace the lists"""
-        authorize("registration.manage")
-        endpoint = self._get(endpoint_id)
-        return _save(endpoint.event, endpoint.unit, {**services.as_input(endpoint), **data}, endpoint)
+    @blp.arguments(IfMatchHeader, location="headers", as_kwargs=True)
+    @blp.response(200, EndpointSchema, headers=ETAG_HEADER)
+    @blp.alt_response(400, description="If-Match is not an ETag of this API")
+    @blp.alt_response(409, description="registration is closed")
+    @blp.alt_response(412, schema=ConflictErrorSchema, headers=ETAG_HEADER,
+                      description="If-Match names a version the endpoint is no longer at: nothing changed; "
+                                  "`error.details.current` is the endpoint as it is now")
+    @blp.alt_response(422, description="invalid fields; details: [{field, message}]")
+    def patch(self, data, endpoint_id, if_match=None):
+        """Change some fields; `contacts` and `hosted_unit_codes`, when given, replace the lists
 
-    @blp.response(204)
-    def delete(self, endpoint_id):
-        """Remove an endpoint, its contacts and the units it hosts"""
+        One change at a time per endpoint, applied to the endpoint as it is then: concurrent PATCHes
+        never merge their lists. With If-Match (the ETag of your GET) a change made by someone else
+        in between is answered 412 instead of being overwritten."""
         authorize("registration.manage")
+        expected = _if_match(if_match)
         endpoint = self._get(endpoint_id)
         try:
-            services.delete_endpoint(endpoint.event, endpoint, actor=current_user)
+            saved = services.update_endpoint(endpoint, data, actor=current_user, expected_version=expected)
+        except services.EndpointConflict as exc:
+            _conflict(exc)
+        except services.EndpointGone:
+            abort(404, message=f"no endpoint {endpoint_id}: removed meanwhile")
+        except services.EndpointInvalid as exc:
+            _problems(exc)
+        except services.ScopeError:
+            abort(403, message=f"unit {endpoint.unit.code} is outside your scope")
+        except RegistrationClosed as exc:
+            abort(409, message=exc.msg.localized())
+        return saved, 200, _etag(saved)
+
+    @blp.arguments(IfMatchHeader, location="headers", as_kwargs=True)
+    @blp.response(204)
+    @blp.alt_response(400, description="If-Match is not an ETag of this API")
+    @blp.alt_response(412, schema=ConflictErrorSchema, headers=ETAG_HEADER,
+                      description="If-Match names a version the endpoint is no longer at: nothing removed")
+    def delete(self, endpoint_id, if_match=None):
+        """Remove an endpoint, its contacts and the units it hosts (If-Match: only at that version)"""
+        authorize("registration.manage")
+        expected = _if_match(if_match)
+        endpoint = self._get(endpoint_id)
+        try:
+            services.delete_endpoint(endpoint.event, endpoint, actor=current_user, expected_version=expected)
+        except services.EndpointConflict as exc:
+            _conflict(exc)
         except services.ScopeError:
             abort(403, message="outside your scope")
         except RegistrationClosed as exc:

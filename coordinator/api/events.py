@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
+from coordinator.api.waiting import RetryingSchema, WaitingSchema, retrying_facts, waiting_facts
 from coordinator.auth.permissions import require
 from coordinator.events import services
 from coordinator.timeutil import from_local, iso_local
@@ -237,12 +238,17 @@ class SessionInvitations(ma.Schema):
     ical_uid = ma.fields.Function(lambda row: row["session"].ical_uid)
     sequence = ma.fields.Function(lambda row: row["session"].sequence)
     counts = ma.fields.Nested(InvitationCounts)
+    retrying = ma.fields.Nested(RetryingSchema, metadata={
+        "description": "invitations pending after a failed attempt: the latest error, explained, and the next attempt"})
 
 
 class InvitationReport(ma.Schema):
     status = ma.fields.String()
     sessions = ma.fields.List(ma.fields.Nested(SessionInvitations))
     outbox = ma.fields.Dict(metadata={"description": "the event's email messages per outbox status"})
+    waiting = ma.fields.List(ma.fields.Nested(WaitingSchema), metadata={
+        "description": "per channel, the event's messages not sent yet: since when, the latest error, the next attempt"})
+    stall_warning_minutes = ma.fields.Float(metadata={"description": "OUTBOX_STALL_WARNING_MINUTES"})
 
 
 @blp.route("/<slug>/invitations")
@@ -252,11 +258,14 @@ class Invitations(MethodView):
     @blp.response(200, InvitationReport)
     def get(self, slug):
         """Invitations per session: current, pending, failed, withdrawn"""
-        from coordinator.invitations.services import counts
+        from coordinator.invitations.services import counts, retrying
         from coordinator.outbox.services import status_counts
 
         event = _event(slug)
-        return {"status": event.status, "sessions": counts(event), "outbox": status_counts(event.id, "email")}
+        retry = retrying(event)
+        sessions = [{**row, "retrying": retrying_facts(retry[row["session"].id], event.timezone)} for row in counts(event)]
+        return {"status": event.status, "sessions": sessions, "outbox": status_counts(event.id, "email"),
+                **waiting_facts(event)}
 
 
 class CopyInput(ma.Schema):

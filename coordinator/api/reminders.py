@@ -6,7 +6,9 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
+from coordinator.api.waiting import WaitingSchema, waiting_facts
 from coordinator.auth.permissions import require
+from coordinator.outbox.waiting import explain
 from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS
 from coordinator.outbox.models import CHANNELS, STATUSES
 from coordinator.reminders import rules as rule_service
@@ -181,12 +183,19 @@ class MessageSchema(ma.Schema):
     delivery_error = ma.fields.String()
     created_at = ma.fields.DateTime()
     sent_at = ma.fields.DateTime()
+    next_attempt_at = ma.fields.Function(lambda m: m.next_attempt_at.isoformat() if m.status == "pending" else None,
+                                         metadata={"format": "date-time", "description": "while pending"})
+    last_error_kind = ma.fields.Function(lambda m: explain(m.last_error).kind)
+    last_error_explained = ma.fields.Function(lambda m: explain(m.last_error).explanation)
 
 
 class MessageList(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(MessageSchema))
     total = ma.fields.Integer()
     counts = ma.fields.Dict(metadata={"description": "messages per status, for the same channel"})
+    waiting = ma.fields.List(ma.fields.Nested(WaitingSchema), metadata={
+        "description": "per channel, the event's messages not sent yet: since when, the latest error, the next attempt"})
+    stall_warning_minutes = ma.fields.Float(metadata={"description": "OUTBOX_STALL_WARNING_MINUTES"})
 
 
 @blp.route("/<slug>/messages")
@@ -202,4 +211,5 @@ class Messages(MethodView):
         event = _event(slug)
         items, total = outbox.list_messages(event_id=event.id, channel=query.get("channel"),
                                             status=query.get("status"), limit=query["limit"], offset=query["offset"])
-        return {"items": items, "total": total, "counts": outbox.status_counts(event.id, query.get("channel"))}
+        return {"items": items, "total": total, "counts": outbox.status_counts(event.id, query.get("channel")),
+                **waiting_facts(event)}

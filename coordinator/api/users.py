@@ -114,6 +114,10 @@ class PasswordLinkSchema(ma.Schema):
     expires_at = ma.fields.String()
 
 
+class SessionsEndedSchema(ma.Schema):
+    sessions_ended = ma.fields.Integer(metadata={"description": "sign-ins that were alive (browsers signed out)"})
+
+
 class UserImportFileSchema(ma.Schema):
     file = Upload(metadata={"description": "The spreadsheet, .xlsx (first sheet) or .csv (UTF-8); header in row 1 "
                                            "naming the columns (any order): "
@@ -212,6 +216,25 @@ class UserPasswordLink(MethodView):
             _refuse(exc)
         return {"sent_to": user.email, "purpose": "set" if not user.has_usable_password else "reset",
                 "expires_at": iso_local(link.expires_at, "UTC")}
+
+
+@blp.route("/<int:user_id>/sessions/revoke")
+class UserSessionsRevoke(MethodView):
+    decorators = [require("users.manage")]
+
+    @blp.response(200, SessionsEndedSchema)
+    @blp.alt_response(403, description="not an account you may manage")
+    def post(self, user_id):
+        """End every session of the account: each browser must sign in again (audited)
+
+        The account's API tokens are not sessions and keep working (disable the account, with
+        PATCH `active: false`, to revoke those too)."""
+        user = _account(user_id)
+        try:
+            ended = accounts.end_sessions(_actor(), user, via="api")
+        except accounts.AccountInvalid as exc:
+            _refuse(exc)
+        return {"sessions_ended": ended}
 
 
 @blp.route("/import")

@@ -56,6 +56,7 @@ FAMILIES: dict[str, tuple] = {
         "user.password_link": _l("Password link issued"),
         "user.password_set": _l("Password set"),
         "user.login": _l("Signed in"),
+        "user.sessions_revoke": _l("Sessions ended"),
         "token.issue": _l("API token issued"),
     }),
     "sms": (_l("SMS"), {

@@ -636,6 +636,15 @@ def _user_login(r: _Render) -> str:
     return _("%(who)s signed in", who=r.who)
 
 
+def _user_sessions_revoke(r: _Render) -> str:
+    if r.e.actor_id is not None and str(r.e.actor_id) == r.e.object_id:
+        sentence = _("%(who)s signed out on every device", who=r.who)
+    else:
+        sentence = _("%(who)s ended every session of %(user)s", who=r.who, user=_user_named(r))
+    count = r.d.get("sessions")
+    return with_extras(sentence, [_("sessions ended: %(n)s", n=number(count)) if isinstance(count, int) else None])
+
+
 def _token_issue(r: _Render) -> str:
     return _("%(who)s issued the API token %(name)s for %(user)s", who=r.who, name=quoted(r.d.get("name") or ""),
              user=_user_named(r))
@@ -712,6 +721,7 @@ RENDERERS: dict[str, Callable[[_Render], str]] = {
     "user.password_link": _user_password_link,
     "user.password_set": _user_password_set,
     "user.login": _user_login,
+    "user.sessions_revoke": _user_sessions_revoke,
     "token.issue": _token_issue,
     "sms.opt_out": _sms_opt_out,
     "sms.opt_in": _sms_opt_in,

@@ -25,13 +25,14 @@ from coordinator.auth.labels import ROLE_LABELS
 from coordinator.auth.models import ADMIN, COORDINATOR, ROLES, User
 from coordinator.auth.permissions import assignable_roles, can_manage_account
 from coordinator.extensions import db
+from coordinator.fields import clean_text, max_length_of, too_long
 from coordinator.messages import N_, Message
 from coordinator.text import fold
 from coordinator.auth import scopes
 from coordinator.units.models import STRUCTURES, Unit
 from coordinator.units.services import default_structure, get_unit
 
-MAX_NAME = 200
+MAX_NAME = max_length_of(User.display_name)
 EDITABLE = ("name", "role", "unit_code", "structure", "active", "scopes")
 
 
@@ -116,6 +117,20 @@ def clean_name(name: str | None) -> str:
     return " ".join((name or "").split())
 
 
+def check_name(raw: Any, problems: list[Problem]) -> str:
+    """An account's name as stored: the field rules of every free text (coordinator.fields: NFC,
+    no control or bidi characters), spaces collapsed, at most the column's length; a problem is
+    added to `problems` when it cannot be stored."""
+    name, err = clean_text(raw)
+    if err is None:
+        name = clean_name(name)
+        if len(name) > MAX_NAME:
+            err = too_long(len(name), MAX_NAME)
+    if err is not None:
+        problems.append(Problem("name", err))
+    return name
+
+
 def resolve_unit(code: str | None, structure: str | None, problems: list[Problem], *,
                  default: str | None = None) -> Unit | None:
     """The unit of `code` in `structure` (default: `default`, else the configured loaded one);
@@ -187,9 +202,7 @@ def create_account(actor, *, email: str, role: str, name: str = "", unit_code: s
     check_role(actor, role, problems)
     unit = resolve_unit(unit_code, structure, problems)
     check_scope(role, unit, problems)
-    name = clean_name(name)
-    if len(name) > MAX_NAME:
-        problems.append(_problem("name", N_("At most %(max)s characters."), max=MAX_NAME))
+    name = check_name(name, problems)
     if problems:
         raise AccountInvalid(problems)
     if services.get_user_by_email(email) is not None:
@@ -218,12 +231,11 @@ def plan_update(actor, user: User, data: dict[str, Any], problems: list[Problem]
     is_self = getattr(actor, "id", None) is not None and actor.id == user.id
     changes: dict[str, tuple[Any, Any]] = {}
     if "name" in data:
-        name = clean_name(data["name"])
-        if not name:
+        before = len(problems)
+        name = check_name(data["name"], problems)
+        if len(problems) == before and not name:
             problems.append(_problem("name", N_("Required.")))
-        elif len(name) > MAX_NAME:
-            problems.append(_problem("name", N_("At most %(max)s characters."), max=MAX_NAME))
-        elif name != user.display_name:
+        elif len(problems) == before and name != user.display_name:
             changes["name"] = (user.display_name, name)
     role = data.get("role", user.role)
     if role != user.role:
@@ -305,6 +317,8 @@ def apply_update(actor, user: User, changes: dict[str, tuple[Any, Any]], *, via:
     described = {f: [_audit_value(f, b), _audit_value(f, a)] for f, (b, a) in changes.items() if f != "active"}
     if described:
         audit.record("user.update", "user", user.id, actor=actor, email=user.email, changes=described, via=via)
+    if "role" in changes:
+        services.end_all_sessions(user)  # signed in again, the account sees what its new role allows
     if "active" in changes:
         if changes["active"][1]:
             audit.record("user.enable", "user", user.id, actor=actor, email=user.email, via=via)
@@ -331,6 +345,17 @@ def update_account(actor, user: User, data: dict[str, Any], *, via: str = "web",
     if commit:
         db.session.commit()
     return changes
+
+
+def end_sessions(actor, user: User, *, via: str = "web") -> int:
+    """End every session of `user` (each browser must sign in again; API tokens keep working).
+    Audited; commits. Returns the number of sign-ins that were alive."""
+    if not can_manage_account(actor, user):
+        raise AccountInvalid([_forbidden_account(user)])
+    ended = services.end_all_sessions(user)
+    audit.record("user.sessions_revoke", "user", user.id, actor=actor, email=user.email, via=via, sessions=ended)
+    db.session.commit()
+    return ended
 
 
 def send_link(actor, user: User, *, via: str = "web") -> links.IssuedLink:

@@ -4,7 +4,9 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, Selec
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from coordinator.auth.labels import ROLE_HINTS, ROLE_LABELS
+from coordinator.auth.models import User
 from coordinator.auth.services import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from coordinator.fields import max_length_of
 from coordinator.units.models import STRUCTURES
 
 
@@ -47,7 +49,7 @@ class AccountForm(FlaskForm):
     """The users page's create form (with email) and edit form (with active)."""
 
     email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Required.")), Length(max=255)])
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)],
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=max_length_of(User.display_name))],
                        description=_l("A person's full name, or the office's name."))
     role = SelectField(_l("Role"), choices=[])
     unit_code = StringField(_l("Unit code"), validators=[Optional(), Length(max=16)],

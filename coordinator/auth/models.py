@@ -36,8 +36,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sessions carry the epoch they were opened in (in Flask-Login's user id, so the remember-me
-    # cookie too); disabling the account or changing its password moves it on, and every older
-    # session cookie stops working at its next request.
+    # cookie too); signing out everywhere, a new password, a new role or disabling the account
+    # moves it on, and every older session cookie stops working at its next request.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     # Email and name, lower-case and without diacritics: "nguyen van" finds "Nguyễn Văn A".
     search_text: Mapped[str] = mapped_column(String(500), default="", server_default="")
@@ -52,8 +52,15 @@ class User(UserMixin, db.Model):
     def has_usable_password(self) -> bool:
         return bool(self.password_hash) and not self.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
 
+    # The random id of the sign-in this object was loaded for (or is being signed in with): see
+    # UserSession. Not a column: one account has a session per browser.
+    session_id = None  # str | None; a plain attribute (no annotation: not mapped)
+
     def get_id(self) -> str:
-        """What the session (and the remember-me cookie) stores: the id and the session epoch."""
+        """What the session (and the remember-me cookie) stores: the id, the session epoch and the
+        sign-in's random id (`<id>:<epoch>:<session id>`)."""
+        if self.session_id:
+            return f"{self.id}:{self.session_epoch}:{self.session_id}"
         return f"{self.id}:{self.session_epoch}"
 
     def __repr__(self) -> str:
@@ -64,6 +71,28 @@ class User(UserMixin, db.Model):
 @event.listens_for(User, "before_update")
 def _fill_search_text(mapper, connection, target: User) -> None:
     target.search_text = fold(f"{target.email or ''} {target.display_name or ''}")[:500]
+
+
+class UserSession(db.Model):
+    """One sign-in (one browser). Its random id travels in the session cookie and the remember-me
+    cookie (in Flask-Login's user id); only its SHA-256 is stored. Signing out sets `revoked_at`:
+    that browser's cookies, and any copy of them, name nobody from then on. A sign-in also ends
+    when it has not been used for PERMANENT_SESSION_LIFETIME (with "remember me":
+    REMEMBER_COOKIE_DURATION after it was opened)."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_open", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the account's page shows to tell the sign-ins apart.
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
 
 
 class ApiToken(db.Model):

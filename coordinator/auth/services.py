@@ -5,12 +5,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from coordinator.audit import services as audit
 from coordinator.auth.models import (ADMIN, COORDINATOR, ROLES, UNUSABLE_PASSWORD_PREFIX, ApiToken, PasswordToken,
-                                     User)
+                                     User, UserSession)
 from coordinator.extensions import db
 from coordinator.messages import N_, Message
 from coordinator.timeutil import utcnow
@@ -35,11 +35,15 @@ def normalise_email(email: str) -> str:
 
 def is_email(email: str) -> bool:
     local, at, domain = email.partition("@")
-    return bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in email)
+    return bool(at and local and domain) and "@" not in domain and \
+        not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in email)
 
 
 def get_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    email = normalise_email(email)
+    if "\x00" in email:  # no account has one, and PostgreSQL cannot even compare it
+        return None
+    return db.session.scalar(select(User).where(User.email == email))
 
 
 def password_problem(password: str) -> Message | None:
@@ -118,7 +122,7 @@ def set_password(user: User, password: str, *, actor=None, via: str = "cli") -> 
     if problem is not None:
         raise UserError(problem.text)
     user.password_hash = generate_password_hash(password)
-    user.session_epoch += 1
+    end_all_sessions(user)
     revoke_password_links(user)
     audit.record("user.password_set", "user", user.id, actor=actor, via=via)  # never the password
     db.session.flush()
@@ -138,7 +142,7 @@ def revoke_access(user: User) -> int:
     """End everything that speaks for `user` now: session cookies (the epoch moves on, so even a
     re-enabled account's old cookies stay dead), API tokens and open set-password links.
     Returns how many API tokens were revoked. Flushes; the caller commits."""
-    user.session_epoch += 1
+    end_all_sessions(user)
     revoked = db.session.execute(
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow()),
         execution_options={"synchronize_session": False}).rowcount
@@ -147,11 +151,111 @@ def revoke_access(user: User) -> int:
     return revoked
 
 
+# --- sign-in sessions --------------------------------------------------------------------------------
+#
+# The session cookie (and the remember-me cookie) carries "<user id>:<epoch>:<session id>". The
+# epoch is the account's generation of sessions: moving it on ends every session at once. The
+# session id names a UserSession row: revoking it ends that one sign-in, on the server, whatever
+# copies of its cookies exist.
+
+SESSION_TOUCH = timedelta(minutes=1)  # last_seen_at is written at most this often
+MAX_SESSION_ID = 64
+
+
+def _hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _lifetimes() -> tuple[timedelta, timedelta]:
+    """(idle lifetime of a sign-in, lifetime of a remembered one), as the cookies have them."""
+    from flask import current_app
+
+    idle = current_app.permanent_session_lifetime
+    remember = current_app.config.get("REMEMBER_COOKIE_DURATION") or timedelta(days=365)  # Flask-Login's default
+    if not isinstance(remember, timedelta):
+        remember = timedelta(seconds=int(remember))
+    return idle, remember
+
+
+def _session_alive(row: UserSession, now) -> bool:
+    idle, remember = _lifetimes()
+    if row.revoked_at is not None:
+        return False
+    if row.remember:
+        return row.created_at > now - remember
+    return row.last_seen_at > now - idle
+
+
+def open_session(user: User, *, remember: bool = False, address: str = "", user_agent: str = "") -> str:
+    """A new sign-in for `user`: its random id (also set on `user.session_id`, so that
+    Flask-Login's `login_user` writes it into the cookies). Dead sign-ins of the account are
+    dropped on the way. Flushes; the caller commits."""
+    now = utcnow()
+    idle, long = _lifetimes()
+    db.session.execute(delete(UserSession).where(
+        UserSession.user_id == user.id,
+        or_(UserSession.revoked_at.is_not(None),
+            and_(UserSession.remember.is_(False), UserSession.last_seen_at < now - idle),
+            UserSession.created_at < now - long)), execution_options={"synchronize_session": False})
+    session_id = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, sid_hash=_hash_session_id(session_id), remember=remember,
+                               created_at=now, last_seen_at=now, address=(address or "")[:64],
+                               user_agent=(user_agent or "")[:200]))
+    user.session_id = session_id
+    db.session.flush()
+    return session_id
+
+
+def open_sessions(user: User) -> list[UserSession]:
+    """The account's sign-ins still alive, newest first."""
+    now = utcnow()
+    rows = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
+                                                        UserSession.revoked_at.is_(None))
+                              .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc()))
+    return [row for row in rows if _session_alive(row, now)]
+
+
+def session_row_id(user: User) -> int | None:
+    """The UserSession id of the sign-in `user` was loaded for (None for older cookies)."""
+    if not user.session_id:
+        return None
+    return db.session.scalar(select(UserSession.id).where(UserSession.sid_hash == _hash_session_id(user.session_id)))
+
+
+def end_session(user: User) -> None:
+    """Sign-out: the sign-in `user` was loaded for ends on the server. A session from before
+    sign-ins were recorded (no session id in its cookie) cannot be told from its copies: the
+    account's epoch moves on instead, ending every session opened before. Flushes; the caller commits."""
+    if user.session_id:
+        db.session.execute(update(UserSession).where(
+            UserSession.sid_hash == _hash_session_id(user.session_id), UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow()), execution_options={"synchronize_session": False})
+    else:
+        user.session_epoch += 1
+    db.session.flush()
+
+
+def end_all_sessions(user: User) -> int:
+    """Every session of `user` ends now (the epoch moves on: cookies of any age; every recorded
+    sign-in is revoked). API tokens are not sessions and are left alone. Returns the number of
+    sign-ins that were alive. Flushes; the caller commits."""
+    alive = len(open_sessions(user)) if user.id is not None else 0
+    user.session_epoch += 1
+    db.session.execute(update(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()), execution_options={"synchronize_session": False})
+    db.session.flush()
+    return alive
+
+
 def user_for_session(user_id: str) -> User | None:
-    """The user of a session cookie: `<id>:<epoch>` as written at sign-in (`User.get_id`); a
-    cookie of an older epoch, or of a disabled account, names nobody. A bare `<id>` (cookies from
-    before epochs existed) is accepted only while the account's epoch is still 0."""
-    ident, _, epoch = user_id.partition(":")
+    """The user of a session cookie: `<id>:<epoch>:<session id>` as written at sign-in
+    (`User.get_id`). A cookie of an older epoch, of a sign-in that was ended or has expired, or of
+    a disabled account names nobody. Cookies from before sign-ins were recorded (`<id>:<epoch>`,
+    or a bare `<id>` from before epochs) are accepted while the account's epoch is unchanged."""
+    parts = (user_id or "").split(":")
+    if len(parts) > 3:
+        return None
+    ident, epoch, session_id = (parts + ["", ""])[:3]
     try:
         user = db.session.get(User, int(ident))
         epoch_number = int(epoch) if epoch else 0
@@ -159,6 +263,17 @@ def user_for_session(user_id: str) -> User | None:
         return None
     if user is None or not user.active or user.session_epoch != epoch_number:
         return None
+    if len(parts) == 3:
+        if not session_id or len(session_id) > MAX_SESSION_ID:
+            return None
+        row = db.session.scalar(select(UserSession).where(UserSession.sid_hash == _hash_session_id(session_id)))
+        now = utcnow()
+        if row is None or row.user_id != user.id or not _session_alive(row, now):
+            return None
+        if now - row.last_seen_at > SESSION_TOUCH:  # not a database write on every page
+            row.last_seen_at = now
+            db.session.commit()
+        user.session_id = session_id
     return user
 
 

@@ -18,8 +18,8 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
         # An explicit bearer token speaks for the request, whatever session cookie comes along.
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return None
-        # "<id>:<epoch>": a cookie from before the account was disabled or its password changed
-        # (an older epoch) names nobody, and the request is anonymous.
+        # "<id>:<epoch>:<session id>": a cookie of a sign-in that was ended (signed out, or every
+        # session ended: an older epoch) names nobody, and the request is anonymous.
         return user_for_session(user_id)
 
     @login_manager.request_loader

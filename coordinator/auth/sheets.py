@@ -191,10 +191,12 @@ def read_upload(filename: str, data: bytes) -> Upload:
             if errors:
                 raise ImportInvalid(errors)
             continue
-        if number > MAX_ROWS:
-            raise ImportInvalid([_error(number, None, N_("the file has more than %(max)s rows"), max=MAX_ROWS)])
         values = {key: endpoints_io._text(cells[i] if i < len(cells) else None, key) for key, i in positions.items()}
         if any(values.values()):
+            if number - 1 > MAX_ROWS:  # data rows: the header (row 1) is not counted
+                raise ImportInvalid([_error(number, None, N_(
+                    "the file has more than %(max)s data rows (row %(number)s is the first one beyond the limit; the "
+                    "header is not counted): split the list into several files"), max=MAX_ROWS, number=number)])
             rows.append((number, values))
     if not positions:
         raise ImportInvalid([_error(1, None, N_("the file is empty: the first row must be the template's header"))])
@@ -260,9 +262,7 @@ def validate(actor, upload: Upload) -> tuple[list[_Planned], list[RowError]]:
                 "role": role_text, "known": ", ".join(FILE_ROLES[r] for r in ROLES)})))
         user = known.get(email) if email else None
         plan = _Planned(number, email, user, role)
-        name = accounts.clean_name(row.get("name", ""))
-        if len(name) > accounts.MAX_NAME:
-            problems.append(Problem("name", Message(N_("At most %(max)s characters."), {"max": accounts.MAX_NAME})))
+        name = accounts.check_name(row.get("name", ""), problems)
         if user is None:
             plan.name = name
             if role is not None:

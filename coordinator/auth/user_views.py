@@ -130,10 +130,11 @@ def edit(user_id: int):
 
 def _edit_page(user, form: AccountForm, status: int = 200, scope_errors: dict | None = None):
     from coordinator.auth.scopes import scopes_of
+    from coordinator.auth.services import open_sessions
 
     return render_template("users/edit.html", user=user, form=form, zone=_zone(),
                            scopes=scopes_of(user) if user.role == "coordinator" else [],
-                           scope_errors=scope_errors or {}), status
+                           scope_errors=scope_errors or {}, open_sessions=len(open_sessions(user))), status
 
 
 @bp.post("/<int:user_id>/scope")
@@ -154,6 +155,20 @@ def set_scope(user_id: int):
         form = AccountForm(roles=assignable_roles(_actor()), editing=True, data=data)
         return _edit_page(user, form, 422, {structure: [p.localized() for p in exc.problems]})
     flash(_("Account saved.") if changes else _("Nothing changed."), "success" if changes else "info")
+    return redirect(url_for("auth.users.edit", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/sessions/revoke")
+@require("users.manage")
+def end_sessions(user_id: int):
+    """Sign the account out of every browser (a lost phone, a departing official)."""
+    user = _account_or_404(user_id)
+    try:
+        ended = accounts.end_sessions(_actor(), user, via="page")
+    except accounts.AccountInvalid:
+        abort(403)
+    flash(_("Sessions ended: %(n)s. %(email)s must sign in again in every browser.", n=ended, email=user.email),
+          "success")
     return redirect(url_for("auth.users.edit", user_id=user.id))
 
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request, session, url_for)
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from coordinator.audit import services as audit
 from coordinator.auth import links, services
@@ -23,10 +23,27 @@ def link_lifetime():
     return {"LINK_HOURS": int(links.LIFETIME.total_seconds() // 3600)}
 
 
-def _login_key() -> str:
-    """Attempts are counted per address and per email tried, so one office behind a shared
-    address is not locked out by a colleague's typos on another account."""
-    return f"{get_remote_address()}|{(request.form.get('email') or '').strip().lower()}"
+# Guessing passwords is slowed down two ways, each counting failures only (a wrong password; an
+# official who signs in ten times a day is never held back): per account from any address (one
+# account guessed from many machines) and per address across accounts (one password sprayed over
+# many accounts; each try costs a scrypt). The forgotten-password form counts every request the
+# same two ways (each may send a mail). Counts live in RATELIMIT_STORAGE_URI, shared by the workers.
+
+
+def _account_key() -> str:
+    return "account:" + services.normalise_email(request.form.get("email") or "")
+
+
+def _address_key() -> str:
+    return "address:" + get_remote_address()
+
+
+def _failed(response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _config(name: str):
+    return lambda: current_app.config[name]
 
 
 def _sign_in(user, remember: bool = False) -> None:
@@ -34,18 +51,22 @@ def _sign_in(user, remember: bool = False) -> None:
     session.clear()  # a fresh session on login: no fixation
     if lang:
         session["lang"] = lang
-    login_user(user, remember=remember)  # stores "<id>:<epoch>" (User.get_id)
+    services.open_session(user, remember=remember, address=get_remote_address() or "",
+                          user_agent=request.user_agent.string or "")
+    login_user(user, remember=remember)  # stores "<id>:<epoch>:<session id>" (User.get_id)
     audit.record("user.login", "user", user.id, actor=user)
     db.session.commit()
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_key, methods=["POST"])
+@limiter.limit(_config("LOGIN_RATE_LIMIT"), key_func=_account_key, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_config("LOGIN_RATE_LIMIT_PER_ADDRESS"), key_func=_address_key, methods=["POST"], deduct_when=_failed)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is None:
+            g.login_failed = True
             form.password.errors.append(_("Wrong email or password."))
         else:
             _sign_in(user, remember=form.remember.data)
@@ -56,13 +77,42 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Ends this sign-in on the server too: a copy of its cookies signs nobody in afterwards."""
+    if not g.get("auth_by_token"):
+        services.end_session(current_user._get_current_object())
+        db.session.commit()
     logout_user()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
+@bp.get("/account/sessions")
+@login_required
+def sessions():
+    """Where the account is signed in, and "sign out everywhere"."""
+    user = current_user._get_current_object()
+    return render_template("auth/sessions.html", sessions=services.open_sessions(user),
+                           this_session=services.session_row_id(user),
+                           zone=current_app.config["DEFAULT_TIMEZONE"])
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_sessions():
+    """Sign out everywhere: every browser of the account, this one included (a lost phone, a
+    shared computer)."""
+    user = current_user._get_current_object()
+    ended = services.end_all_sessions(user)
+    audit.record("user.sessions_revoke", "user", user.id, actor=user, via="self", sessions=ended)
+    db.session.commit()
+    logout_user()
+    flash(_("You have been signed out on every device."), "info")
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_key, methods=["POST"])
+@limiter.limit(_config("LOGIN_RATE_LIMIT"), key_func=_account_key, methods=["POST"])
+@limiter.limit(_config("LOGIN_RATE_LIMIT_PER_ADDRESS"), key_func=_address_key, methods=["POST"])
 def forgot_password():
     """The same answer whether or not the address has an account: nobody learns which exist."""
     form = ForgotPasswordForm()

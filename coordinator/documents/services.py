@@ -41,6 +41,7 @@ from coordinator.endpoints.phones import PhoneError, national, parse_phone
 from coordinator.endpoints.services import ScopeError
 from coordinator.events.models import CANCELLED, FINISHED, Deadline, Event
 from coordinator.extensions import db
+from coordinator.fields import clean_text, rule
 from coordinator.messages import N_, Message
 from coordinator.spreadsheets.safe import write_xlsx
 from coordinator.text import nfc
@@ -365,11 +366,11 @@ def set_contact(deadline: Deadline, unit: Unit, name: str, phone_raw: str, actor
     """The unit's focal contact for the dossier ("cán bộ đầu mối"); the phone is stored as E.164."""
     event = _check_request(deadline, unit, actor)
     problems: list[Problem] = []
-    name = " ".join(nfc(name or "").split())
-    if not name:
+    name, err = clean_text(" ".join(nfc(name or "").split()), rule(DeadlineFulfilment.contact_name))
+    if err is not None:  # a control or bidi character, or longer than the column (coordinator.fields)
+        problems.append(Problem("contact_name", err))
+    elif not name:
         problems.append(Problem("contact_name", Message(N_("the focal contact's name is required"))))
-    elif len(name) > 200:
-        problems.append(Problem("contact_name", Message(N_("at most %(max)s characters"), {"max": 200})))
     phone = None
     try:
         phone = parse_phone(phone_raw)

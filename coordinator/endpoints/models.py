@@ -34,6 +34,12 @@ class Endpoint(db.Model):
     upstream_bridge: Mapped[str] = mapped_column(String(255), default="")
     provider: Mapped[str] = mapped_column(String(100), default="")  # telecom provider: VNPT, Viettel, …
     expected_attendance: Mapped[int | None] = mapped_column()
+    # Moved by every change to the endpoint, its contacts or the units it hosts, under the row's
+    # lock (endpoints.locking): what a client read is compared with it before a save (the
+    # API's ETag / If-Match, the form's hidden field), so that nobody overwrites unseen changes.
+    # An explicit column, not the mapper's version_id_col: contact-only changes and the bulk
+    # statements of the spreadsheet import would bypass that.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -9,6 +9,11 @@ Numbers `phonenumbers` finds invalid get the reason that fits their shape: ten d
 range (03x, 05x, 07x, 08x, 09x) whose prefix no network was given (0893 123 456, while 0896–0899
 are MobiFone's); eleven-digit mobile numbers from before the 2018 change to ten digits
 (0168 123 4567, now 0381 234 567); otherwise a landline with an area code changed in 2017.
+
+A valid foreign number (+1 …, anything but +84) is accepted as a number but typed "foreign", not
+"mobile": `phonenumbers` calls most of them FIXED_LINE_OR_MOBILE, and the Vietnamese SMS sender
+(a sender ID registered for Vietnam) cannot reach them, so every SMS fan-out skips them with the
+reason (`FOREIGN_NOTE`) instead of trying.
 """
 from __future__ import annotations
 
@@ -20,7 +25,10 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 
 from coordinator.messages import N_, Message
 
-MOBILE, FIXED = "mobile", "fixed"
+MOBILE, FIXED, FOREIGN = "mobile", "fixed", "foreign"
+VIETNAM = 84
+FOREIGN_NOTE = N_("%(phone)s is not a Vietnamese number: it is kept, but the Vietnamese SMS sender cannot "
+                  "reach it, so it gets no SMS (reminders, incidents); call it or use email")
 
 # Two-digit landline area codes in use before the 2017 renumbering (after it: 02xx, e.g. 058 -> 0258).
 # Those that now begin mobile ranges (03x, 05x, 07x, 08x) are the dangerous ones.
@@ -57,12 +65,15 @@ class PhoneError(ValueError):
 @dataclass(frozen=True)
 class Phone:
     e164: str
-    type: str  # "mobile" (can receive SMS) or "fixed"
+    type: str  # "mobile" (can receive SMS), "fixed", or "foreign" (not reachable by the Vietnamese sender)
 
     @property
     def national(self) -> str:
-        """The way Vietnamese offices write it: 0913 123 456, 0258 3563 535."""
-        return phonenumbers.format_number(phonenumbers.parse(self.e164), PhoneNumberFormat.NATIONAL)
+        """The way Vietnamese offices write it: 0913 123 456, 0258 3563 535; a foreign number in
+        its international form (+1 650-253-0000), since without its country code it is another number."""
+        number = phonenumbers.parse(self.e164)
+        fmt = PhoneNumberFormat.NATIONAL if number.country_code == VIETNAM else PhoneNumberFormat.INTERNATIONAL
+        return phonenumbers.format_number(number, fmt)
 
     @property
     def is_mobile(self) -> bool:
@@ -95,6 +106,8 @@ def parse_phone(raw: str) -> Phone:
         if number.country_code == 84:
             raise PhoneError(_invalid_vietnamese(text, str(number.national_number)))
         raise PhoneError(Message(N_("'%(value)s' is not a valid phone number"), {"value": text}))
+    if number.country_code != VIETNAM:
+        return Phone(phonenumbers.format_number(number, PhoneNumberFormat.E164), FOREIGN)
     kind = phonenumbers.number_type(number)
     phone_type = MOBILE if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE) else FIXED
     return Phone(phonenumbers.format_number(number, PhoneNumberFormat.E164), phone_type)
@@ -122,3 +135,13 @@ def _invalid_vietnamese(text: str, significant: str) -> Message:
 
 def national(e164: str) -> str:
     return Phone(e164, FIXED).national
+
+
+def is_foreign(e164: str) -> bool:
+    """Not a Vietnamese number (E.164 without +84): the Vietnamese SMS sender cannot reach it."""
+    return bool(e164) and not e164.startswith(f"+{VIETNAM}")
+
+
+def foreign_note(e164: str) -> Message | None:
+    """The warning to show beside a stored foreign number, or None."""
+    return Message(FOREIGN_NOTE, {"phone": national(e164)}) if is_foreign(e164) else None

@@ -7,22 +7,28 @@ deadline fulfilment of the units it touches, all in one transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
 from coordinator.deadlines import services as deadlines
 from coordinator.endpoints import listing
+from coordinator.endpoints.locking import (EndpointConflict, EndpointGone, begin_write, check_version,  # noqa: F401
+                                           expected_versions, lock_endpoint, state as endpoint_state)
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit, RegistryVersion
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db
+from coordinator.fields import TextRule, clean_text, repaired, rule
 from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.text import fold, looks_like_formula
@@ -108,14 +114,26 @@ def formula_error(raw: Any) -> Message | None:
                    {"value": text if len(text) <= 60 else text[:57] + "…", "sign": text[0]})
 
 
-def _text_field(data: dict[str, Any], key: str, field: str, problems: list[Problem]) -> tuple[Any, bool]:
-    """The raw value of `key`, and False when it is a formula (its problem is added)."""
-    raw = data.get(key)
-    err = formula_error(raw)
+# How each free-text field is cleaned (coordinator.fields: NFC, no control or bidi characters, the
+# column's length); values that are parsed (protocol, role, phone) are only checked for characters.
+ENDPOINT_TEXT = {"name": rule(Endpoint.name), "address": rule(Endpoint.address, multiline=True),
+                 "protocol": TextRule(), "dial": rule(Endpoint.dial), "upstream_bridge": rule(Endpoint.upstream_bridge),
+                 "provider": rule(Endpoint.provider)}
+CONTACT_TEXT = {"name": rule(Contact.name), "position": rule(Contact.position), "role": TextRule(),
+                "email": rule(Contact.email), "phone": TextRule()}
+
+
+def _text_field(data: dict[str, Any], key: str, field: str, problems: list[Problem],
+                text_rule: TextRule = TextRule()) -> tuple[str, bool]:
+    """The cleaned text of `key` (coordinator.fields.clean_text), and False when it cannot be
+    stored as it is or would act as a formula (its problem is added)."""
+    text, err = clean_text(data.get(key), text_rule)
+    if err is None:
+        err = formula_error(text)
     if err:
         problems.append(Problem(field, err))
-        return raw, False
-    return raw, True
+        return text, False
+    return text, True
 
 
 def clean_protocol(raw: Any) -> tuple[str, Message | None]:
@@ -184,22 +202,23 @@ def clean_focal(raw: Any) -> tuple[bool, Message | None]:
 
 def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues | None, list[Problem]]:
     """A contact's values, or None with every problem found (the phone is checked even when other
-    fields are wrong: see `contact_phone`). Text that would act as a spreadsheet formula is
-    refused in every field (`formula_error`)."""
+    fields are wrong: see `contact_phone`). Every field goes through the rules of all free text
+    (`coordinator.fields`: control and bidi characters refused, the column's length), and text
+    that would act as a spreadsheet formula is refused in every field (`formula_error`)."""
     problems: list[Problem] = []
-    raw, ok = _text_field(data, "name", f"{prefix}name", problems)
+    raw, ok = _text_field(data, "name", f"{prefix}name", problems, CONTACT_TEXT["name"])
     name = str(raw or "").strip() if ok else ""
     if ok and not name:
         problems.append(Problem(f"{prefix}name", Message(N_("the contact's name is required"))))
-    raw, ok = _text_field(data, "position", f"{prefix}position", problems)
+    raw, ok = _text_field(data, "position", f"{prefix}position", problems, CONTACT_TEXT["position"])
     position = str(raw or "").strip()
-    raw, ok = _text_field(data, "role", f"{prefix}role", problems)
+    raw, ok = _text_field(data, "role", f"{prefix}role", problems, CONTACT_TEXT["role"])
     role = ""
     if ok:
         role, err = clean_role(raw or "attendee")
         if err:
             problems.append(Problem(f"{prefix}role", err))
-    raw, ok = _text_field(data, "email", f"{prefix}email", problems)
+    raw, ok = _text_field(data, "email", f"{prefix}email", problems, CONTACT_TEXT["email"])
     email = ""
     if ok:
         email, err = clean_email(raw)
@@ -208,7 +227,7 @@ def clean_contact(data: dict[str, Any], prefix: str = "") -> tuple[ContactValues
     focal, err = clean_focal(data.get("focal"))
     if err:
         problems.append(Problem(f"{prefix}focal", err))
-    raw, ok = _text_field(data, "phone", f"{prefix}phone", problems)
+    raw, ok = _text_field(data, "phone", f"{prefix}phone", problems, CONTACT_TEXT["phone"])
     phone = None
     if ok:
         try:
@@ -232,18 +251,18 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
     problems: list[Problem] = []
     texts: dict[str, str | None] = {}  # None: refused as a formula (its problem is said)
     for key in ("name", "address", "protocol", "dial", "upstream_bridge", "provider"):
-        raw, ok = _text_field(data, key, key, problems)
-        texts[key] = str(raw or "").strip() if ok else None
+        raw, ok = _text_field(data, key, key, problems, ENDPOINT_TEXT[key])
+        texts[key] = raw if ok else None
     name = texts["name"] or ""
     if texts["name"] == "":
         problems.append(Problem("name", Message(N_("the endpoint's name (room) is required"))))
     protocol, dial = "other", ""
     if texts["protocol"] is not None:
-        protocol, err = clean_protocol(data.get("protocol", "other"))
+        protocol, err = clean_protocol(texts["protocol"])
         if err:
             problems.append(Problem("protocol", err))
     if texts["dial"] is not None:
-        dial, err = clean_dial(protocol, data.get("dial"))
+        dial, err = clean_dial(protocol, texts["dial"])
         if err:
             problems.append(Problem("dial", err))
     attendance = data.get("expected_attendance")
@@ -337,10 +356,11 @@ def get_endpoint(endpoint_id: int, user) -> Endpoint | None:
 
 
 def as_input(endpoint: Endpoint) -> dict[str, Any]:
-    """An endpoint as input data: what a PATCH is merged into."""
-    return {**{attr: getattr(endpoint, attr) for attr in ENDPOINT_FIELDS},
-            "contacts": [{"name": c.name, "position": c.position, "phone": c.phone, "email": c.email, "role": c.role,
-                          "focal": c.focal} for c in endpoint.contacts],
+    """An endpoint as input data: what a PATCH is merged into. Text stored before the field rules
+    is repaired (`fields.repaired`), so that a save of another field is not refused for it."""
+    return {**{attr: repaired(getattr(endpoint, attr)) for attr in ENDPOINT_FIELDS},
+            "contacts": [{"name": repaired(c.name), "position": repaired(c.position), "phone": c.phone,
+                          "email": c.email, "role": c.role, "focal": c.focal} for c in endpoint.contacts],
             "hosted_unit_codes": [h.unit.code for h in endpoint.hosted]}
 
 
@@ -413,31 +433,46 @@ def _hosted_units(event: Event, host: Unit, codes: list[str], problems: list[Pro
 
 
 def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
-                  endpoint: Endpoint | None = None) -> Endpoint:
-    """Create the unit's endpoint or update it. Raises EndpointInvalid (nothing changed),
-    ScopeError, or RegistrationClosed."""
+                  endpoint: Endpoint | None = None,
+                  expected_version: int | Collection[int] | None = None) -> Endpoint:
+    """Create the unit's endpoint or update it, under the endpoint's lock (see `locking`): the
+    contacts become exactly `values.contacts`, never a mix with a concurrent save's.
+
+    `expected_version` is the version the caller read (0: no endpoint yet; a collection accepts
+    any of them): when the endpoint is no longer at it, EndpointConflict (nothing changed). None:
+    the last writer wins. Raises EndpointInvalid (nothing changed), ScopeError, RegistrationClosed."""
     if not can(actor, "registration.manage", unit):
         raise ScopeError(unit.code)
     deadlines.ensure_open(event, unit)
+    if endpoint is None:
+        endpoint = endpoint_of_unit(event, unit)
+    if endpoint is not None:
+        endpoint = lock_endpoint(endpoint.id)  # None: removed meanwhile
+    else:
+        begin_write()
+    check_version(endpoint, expected_version)
     problems = list(values.problems)
     hosted_units = None
     if values.hosted_unit_codes is not None:
         hosted_units = _hosted_units(event, unit, values.hosted_unit_codes, problems)
     if problems:
+        db.session.rollback()
         raise EndpointInvalid(problems)
 
-    if endpoint is None:
-        endpoint = endpoint_of_unit(event, unit)
     created = endpoint is None
     touched = {unit.id: unit}
+    before = None if created else (endpoint.version, endpoint_state(endpoint))
     if created:
-        # A unit that gets its own endpoint no longer attends at its parent's.
-        previous = db.session.scalar(select(HostedUnit).where(HostedUnit.event_id == event.id,
-                                                               HostedUnit.unit_id == unit.id))
-        if previous is not None:
-            touched[previous.endpoint.unit_id] = previous.endpoint.unit
-            db.session.delete(previous)
-        endpoint = Endpoint(event_id=event.id, unit_id=unit.id, unit=unit)
+        # A unit that gets its own endpoint no longer attends at its parent's: the host changes too.
+        previous = db.session.scalar(select(HostedUnit.endpoint_id).where(HostedUnit.event_id == event.id,
+                                                                          HostedUnit.unit_id == unit.id))
+        host = lock_endpoint(previous) if previous is not None else None
+        hosted = next((h for h in host.hosted if h.unit_id == unit.id), None) if host is not None else None
+        if hosted is not None:
+            touched[host.unit_id] = host.unit
+            host.hosted.remove(hosted)
+            host.version += 1
+        endpoint = Endpoint(event_id=event.id, unit_id=unit.id, unit=unit, version=1)
     for attr in ENDPOINT_FIELDS:
         setattr(endpoint, attr, getattr(values, attr))
     db.session.add(endpoint)
@@ -450,7 +485,20 @@ def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
                            or HostedUnit(event_id=event.id, unit=u) for u in hosted_units]
         for u in hosted_units:
             touched[u.id] = u
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Created by someone else between our look and our insert (there was no row to lock).
+        db.session.rollback()
+        current = endpoint_of_unit(event, unit) if created else None
+        if current is None:
+            raise
+        raise EndpointConflict(current, expected_versions(expected_version) or {0}, current.version) from None
+    after = endpoint_state(endpoint)
+    if before is not None and after != before[1]:
+        endpoint.version = before[0] + 1
+        if after[0] == before[1][0]:
+            flag_modified(endpoint, "updated_at")  # written as it is: it dates the endpoint's own fields
     touch_registry(event.id)
     deadlines.refresh(event, touched.values())
     invitations.sync_endpoints(event, [endpoint.id])  # new contacts invited, removed ones cancelled
@@ -458,6 +506,25 @@ def save_endpoint(event: Event, unit: Unit, values: EndpointValues, *, actor,
                  event=event.slug, unit=unit.code)
     db.session.commit()
     return endpoint
+
+
+def update_endpoint(endpoint: Endpoint, changes: dict[str, Any], *, actor,
+                    expected_version: int | Collection[int] | None = None) -> Endpoint:
+    """Change some fields of an endpoint (the API's PATCH): `changes` are applied, under the
+    endpoint's lock, to the endpoint as it is then, so a field not given keeps what was saved last
+    (by anyone). Raises EndpointGone (removed meanwhile, no `expected_version`), EndpointConflict,
+    EndpointInvalid, ScopeError, RegistrationClosed."""
+    event, unit, endpoint_id = endpoint.event, endpoint.unit, endpoint.id
+    if not can(actor, "registration.manage", unit):
+        raise ScopeError(unit.code)
+    deadlines.ensure_open(event, unit)
+    locked = lock_endpoint(endpoint_id)
+    if locked is None and expected_version is None:
+        db.session.rollback()
+        raise EndpointGone(endpoint_id)
+    check_version(locked, expected_version)
+    values = clean_endpoint({**as_input(locked), **changes})
+    return save_endpoint(event, unit, values, actor=actor, endpoint=locked)
 
 
 def _replace_contacts(endpoint: Endpoint, contacts: list[ContactValues]) -> None:
@@ -473,11 +540,19 @@ def _replace_contacts(endpoint: Endpoint, contacts: list[ContactValues]) -> None
     endpoint.contacts = result
 
 
-def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
+def delete_endpoint(event: Event, endpoint: Endpoint, *, actor,
+                    expected_version: int | Collection[int] | None = None) -> bool:
+    """Remove the endpoint, under its lock. False when someone else removed it meanwhile (nothing
+    left to do); EndpointConflict when it is not at `expected_version` (None: any)."""
     unit = endpoint.unit
     if not can(actor, "registration.manage", unit):
         raise ScopeError(unit.code)
     deadlines.ensure_open(event, unit)
+    endpoint = lock_endpoint(endpoint.id)
+    check_version(endpoint, expected_version)
+    if endpoint is None:
+        db.session.rollback()
+        return False
     touched = [unit] + [h.unit for h in endpoint.hosted]
     audit.record("endpoint.delete", "endpoint", endpoint.id, actor=actor, event=event.slug, unit=unit.code,
                  contacts=len(endpoint.contacts))
@@ -488,6 +563,7 @@ def delete_endpoint(event: Event, endpoint: Endpoint, *, actor) -> None:
     deadlines.refresh(event, touched)
     invitations.sync_endpoints(event, [endpoint_id])  # its contacts' invitations are withdrawn
     db.session.commit()
+    return True
 
 
 def attend_at_parent(event: Event, unit: Unit, *, actor) -> Endpoint:
@@ -496,11 +572,15 @@ def attend_at_parent(event: Event, unit: Unit, *, actor) -> Endpoint:
         raise ScopeError(unit.code)
     parent = db.session.get(Unit, unit.parent_id) if unit.parent_id else None
     host = endpoint_of_unit(event, parent) if parent is not None else None
+    if host is not None:
+        host = lock_endpoint(host.id)  # its hosted units read under the lock: two joining at once both stay
     if host is None:
+        db.session.rollback()
         raise EndpointInvalid([Problem("unit", Message(
             N_("%(parent)s has no endpoint yet: register it first"), {"parent": parent.name if parent else "-"}))])
     codes = [h.unit.code for h in host.hosted]
     if unit.code in codes:
+        db.session.rollback()  # nothing to change: the lock is released
         return host
     values = clean_endpoint({**as_input(host), "hosted_unit_codes": codes + [unit.code], "contacts": None})
     return save_endpoint(event, host.unit, values, actor=actor, endpoint=host)
@@ -510,7 +590,10 @@ def stop_attending(event: Event, unit: Unit, *, actor) -> None:
     if not can(actor, "registration.manage", unit):
         raise ScopeError(unit.code)
     host = host_of_unit(event, unit)
-    if host is None:
+    if host is not None:
+        host = lock_endpoint(host.id)
+    if host is None or all(h.unit_id != unit.id for h in host.hosted):
+        db.session.rollback()  # left meanwhile (or its host was removed): nothing to change
         return
     codes = [h.unit.code for h in host.hosted if h.unit_id != unit.id]
     values = clean_endpoint({**as_input(host), "hosted_unit_codes": codes, "contacts": None})

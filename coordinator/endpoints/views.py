@@ -14,7 +14,7 @@ from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.deadlines.services import RegistrationClosed, registration_window
 from coordinator.endpoints import listing, services
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS, EndpointForm
-from coordinator.endpoints.phones import national
+from coordinator.endpoints.phones import foreign_note, national
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
 from coordinator.extensions import db
 from coordinator.invitations import feeds
@@ -95,11 +95,22 @@ def edit(slug, code):
     candidates = services.may_host(event, unit, without_endpoint=True)
     form.hosted.choices = [(u.code, f"{u.code} – {u.name}") for u in candidates]
     window = registration_window(event, unit.tier)
+    # The version the form was filled from (0: none yet), sent back with it: a save is refused when
+    # someone else saved since, and the page shows theirs. A form without it is treated as stale.
+    version = _submitted_version() if request.method == "POST" else (endpoint.version if endpoint else 0)
+    conflict = None
     if request.method == "POST" and form.validate_on_submit():
         data, rows = form.to_input()
         values = services.clean_endpoint(data)
+        expected = version if version is not None else (-1 if endpoint is not None else 0)
         try:
-            saved = services.save_endpoint(event, unit, values, actor=current_user, endpoint=endpoint)
+            saved = services.save_endpoint(event, unit, values, actor=current_user, endpoint=endpoint,
+                                           expected_version=expected)
+        except services.EndpointConflict as exc:
+            # Nothing saved. Theirs is shown beside what was typed (kept in the form); saving again
+            # now replaces theirs, knowingly.
+            conflict, endpoint = exc, exc.reload()
+            version = endpoint.version if endpoint is not None else 0
         except services.EndpointInvalid as exc:
             for message in form.attach(exc.problems, rows):
                 flash(message, "error")
@@ -107,9 +118,13 @@ def edit(slug, code):
             flash(exc.msg.localized(), "error")
         else:
             flash(_("Endpoint saved: %(name)s.", name=saved.name), "success")
+            for contact in saved.contacts:  # kept, but say what it means before a reminder silently skips it
+                note = foreign_note(contact.phone)
+                if note is not None:
+                    flash(note.localized(), "warning")
             return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code)
                             + f"#u-{unit.code}")
-    invalid = request.method == "POST"
+    invalid = request.method == "POST" and conflict is None
     from coordinator.audit.services import history_for_endpoint
 
     history = history_for_endpoint(endpoint.id) if endpoint is not None else []
@@ -117,7 +132,14 @@ def edit(slug, code):
                            unit_feed=feeds.unit_feed_url(event, unit) if feeds.is_listed(event) else None, webcal=feeds.webcal, unit=unit, endpoint=endpoint, form=form,
                            window=window, host=services.host_of_unit(event, unit),
                            may_manage=can(current_user, "registration.manage", unit),
-                           invalid=invalid), 400 if invalid else 200
+                           invalid=invalid, version=version, conflict=conflict), \
+        409 if conflict else 400 if invalid else 200
+
+
+def _submitted_version() -> int | None:
+    """The hidden `version` of a posted form, or None when it is missing or not a version."""
+    raw = request.form.get("version", "").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 def _province_code(unit: Unit) -> str:
@@ -149,8 +171,14 @@ def delete(slug, code):
     endpoint = services.endpoint_of_unit(event, unit)
     if endpoint is not None:
         try:
-            services.delete_endpoint(event, endpoint, actor=current_user)
+            # The page's version when it sent one (a removal without it, from elsewhere, still works).
+            services.delete_endpoint(event, endpoint, actor=current_user, expected_version=_submitted_version())
             flash(_("Endpoint removed."), "success")
+        except services.EndpointConflict as exc:
+            if exc.current is not None:
+                flash(_("Someone else changed this endpoint after you opened the page, so it was not removed. "
+                        "It is shown below as they saved it: check it before removing it."), "error")
+                return redirect(url_for("endpoints.edit", slug=slug, code=unit.code))
         except RegistrationClosed as exc:
             flash(exc.msg.localized(), "error")
     return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit)))

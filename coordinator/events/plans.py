@@ -15,8 +15,11 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-from coordinator.events.models import DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
+from coordinator.events.models import (DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS, Deadline,
+                                       Event, EventSession, ReminderRule, TierRole)
+from coordinator.fields import TextRule, clean_text, rule
 from coordinator.messages import N_, Message
 from coordinator.reminders import templates as reminder_templates
 from coordinator.timeutil import is_valid_timezone
@@ -33,12 +36,25 @@ SLUG_MESSAGE = N_("Use 3–64 characters: a-z, 0-9 and '-', e.g. nd49-2024.")
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _clean_text(cls, value: Any, info) -> Any:
+        """Every text of a plan through the rules of every free text (coordinator.fields: NFC, no
+        control or bidi characters, the length of the column it is stored in)."""
+        if not isinstance(value, str):
+            return value
+        text, problem = clean_text(value, TEXT_RULES.get((cls.__name__, info.field_name), TextRule()))
+        if problem is not None:
+            raise PydanticCustomError("text_field", "{detail}", {
+                "detail": problem.template % problem.params, "template": problem.template, "params": problem.params})
+        return text
+
 
 class OrganizerSpec(_Strict):
-    name: str = Field(min_length=1, max_length=255)
-    office: str = Field(default="", max_length=255)
-    email: str = Field(default="", max_length=255)
-    phone: str = Field(default="", max_length=32)
+    name: str = Field(min_length=1)  # lengths: TEXT_RULES, from the columns
+    office: str = ""
+    email: str = ""
+    phone: str = ""
 
 
 class TierSpec(_Strict):
@@ -48,12 +64,28 @@ class TierSpec(_Strict):
     may_attend_at_parent: bool = False
 
 
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+DATE_WITHOUT_TIME = N_("a date without a time: write the time too (e.g. 2024-06-28T08:30:00)")
+# A session longer than this is a typing mistake in its end (28/07 for 28/06), not a videoconference.
+MAX_SESSION = timedelta(hours=24)
+
+
+def _with_time(value: Any) -> Any:
+    """Refuse a date without a time (TOML `2024-06-28`, or the text "2024-06-28"): pydantic would
+    read it as midnight, and a session or deadline would silently fall at 00:00."""
+    if (isinstance(value, date) and not isinstance(value, datetime)) or (isinstance(value, str) and _DATE_ONLY.match(value)):
+        raise PydanticCustomError("date_without_time", DATE_WITHOUT_TIME)
+    return value
+
+
 class SessionSpec(_Strict):
     kind: str
-    title: str = Field(default="", max_length=500)
+    title: str = ""
     starts_at: datetime
     ends_at: datetime
     location: str = ""
+
+    _times_with_a_time = field_validator("starts_at", "ends_at", mode="before")(_with_time)
 
 
 # File types a document request may ask for (by extension); checked against the bytes on upload.
@@ -68,11 +100,13 @@ class RequiredFileSpec(_Strict):
 class DeadlineSpec(_Strict):
     kind: str
     tier: str
-    title: str = Field(default="", max_length=500)
+    title: str = ""
     description: str = ""
     due_at: datetime
     # Only for kind "documents": the files each unit must upload.
     required_files: list[RequiredFileSpec] = []
+
+    _due_with_a_time = field_validator("due_at", mode="before")(_with_time)
 
 
 class ReminderSpec(_Strict):
@@ -89,9 +123,9 @@ class ReminderSpec(_Strict):
 
 class PlanSpec(_Strict):
     slug: str
-    title: str = Field(min_length=1, max_length=500)
+    title: str = Field(min_length=1)
     # What {event} says in an SMS reminder; the title when empty.
-    short_title: str = Field(default="", max_length=160)
+    short_title: str = ""
     legal_reference: str = ""
     description: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -108,6 +142,32 @@ class PlanSpec(_Strict):
         if not SLUG_RE.match(v):
             raise ValueError(SLUG_MESSAGE)
         return v
+
+
+# How each text of a plan is cleaned: the column it is stored in (its length), one line or several.
+TEXT_RULES: dict[tuple[str, str], TextRule] = {
+    ("PlanSpec", "slug"): rule(Event.slug), ("PlanSpec", "title"): rule(Event.title),
+    ("PlanSpec", "short_title"): rule(Event.short_title),
+    ("PlanSpec", "legal_reference"): rule(Event.legal_reference, multiline=True),
+    ("PlanSpec", "description"): rule(Event.description, multiline=True),
+    ("PlanSpec", "timezone"): rule(Event.timezone), ("PlanSpec", "unit_structure"): rule(Event.unit_structure),
+    ("OrganizerSpec", "name"): rule(Event.organizer_name), ("OrganizerSpec", "office"): rule(Event.organizer_office),
+    ("OrganizerSpec", "email"): rule(Event.organizer_email), ("OrganizerSpec", "phone"): rule(Event.organizer_phone),
+    ("TierSpec", "chair"): rule(TierRole.chair, multiline=True),
+    ("TierSpec", "attendees"): rule(TierRole.attendees, multiline=True),
+    ("SessionSpec", "title"): rule(EventSession.title), ("SessionSpec", "location"): rule(EventSession.location),
+    ("DeadlineSpec", "title"): rule(Deadline.title), ("DeadlineSpec", "description"): rule(Deadline.description, multiline=True),
+    ("ReminderSpec", "template"): rule(ReminderRule.template, multiline=True),
+}
+
+
+def clean_plan_text(value: Any, path: str, text_rule: TextRule) -> str:
+    """One text changed outside a plan (a session's place, a cancellation's reason) under the same
+    rules; raises PlanInvalid naming `path`."""
+    text, problem = clean_text(value, text_rule)
+    if problem is not None:
+        raise PlanInvalid([PlanError(path, problem.template, problem.params)])
+    return text
 
 
 @dataclass(frozen=True)
@@ -162,6 +222,7 @@ _PYDANTIC_MESSAGES = {
     "datetime_type": N_("not a date and time (write 2024-06-28T08:30:00)"),
     "datetime_parsing": N_("not a date and time (write 2024-06-28T08:30:00)"),
     "datetime_from_date_parsing": N_("not a date and time (write 2024-06-28T08:30:00)"),
+    "date_without_time": DATE_WITHOUT_TIME,
     "time_delta_parsing": N_("not a duration (write an ISO 8601 duration such as -P1D or -PT1H)"),
     "time_delta_type": N_("not a duration (write an ISO 8601 duration such as -P1D or -PT1H)"),
 }
@@ -170,6 +231,10 @@ _PYDANTIC_MESSAGES = {
 def _from_pydantic(err: dict) -> PlanError:
     if err["type"] == "value_error" and SLUG_MESSAGE in err["msg"]:
         return PlanError(_path(err["loc"]), N_(SLUG_MESSAGE))
+    if err["type"] == "text_field":  # coordinator.fields' own message, translatable
+        return PlanError(_path(err["loc"]), err["ctx"]["template"], err["ctx"]["params"])
+    if err["type"] == "string_too_long":
+        return PlanError(_path(err["loc"]), N_("at most %(max)s characters"), {"max": err["ctx"]["max_length"]})
     template = _PYDANTIC_MESSAGES.get(err["type"])
     if template is None:  # rarer type errors: pydantic's own (English) words, escaped for %-formatting
         return PlanError(_path(err["loc"]), "%(detail)s", {"detail": err["msg"]})
@@ -193,6 +258,25 @@ def parse_plan(data: dict[str, Any]) -> PlanSpec:
     for d in plan.deadlines:
         d.due_at = _naive_local(d.due_at, tz)
     return plan
+
+
+SESSION_TOO_LONG = N_("a session lasts at most 24 hours, and this one lasts %(hours)s hours: check the date of its end")
+
+
+def _elapsed(starts_at: datetime, ends_at: datetime, tz: str) -> timedelta:
+    """Real time between two plan times (wall-clock in `tz` unless they carry an offset)."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    if starts_at.tzinfo is None and is_valid_timezone(tz):
+        starts_at, ends_at = starts_at.replace(tzinfo=ZoneInfo(tz)), ends_at.replace(tzinfo=ZoneInfo(tz))
+    if starts_at.tzinfo is not None:  # same-zone subtraction would ignore a DST change: compare in UTC
+        starts_at, ends_at = starts_at.astimezone(timezone.utc), ends_at.astimezone(timezone.utc)
+    return ends_at - starts_at
+
+
+def session_hours(length: timedelta) -> str:
+    return f"{length.total_seconds() / 3600:.1f}".removesuffix(".0")
 
 
 def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
@@ -237,6 +321,8 @@ def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
             add(f"sessions[{i}].ends_at", N_("give both times with an offset, or both without"))
         elif s.ends_at <= s.starts_at:
             add(f"sessions[{i}].ends_at", N_("the end must be after the start"))
+        elif (length := _elapsed(s.starts_at, s.ends_at, plan.timezone)) > MAX_SESSION:
+            add(f"sessions[{i}].ends_at", SESSION_TOO_LONG, hours=session_hours(length))
 
     deadline_keys: set[tuple[str, str]] = set()
     for i, d in enumerate(plan.deadlines):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -24,6 +24,8 @@ from coordinator.events.models import (
     TierRole,
 )
 from coordinator.events.plans import (
+    MAX_SESSION,
+    SESSION_TOO_LONG,
     DeadlineSpec,
     OrganizerSpec,
     PlanError,
@@ -33,8 +35,11 @@ from coordinator.events.plans import (
     RequiredFileSpec,
     SessionSpec,
     TierSpec,
+    clean_plan_text,
+    session_hours,
 )
 from coordinator.extensions import db
+from coordinator.fields import rule
 from coordinator.invitations import services as invitations
 from coordinator.reminders import services as reminders
 from coordinator.messages import N_
@@ -374,7 +379,7 @@ class _rolled_back:
 def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
     """Cancel: every invitation sent is withdrawn, queued reminders dropped, those reminded by SMS
     told. The reason is required (kept in the audit log and written in the cancellation mail)."""
-    reason = (reason or "").strip()
+    reason = clean_plan_text(reason, "reason", rule(Event.cancel_reason, multiline=True))
     if event.status == CANCELLED:
         return event
     if event.status == FINISHED:
@@ -400,9 +405,12 @@ def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple
     if event.status in (FINISHED, CANCELLED):
         raise EventStateError(f"a {event.status} event cannot change")
     new = (starts_at or session.starts_at, ends_at or session.ends_at,
-           session.location if location is None else location.strip())
+           session.location if location is None else clean_plan_text(location, "location", rule(EventSession.location)))
     if new[1] <= new[0]:
         raise PlanInvalid([PlanError("ends_at", N_("the end must be after the start"))])
+    length = new[1].astimezone(timezone.utc) - new[0].astimezone(timezone.utc)  # real hours, whatever the zones
+    if length > MAX_SESSION:
+        raise PlanInvalid([PlanError("ends_at", SESSION_TOO_LONG, {"hours": session_hours(length)})])
     old = (session.starts_at, session.ends_at, session.location)
     if new == old:
         return session, False, invitations.SyncResult()

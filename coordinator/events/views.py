@@ -34,7 +34,16 @@ def list_events():
 @bp.get("/<slug>")
 @require("events.view")
 def show(slug: str):
-    return render_template("events/show.html", event=event_or_404(slug))
+    from flask_login import current_user
+
+    from coordinator.auth.permissions import can
+    from coordinator.outbox.labels import CHANNEL_LABELS
+    from coordinator.outbox.waiting import stalled
+
+    event = event_or_404(slug)
+    # Who sees the messages sees when they are stuck (the warning names the provider's errors).
+    stuck = stalled(event.id) if can(current_user, "messages.view") else []
+    return render_template("events/show.html", event=event, stalled=stuck, CHANNEL_LABELS=CHANNEL_LABELS)
 
 
 def _form_data(event) -> dict:

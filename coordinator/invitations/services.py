@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable
 
 from flask import current_app
@@ -319,3 +320,38 @@ def counts(event: Event) -> list[dict]:
         elif status == SENT:
             c["withdrawn" if method == CANCEL else "current"] += n
     return [{"session": s, "counts": per_session[s.id]} for s in event.sessions]
+
+
+@dataclass
+class Retrying:
+    """A session's invitations pending after a failed attempt: how many, the error of the latest
+    attempt, and the earliest next attempt."""
+
+    count: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime | None = None
+
+    @property
+    def error(self):
+        from coordinator.outbox.waiting import explain
+
+        return explain(self.last_error)
+
+
+def retrying(event: Event) -> dict[int, Retrying]:
+    """Per session id (every session of the event): its invitations being retried. A grouped query,
+    and two small ones per session that has any."""
+    from coordinator.outbox.models import OutboxMessage
+    from coordinator.outbox.waiting import RETRYING, latest_error
+
+    out = {s.id: Retrying() for s in event.sessions}
+    rows = db.session.execute(
+        select(Invitation.session_id, func.count(), func.min(OutboxMessage.next_attempt_at))
+        .join(OutboxMessage, OutboxMessage.key == Invitation.message_key)
+        .where(Invitation.event_id == event.id, OutboxMessage.event_id == event.id, RETRYING)
+        .group_by(Invitation.session_id)).all()
+    for session_id, n, next_at in rows:
+        keys = select(Invitation.message_key).where(Invitation.event_id == event.id, Invitation.session_id == session_id)
+        out[session_id] = Retrying(n, latest_error(OutboxMessage.event_id == event.id, OutboxMessage.key.in_(keys)),
+                                   next_at)
+    return out

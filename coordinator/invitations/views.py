@@ -14,7 +14,9 @@ from coordinator.extensions import db
 from coordinator.invitations import feeds
 from coordinator.invitations import services as invitations
 from coordinator.outbox import services as outbox
+from coordinator.outbox.labels import CHANNEL_LABELS
 from coordinator.outbox.models import FAILED
+from coordinator.outbox.waiting import stalled
 from coordinator.text import fold
 from coordinator.units.services import get_unit
 from coordinator.web.lookup import event_or_404
@@ -28,6 +30,8 @@ def index(slug: str):
     event = event_or_404(slug)
     failed, _total = outbox.list_messages(event_id=event.id, channel="email", status=FAILED, limit=200)
     return render_template("invitations/index.html", event=event, rows=invitations.counts(event),
+                           retrying=invitations.retrying(event),
+                           stalled=[w for w in stalled(event.id) if w.channel == "email"], CHANNEL_LABELS=CHANNEL_LABELS,
                            failed=failed, SESSION_LABELS=SESSION_LABELS, STATUS_LABELS=STATUS_LABELS,
                            public_feed=feeds.public_feed_url(event), webcal=feeds.webcal)
 

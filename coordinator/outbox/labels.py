@@ -19,3 +19,11 @@ DELIVERY_LABELS = {
     "failed": _l("failed at the provider"),
     "read": _l("read"),
 }
+# Messages whose outcome was once unknown (a dispatcher killed mid-send, a provider answering too
+# late), and how that ended.
+DOUBT_LABELS = {
+    "uncertain": _l("outcome unknown: checked with the provider before any new attempt"),
+    "found": _l("found at the provider: not sent again"),
+    "absent": _l("not at the provider: sent again, no duplicate"),
+    "unconfirmed": _l("sent again without confirmation: possibly received twice"),
+}

@@ -9,7 +9,7 @@ from coordinator.auth.permissions import require
 from coordinator.events.services import list_events
 from coordinator.extensions import db
 from coordinator.outbox import services as outbox
-from coordinator.outbox.labels import CHANNEL_LABELS, DELIVERY_LABELS, MESSAGE_STATUS_LABELS
+from coordinator.outbox.labels import CHANNEL_LABELS, DELIVERY_LABELS, DOUBT_LABELS, MESSAGE_STATUS_LABELS
 from coordinator.outbox.models import CHANNELS, STATUSES, OutboxMessage
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
@@ -36,7 +36,9 @@ def index():
     messages, total = outbox.list_messages(event_id=event.id if event else None, channel=channel, status=status,
                                            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, q=q)
     counts = outbox.status_counts(event.id if event else None, channel)
+    doubts = outbox.doubt_counts(event.id if event else None, channel)
     return render_template("outbox/index.html", messages=messages, total=total, counts=counts, events=events,
+                           doubts=doubts, DOUBT_LABELS=DOUBT_LABELS,
                            event=event, channel=channel, status=status, q=q, page=page, pages=max(1, -(-total // PAGE_SIZE)),
                            eml_path=_eml_path, CHANNELS=CHANNELS, STATUSES=STATUSES,
                            MESSAGE_STATUS_LABELS=MESSAGE_STATUS_LABELS, CHANNEL_LABELS=CHANNEL_LABELS,

@@ -21,6 +21,7 @@ STATE_LABELS = {
 }
 UNREACHABLE_LABELS = {
     "fixed_line": _l("fixed line: cannot receive SMS"),
+    "foreign_number": _l("foreign number: the Vietnamese SMS sender cannot reach it"),
     "no_email": _l("no email address"),
     "opted_out": _l("opted out of SMS"),
     "no_contact": _l("no contact registered"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from coordinator.audit import services as audit
 from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS, Event, ReminderRule
 from coordinator.extensions import db
+from coordinator.fields import TextRule, clean_text
 from coordinator.messages import N_, Message
 from coordinator.reminders import services
 from coordinator.reminders import templates as texts
@@ -46,7 +47,10 @@ def _check(event: Event, values: dict, rule: ReminderRule | None) -> None:
                                      {"audience": values["audience"], "known": ", ".join(REMINDER_AUDIENCES)})
     elif values["audience"] == "units_missing_deadline" and not anchor.startswith("deadline:"):
         errors["audience"] = Message(N_("'units_missing_deadline' needs a deadline anchor"))
-    problem = texts.check(values["template"] or "", anchor.partition(":")[0])
+    # The rules of every free text first (coordinator.fields: NFC, no control or bidi characters;
+    # several lines allowed), then what a template must be.
+    values["template"], problem = clean_text(values["template"], TextRule(multiline=True))
+    problem = problem or texts.check(values["template"], anchor.partition(":")[0])
     if problem is not None:
         errors["template"] = problem
     key = (anchor, offset, values["channel"], values["audience"])

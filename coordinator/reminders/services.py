@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import services as audit
 from coordinator.endpoints.models import Contact, Endpoint
+from coordinator.endpoints.phones import is_foreign
 from coordinator.events.labels import SESSION_LABELS
 from coordinator.events.models import PUBLISHED, Deadline, Event, EventSession, ReminderRule
 from coordinator.extensions import db
@@ -163,7 +164,7 @@ class Unreachable:
     email: str
     role: str
     endpoint: str
-    reason: str  # "fixed_line", "no_email", "opted_out", "no_contact"
+    reason: str  # "fixed_line", "foreign_number", "no_email", "opted_out", "no_contact"
 
 
 @dataclass
@@ -217,8 +218,9 @@ def audience(rule: ReminderRule, event: Event, anchor: Anchor) -> Audience:
     for (cid, name, role, phone, phone_type, email, language, opt_out, endpoint_name,
          unit_name, unit_code, _tier, _path) in rows:
         if rule.channel == "sms":
-            if phone_type != "mobile":
-                unreachable.append(Unreachable(name, phone, email, role, endpoint_name, "fixed_line"))
+            if phone_type != "mobile" or is_foreign(phone):  # a number stored before foreign ones were typed
+                reason = "foreign_number" if phone_type == "foreign" or is_foreign(phone) else "fixed_line"
+                unreachable.append(Unreachable(name, phone, email, role, endpoint_name, reason))
                 continue
             if opt_out or phone in blocked:
                 unreachable.append(Unreachable(name, phone, email, role, endpoint_name, "opted_out"))

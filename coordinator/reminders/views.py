@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from coordinator.auth.permissions import require
@@ -122,7 +123,8 @@ def _compose(event, rule=None):
         if anchor is not None:
             who = services.audience(rule, event, anchor)
     return render_template("reminders/form.html", event=event, rule=rule, form=form,
-                           preview=_preview(event, form.values()) if form.anchor.data else None, who=who)
+                           preview=_preview(event, form.values()) if form.anchor.data else None,
+                           audience_now=who)  # not `who`: base.html sets `who` (the signed-in name) first
 
 
 @bp.route("/events/<slug>/reminders/new", methods=["GET", "POST"])
@@ -165,9 +167,33 @@ def preview(slug: str):
 
 
 # --- the confirmation link -------------------------------------------------------------------------
+#
+# Hundreds of contacts can tap their links from one address at once (a carrier's NAT, a ministry's
+# proxy), so the address is no key for genuine links: a link with a valid MAC is its own credential
+# and is limited per link, under a high ceiling per address. Only links whose MAC is wrong count
+# toward the strict per-address limit on guessing (shared by the page and the post), and a genuine
+# link is never refused because someone behind the same address guessed.
+
+
+def _genuine() -> bool:
+    return links.parse((request.view_args or {}).get("token", "")) is not None
+
+
+def _per_token() -> str:
+    return "token:" + (request.view_args or {}).get("token", "").lower()
+
+
+def _checkin_limits(view):
+    config = lambda name: (lambda: current_app.config[name])  # noqa: E731 (read per request: tests and env)
+    view = limiter.limit(config("CHECKIN_RATE_LIMIT_PER_TOKEN"), key_func=_per_token,
+                         exempt_when=lambda: not _genuine())(view)
+    view = limiter.limit(config("CHECKIN_RATE_LIMIT_PER_ADDRESS"), key_func=get_remote_address)(view)
+    return limiter.shared_limit(config("CHECKIN_RATE_LIMIT_INVALID"), scope="checkin-guess",
+                                key_func=get_remote_address, exempt_when=_genuine)(view)
+
 
 @bp.get("/c/<token>")
-@limiter.limit("60 per minute")
+@_checkin_limits
 def confirm_page(token: str):
     """What the link in an SMS opens. The page confirms by itself (a script posts the form at
     once: one tap), but a link preview or a virus scanner fetching the URL confirms nothing."""
@@ -179,7 +205,7 @@ def confirm_page(token: str):
 
 @bp.post("/c/<token>")
 @csrf.exempt  # the token in the URL is the credential; nobody is signed in
-@limiter.limit("30 per minute")
+@_checkin_limits
 def confirm(token: str):
     result = services.confirm_link(token)
     status = {"confirmed": 200, "already": 200, "expired": 410, "not_found": 404}[result.state]

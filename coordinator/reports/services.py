@@ -447,7 +447,7 @@ def focal_contacts(event: Event, user) -> list[FocalContact]:
 FOCAL_HEADERS = ("STT", "Mã đơn vị", "Tên đơn vị", "Tỉnh, thành phố", "Điểm cầu", "Họ và tên", "Chức vụ",
                  "Số điện thoại", "Loại số", "Thư điện tử")
 FOCAL_WIDTHS = (6, 11, 32, 26, 32, 26, 30, 16, 10, 30)
-PHONE_TYPE_LABELS = {"mobile": "Di động", "fixed": "Cố định"}
+PHONE_TYPE_LABELS = {"mobile": "Di động", "fixed": "Cố định", "foreign": "Nước ngoài"}
 FOCAL_SHEET_TITLE = "Cán bộ đầu mối"
 
 

@@ -39,6 +39,16 @@ def dispatch_outbox() -> None:
             log.info("outbox: %s sent, %s to retry, %s failed", stats.sent, stats.retried, stats.failed)
 
 
+def recover_outbox() -> None:
+    """Release at once the claims of outbox dispatcher processes that died (PostgreSQL: their
+    advisory lock is free; elsewhere: no heartbeat), instead of waiting for their lease."""
+    from coordinator.outbox.dispatchers import release_dead
+
+    assert _app is not None, "bind() first"
+    with _app.app_context():
+        release_dead()
+
+
 def fire_reminder(rule_id: int) -> None:
     """A reminder's time has come (or came while the scheduler was down): fire it if it is still
     due for its anchor's current version (the service decides; a moved session is not due)."""

@@ -10,6 +10,11 @@ standby takes it once it has not been renewed for SCHEDULER_LEASE_SECONDS.
 
 On every database the row `scheduler_leases` says who is active and when it was last alive, for
 the pages that show whether reminders will go out.
+
+The active scheduler also watches the outbox's dispatcher processes (`outbox.recover`, see
+`coordinator.outbox.dispatchers`): each holds an advisory lock of its own in the two-key space
+(`DISPATCHER_LOCK_CLASS`, its key), which PostgreSQL keeps apart from the one-key space of
+`LOCK_KEY`, so that no dispatcher can ever take or block the scheduler's lock.
 """
 from __future__ import annotations
 
@@ -31,6 +36,9 @@ log = logging.getLogger(__name__)
 NAME = "scheduler"
 # pg_try_advisory_lock's key: any constant unique to this application ("vcscheduler" in ASCII, shortened).
 LOCK_KEY = 0x7663_7363_6864
+# The first key of the dispatchers' pg_try_advisory_lock(int, int) ("OBXD" in ASCII); the second is
+# each dispatcher process's own.
+DISPATCHER_LOCK_CLASS = 0x4F42_5844
 
 
 def holder_id() -> str:

@@ -9,6 +9,9 @@ the active one's death. Jobs only enqueue work; senders do the sending.
 Jobs (stable ids, `replace_existing=True`):
 - `events.finish_past`   every minute
 - `outbox.dispatch`      every OUTBOX_POLL_SECONDS: the continuous dispatcher
+- `outbox.recover`       every OUTBOX_RECOVERY_SECONDS: the claims of dispatcher processes that
+                         died (their advisory lock free, or no heartbeat) are released at once,
+                         not when their lease ends (`coordinator.outbox.dispatchers`)
 - `reminders.sync`       every REMINDER_SYNC_SECONDS: one `reminder:<rule id>` date job per rule
                          still to fire, moved when its session moves, removed when the rule, its
                          event or its anchor goes; and anything already due is fired at once
@@ -55,6 +58,8 @@ def build_scheduler(app: Flask, scheduler_class=BackgroundScheduler):
     # batch is never overlapped by the next run).
     scheduler.add_job(jobs.dispatch_outbox, "interval", seconds=app.config["OUTBOX_POLL_SECONDS"],
                       id="outbox.dispatch", replace_existing=True)
+    scheduler.add_job(jobs.recover_outbox, "interval", seconds=app.config["OUTBOX_RECOVERY_SECONDS"],
+                      id="outbox.recover", replace_existing=True)
     scheduler.add_job(jobs.sync_reminders, "interval", seconds=app.config["REMINDER_SYNC_SECONDS"],
                       id="reminders.sync", replace_existing=True)
     # Probe sweeps during the sessions' windows (the job decides whether one is due).
@@ -72,6 +77,7 @@ def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The outbox job runs every few seconds: log what it sends (jobs.py), not each run.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # its INFO is ten lines per SMS
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -90,6 +96,7 @@ def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
             scheduler = build_scheduler(app)
             scheduler.start()
             scheduler.modify_job("reminders.sync", next_run_time=_now())  # line the reminders up at once
+            scheduler.modify_job("outbox.recover", next_run_time=_now())  # a dispatcher may have died meanwhile
             try:
                 while not stop.wait(beat):
                     if not leadership.renew():

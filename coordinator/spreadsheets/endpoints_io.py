@@ -13,9 +13,11 @@ problem is saved, in one transaction, with bulk statements (a national file is ~
 A column the file does not have is not mentioned: what is stored for it is kept.
 
 Callable without a request: the pages, the API, the benchmark and the tests call these functions.
-The field rules (protocol, dial address, role, e-mail, phone, text that would act as a formula)
-are the ones of the endpoint form and API (`endpoints.services`); this module only adds what is
-particular to a spreadsheet (headers, formula cells, rows of one unit that must agree).
+The field rules (protocol, dial address, role, e-mail, phone, text that would act as a formula,
+the characters and lengths of `coordinator.fields`) are the ones of the endpoint form and API
+(`endpoints.services`); this module only adds what is particular to a spreadsheet (headers,
+formula cells, Excel's _xHHHH_ escapes, rows of one unit that must agree), and reads a file only
+within `spreadsheets.limits` (unpacked size, cells, the first 50 columns, 100,000 data rows).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.cell.cell import TYPE_STRING
+from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import delete, insert, select, update
@@ -39,15 +42,18 @@ from sqlalchemy.exc import IntegrityError
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can
 from coordinator.deadlines import services as deadlines
+from coordinator.endpoints.locking import lock_endpoints
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.endpoints.phones import national
-from coordinator.endpoints.services import (ContactValues, EndpointValues, clean_contact, clean_endpoint,
-                                            formula_error, list_endpoints)
+from coordinator.endpoints.services import (CONTACT_TEXT, ENDPOINT_TEXT, ContactValues, EndpointValues,
+                                            clean_contact, clean_endpoint, formula_error, list_endpoints)
 from coordinator.events.models import Event
 from coordinator.extensions import BULK_ROWS, db, refresh_statistics
+from coordinator.fields import clean_text
 from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
-from coordinator.spreadsheets.safe import FORMULA_TRIGGERS, write_csv, write_xlsx
+from coordinator.spreadsheets import limits
+from coordinator.spreadsheets.safe import FORMULA_TRIGGERS, write_csv, write_xlsx, xlsx_value
 from coordinator.text import fold, nfc
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
@@ -123,7 +129,7 @@ REQUIRED_WITH_CONTACTS = ("contact_name", "contact_phone")  # when the file has 
 ROLE_LABELS = {"chair": "Chủ trì", "technical": "Kỹ thuật", "attendee": "Tham dự"}  # written to files
 FOCAL_LABEL = "Có"
 TEXT_KEYS = ("unit_code", "contact_phone")  # Excel must keep their leading zeros: formatted as Text
-MAX_ROWS = 100_000  # ~4x the national file; beyond that the file is not what we think it is
+MAX_ROWS = limits.MAX_ROWS  # data rows (below the header): ~4x the national file
 HEADER_SEARCH_ROWS = 30  # the header row is looked for in the first rows (a title may come first)
 
 SHEET_TITLE = "Điểm cầu"
@@ -312,7 +318,7 @@ def template_xlsx(event: Event, units: Sequence[Unit] | None = None) -> bytes:
         for c, text in enumerate(line, start=1):
             if not text:
                 continue
-            cell = guide.cell(row=r, column=c, value=text)
+            cell = guide.cell(row=r, column=c, value=xlsx_value(text))
             cell.data_type = TYPE_STRING  # the event's title is typed by a person: never a formula
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         if len(line) == 1 or line[1] is None:
@@ -345,6 +351,13 @@ def _guide_lines(event: Event, prefilled: bool = False) -> list[tuple[str | None
              "điện tử). Cột STT, Ghi chú được bỏ qua. Thiếu một cột thì giá trị đã lưu của cột đó được giữ nguyên."),
         ("", "Không dùng công thức: ô có công thức, hoặc chữ bắt đầu bằng = + - @ giống công thức (ví dụ "
              "=HYPERLINK(…)), bị từ chối."),
+        ("", "Nội dung có ký tự điều khiển hoặc ký tự ẩn (thường lẫn vào khi sao chép từ phần mềm khác) bị từ "
+             "chối, kèm vị trí của ký tự. Độ dài tối đa: "
+             f"{LABEL['name']} {ENDPOINT_TEXT['name'].max_length} ký tự, {LABEL['contact_name']} "
+             f"{CONTACT_TEXT['name'].max_length}, {LABEL['contact_position']} {CONTACT_TEXT['position'].max_length}, "
+             f"{LABEL['contact_email']} {CONTACT_TEXT['email'].max_length}."),
+        ("", f"Hệ thống chỉ đọc {limits.MAX_COLUMNS} cột đầu (A đến {column_letter(limits.MAX_COLUMNS - 1)}) và tối "
+             f"đa {limits.MAX_ROWS:_} dòng dữ liệu (không tính dòng tiêu đề).".replace("_", ".")),
         ("", "Tải lên lại cùng một tệp không làm thay đổi gì: điểm cầu được nhận theo Mã đơn vị, cán bộ theo "
              "Số điện thoại. Điểm cầu và cán bộ không có trong tệp được giữ nguyên."),
         ("", "Tệp có lỗi thì không dòng nào được lưu; hệ thống liệt kê mọi lỗi theo số dòng và cột để sửa."),
@@ -481,6 +494,7 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     # 2. A second header row (sub-headers under a merged group title), then a numbering row.
     texts = [_text(c, "header") for c in header_cells]
     first_data: list[tuple[int, Sequence[Any]]] = []
+    numbering_row = None
     for number, cells in rest:
         sub = _header_fields(cells)
         if (_known(sub) >= 1 and all(f in ("", IGNORE) or f in BY_KEY for f in sub)
@@ -494,10 +508,14 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
             continue
         if not first_data and _is_numbering(cells):
             first_data.append((number, ()))  # nothing in it: skipped below
+            numbering_row = number
             continue
         first_data.append((number, cells))
         break
     rows_iter = itertools.chain(first_data, rest)
+    # Data rows are counted from the first row below the header (title rows, the header, a second
+    # header row and a numbering row are not data); empty rows after the last data row do not count.
+    before_data = numbering_row or header_number
 
     # 3. Each header's meaning: unknown, repeated and missing columns are all said at once.
     errors: list[RowError] = []
@@ -534,8 +552,12 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     rows = Rows(letters=letters, header_row=header_number)
     unheaded: dict[int, int] = {}  # column index -> first row with a value under no header
     for number, cells in rows_iter:
-        if number > MAX_ROWS:
-            raise ImportInvalid([_error(number, None, N_("the file has more than %(max)s rows"), max=MAX_ROWS)])
+        if not any(cells) and cells.count(None) + cells.count("") == len(cells):
+            continue  # an empty row (openpyxl fills the rows a sheet skips with them; CSV: ;;;;)
+        if number - before_data > MAX_ROWS:
+            raise ImportInvalid([_error(number, None, N_(
+                "the file has more than %(max)s data rows (row %(number)s is the first one beyond the limit; the "
+                "header is not counted): split the list into several files"), max=MAX_ROWS, number=number)])
         values = {}
         for key, i in saved.items():
             cell = cells[i] if i < len(cells) else None
@@ -555,9 +577,28 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     return rows
 
 
+# How Office Open XML writes a character XML cannot hold (ESC is _x001B_, a CR Excel keeps in a
+# cell _x000D_); openpyxl leaves these escapes as they are.
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescape(value: Any) -> Any:
+    """A cell's text with the file's _xHHHH_ escapes turned back into the characters they stand for
+    (then refused or kept by the field rules, as if typed in the form)."""
+    if isinstance(value, str) and "_x" in value:
+        return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+    return value
+
+
 def _xlsx_rows(data: bytes, formulas: bool = False) -> Iterator[tuple[int, Sequence[Any]]]:
-    """The first sheet's rows as (row number, cell values). With `formulas`, a cell holding a
-    formula comes as its Formula text ("=A2"); without, as the value Excel last computed."""
+    """The first sheet's rows as (row number, cell values), the first `limits.MAX_COLUMNS`
+    columns of each. With `formulas`, a cell holding a formula comes as its Formula text ("=A2");
+    without, as the value Excel last computed. A workbook that unpacks to more than a real one
+    does is refused before it is parsed (`limits.check_xlsx`)."""
+    try:
+        limits.check_xlsx(data)
+    except limits.TooLarge as exc:
+        raise ImportInvalid([RowError(None, None, exc.msg)]) from None
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=not formulas)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
@@ -569,11 +610,22 @@ def _xlsx_rows(data: bytes, formulas: bool = False) -> Iterator[tuple[int, Seque
         # (rows beyond it would be dropped silently): read every row there is instead.
         ws.reset_dimensions()
         # Missing rows come as empty ones, so the count is the row number Excel shows.
+        # Only the columns the template can use: openpyxl still parses the cells after them, but
+        # builds nothing for them (the size checked above bounds the parsing).
         if not formulas:
-            yield from enumerate(ws.iter_rows(values_only=True), start=1)
+            for number, cells in enumerate(ws.iter_rows(max_col=limits.MAX_COLUMNS, values_only=True), start=1):
+                if cells.count(None) == len(cells):
+                    yield number, ()
+                    continue
+                yield number, tuple(_unescape(v) for v in cells)
             return
-        for number, cells in enumerate(ws.iter_rows(), start=1):
-            yield number, [_formula(c.value) if c.data_type == "f" else c.value for c in cells]
+        empty = None  # openpyxl yields the rows a sheet skips as one and the same tuple of EMPTY_CELL
+        for number, cells in enumerate(ws.iter_rows(max_col=limits.MAX_COLUMNS), start=1):
+            if cells is empty or (cells and cells[0] is EMPTY_CELL and all(c is EMPTY_CELL for c in cells)):
+                empty = cells
+                yield number, ()  # an empty row (a sheet that skips to row 1,048,576 has a million)
+                continue
+            yield number, [_formula(c.value) if c.data_type == "f" else _unescape(c.value) for c in cells]
     except ImportInvalid:
         raise
     except Exception as exc:  # a damaged sheet: whatever the parser trips on, the file is unreadable
@@ -589,12 +641,19 @@ def _formula(value: Any) -> Formula:
 
 
 def _csv_text(data: bytes) -> str:
+    """The file as text; refused when not UTF-8 (or UTF-16), or when a line holds more columns than
+    Excel has (`limits.check_csv`: csv would build a list of millions of empty cells)."""
     try:
-        return data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
+        text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportInvalid([_error(None, None, N_(
             "the CSV file is not in UTF-8; in Excel choose 'CSV UTF-8 (Comma delimited)' when saving, "
             "or upload the .xlsx"))]) from None
+    try:
+        limits.check_csv(text)
+    except limits.TooLarge as exc:
+        raise ImportInvalid([RowError(None, None, exc.msg)]) from None
+    return text
 
 
 _DELIMITERS = (",", ";", "\t")
@@ -611,8 +670,8 @@ def _csv_delimiter(data: bytes) -> str | None:
     best, score = None, 0
     for delimiter in _DELIMITERS:
         try:
-            known = max((_known(_header_fields(cells)) for cells in csv.reader(io.StringIO(head), delimiter=delimiter)),
-                        default=0)
+            known = max((_known(_header_fields(cells[:limits.MAX_COLUMNS]))
+                         for cells in csv.reader(io.StringIO(head), delimiter=delimiter)), default=0)
         except csv.Error:
             continue
         if known > score:
@@ -631,7 +690,9 @@ def _csv_rows(data: bytes, delimiter: str | None = None) -> Iterator[tuple[int, 
         for number, cells in enumerate(reader, start=1):
             # Our exports put an apostrophe before text that would read as a formula
             # (safe.csv_safe); take it off again so an exported file re-imports unchanged.
-            yield number, [c[1:] if c.startswith("'") and c[1:].startswith(FORMULA_TRIGGERS) else c for c in cells]
+            # Only the first MAX_COLUMNS columns are read, as in an .xlsx.
+            yield number, [c[1:] if c.startswith("'") and c[1:].startswith(FORMULA_TRIGGERS) else c
+                           for c in cells[:limits.MAX_COLUMNS]]
     except csv.Error as exc:
         raise ImportInvalid([_error(None, None, N_("the CSV file could not be read: %(detail)s"),
                                     detail=str(exc))]) from None
@@ -731,7 +792,7 @@ def validate(event: Event, user, rows: Iterable[tuple[int, dict[str, Any]]]) -> 
         if plan is None:
             unit = _row_unit(event, user, units, windows, number, row, errors, formulas)
             current = stored.get(unit.id) if unit else None
-            if "unit_code" in formulas or formula_error(code):
+            if "unit_code" in formulas or formula_error(code) or clean_text(code)[1]:
                 # Which unit (first row or not) cannot be told: only the person is checked.
                 raw, values = dict(_ENDPOINT_DEFAULTS), None
             elif current is not None and not any(row.get(k) for k in ENDPOINT_KEYS):
@@ -770,7 +831,7 @@ def _row_unit(event, user, units, windows, number, row, errors, formulas=frozens
     if not code:
         errors.append(_error(number, "unit_code", N_("the unit code is required")))
         return None
-    err = formula_error(code)
+    err = clean_text(code)[1] or formula_error(code)
     if err:
         errors.append(RowError(number, LABEL["unit_code"], err))
         return None
@@ -858,8 +919,10 @@ def import_endpoints(event: Event, user, rows: Iterable[tuple[int, dict[str, str
     What the file does not mention is kept. A row that matches what is stored is not written, so
     uploading the same file again changes no row (no `updated_at` churn).
     """
-    planned = validate(event, user, rows)
+    rows = rows if isinstance(rows, list) else list(rows)
     try:
+        _lock_named(event, rows)  # before anything is read: what is validated against stays as it is
+        planned = validate(event, user, rows)
         result, touched = _save(event, planned)
         if touched:
             # Only units whose endpoint or contacts changed can have met (or unmet) a deadline.
@@ -880,6 +943,20 @@ def import_endpoints(event: Event, user, rows: Iterable[tuple[int, dict[str, str
     if result.endpoints.created + result.contacts.created >= BULK_ROWS:  # a national list: fresh plans
         refresh_statistics("endpoints", "contacts", "hosted_units", "invitations", "outbox_messages")
     return result
+
+
+def _lock_named(event: Event, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Hold the endpoints of the units the file names, and those hosting them (a unit that gets its
+    own endpoint leaves its host), as every save of an endpoint does (endpoints.locking)."""
+    codes = sorted({str(r.get("unit_code") or "").strip() for _, r in rows} - {""})
+    ids: set[int] = set()
+    for chunk in _chunks(codes):
+        unit_ids = select(Unit.id).where(Unit.structure == event.unit_structure, Unit.code.in_(chunk))
+        ids.update(db.session.scalars(select(Endpoint.id).where(Endpoint.event_id == event.id,
+                                                                Endpoint.unit_id.in_(unit_ids))))
+        ids.update(db.session.scalars(select(HostedUnit.endpoint_id).where(HostedUnit.event_id == event.id,
+                                                                           HostedUnit.unit_id.in_(unit_ids))))
+    lock_endpoints(ids)
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
@@ -947,6 +1024,14 @@ def _save(event: Event, planned: list[_PlannedEndpoint]) -> tuple[ImportResult, 
         db.session.execute(insert(Contact.__table__), new_contacts)
     if changed_contacts:
         db.session.execute(update(Contact), changed_contacts)
+    # Every endpoint changed (its fields, its contacts, a unit it hosted left) moves its version;
+    # updated_at keeps dating its own fields.
+    new_ids = {endpoint_ids[e["unit_id"]] for e in new_endpoints}
+    changed = ({endpoint_ids[u] for u in touched if u in endpoint_ids} | {e["id"] for e in changed_endpoints}) - new_ids
+    table = Endpoint.__table__
+    for chunk in _chunks(sorted(changed)):
+        db.session.execute(update(table).where(table.c.id.in_(chunk))
+                           .values(version=table.c.version + 1, updated_at=table.c.updated_at))
     return result, list(touched.values())
 
 

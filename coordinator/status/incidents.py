@@ -276,6 +276,9 @@ def national_phones() -> list[str]:
             continue
         if phone.type == "mobile":
             out.append(phone.e164)
+        elif phone.type == "foreign":
+            log.warning("ESCALATION_NATIONAL_PHONES: %r is a foreign number, which the Vietnamese SMS sender "
+                        "cannot reach: left out", part)
         else:
             log.warning("ESCALATION_NATIONAL_PHONES: %r is not a mobile: left out", part)
     return out

@@ -13,6 +13,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from coordinator.events.models import Event, EventSession
+from coordinator.spreadsheets.safe import xlsx_value
 from coordinator.status.reports import (CENTRAL, CONNECTED, DEGRADED, FAILED, PROVINCE, UNKNOWN, Attendance,
                                         AttendanceEndpoint, AttendanceLine, Readiness)
 from coordinator.text import fold
@@ -74,7 +75,7 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
 
 
 def _put(cell, value):
-    cell.value = value
+    cell.value = xlsx_value(value)  # text stored before control characters were refused still exports
     if isinstance(value, str):
         cell.data_type = TYPE_STRING  # never a formula
     return cell

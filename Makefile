@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make run    install, migrate, load both unit structures and the demo events, serve on :5000
-#   make test   install, run the whole suite on SQLite, then on PostgreSQL when one answers
+#   make test   install, run the whole suite on SQLite and, at the same time, on PostgreSQL when one answers
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -44,12 +44,26 @@ browser:
 	  else echo "note: /usr/bin/chromium missing and not root: browser tests will be skipped"; fi; \
 	fi
 
+# The SQLite and PostgreSQL passes run at the same time (one core each; the suite is mostly one
+# busy thread per pass), each into its own log, printed when both are done. TEST_SERIAL=1 runs them
+# one after the other with their output as it comes.
 test: $(VENV)/.dev browser
-	$(MAKE) --no-print-directory test-sqlite
 	@if [ -n "$$TEST_DATABASE_URL" ] || $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
-	  $(MAKE) --no-print-directory test-postgres; \
+	  if [ -n "$$TEST_SERIAL" ]; then \
+	    $(MAKE) --no-print-directory test-sqlite && $(MAKE) --no-print-directory test-postgres; \
+	  else \
+	    mkdir -p test-artifacts; \
+	    echo "== SQLite and PostgreSQL passes at once (logs: test-artifacts/sqlite.log, postgres.log) =="; \
+	    $(MAKE) --no-print-directory test-sqlite > test-artifacts/sqlite.log 2>&1 & lite=$$!; \
+	    $(MAKE) --no-print-directory test-postgres > test-artifacts/postgres.log 2>&1 & pg=$$!; \
+	    wait $$lite; lite_rc=$$?; wait $$pg; pg_rc=$$?; \
+	    cat test-artifacts/sqlite.log test-artifacts/postgres.log; \
+	    echo "SQLite pass: exit $$lite_rc, PostgreSQL pass: exit $$pg_rc"; \
+	    [ $$lite_rc = 0 ] && [ $$pg_rc = 0 ]; \
+	  fi; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then echo "PostgreSQL required but not reachable" >&2; exit 1; \
-	else echo "note: no PostgreSQL on 127.0.0.1:5432 and TEST_DATABASE_URL unset: PostgreSQL run skipped"; fi
+	else $(MAKE) --no-print-directory test-sqlite && \
+	  echo "note: no PostgreSQL on 127.0.0.1:5432 and TEST_DATABASE_URL unset: PostgreSQL run skipped"; fi
 
 test-sqlite: $(VENV)/.dev
 	@echo "== test suite on SQLite =="

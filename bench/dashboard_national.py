@@ -270,7 +270,7 @@ def load(server: Gunicorn, token: str, threads: int, seconds: float, make_reques
 # --- setup --------------------------------------------------------------------------------------------
 
 def _probe_result(key, state, layer, code, target="SIP/UDP 10.0.0.1:5060"):
-    from coordinator.probes.engine import ProbeResult
+    from coordinator.probes.base import ProbeResult
 
     detail = {"ok": "200 OK", "timeout": "no answer within 2 s", "refused": "port unreachable (ICMP)"}[layer]
     return ProbeResult(key, state, layer, code, 12.5 if state == "connected" else None, detail, target)

@@ -58,6 +58,11 @@ class TextRule:
     multiline: bool = False
 
 
+# The largest value of an `Integer` column on every backend (PostgreSQL's integer: 4 bytes): the
+# largest id, and the largest whole number a form, a file or the API may store.
+INTEGER_MAX = 2**31 - 1
+
+
 def max_length_of(column: Any) -> int | None:
     """The length of a model attribute's `String(n)` column (`Endpoint.name` -> 255); None for
     `Text` and for anything without a length."""

@@ -61,7 +61,7 @@ def test_a_confirmation_is_readiness_and_a_tile_turns_green_when_a_probe_reaches
 
     from coordinator.events.services import get_event
     from coordinator.reminders import links
-    from coordinator.reminders.services import confirm_link
+    from coordinator.reminders.confirmations import confirm_link
     from coordinator.status import services as status
 
     sign_in(page, "op@example.gov.vn")

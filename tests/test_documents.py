@@ -449,6 +449,7 @@ def test_the_organizer_downloads_one_zip_with_a_folder_per_unit(app, client, req
 def test_the_index_is_formula_safe_and_marks_late_files(app, request_id, uploads):
     from coordinator.auth.services import get_user_by_email
     from coordinator.documents import services
+    from coordinator.documents.archive import zip_for
     from coordinator.events.models import Deadline
     from coordinator.extensions import db
     from coordinator.units.services import get_unit
@@ -458,7 +459,7 @@ def test_the_index_is_formula_safe_and_marks_late_files(app, request_id, uploads
         kh = get_user_by_email("kh@example.gov.vn")
         deadline, unit = db.session.get(Deadline, request_id), get_unit("2024", NHA_TRANG)
         services.upload(deadline, unit, 0, "=HYPERLINK(1).pdf", io.BytesIO(PDF), kh)
-        data = services.zip_for(deadline, within=get_unit("2024", KH)).read()
+        data = zip_for(deadline, within=get_unit("2024", KH)).read()
     sheet = load_workbook(io.BytesIO(zipfile.ZipFile(io.BytesIO(data)).read("danh-sach.xlsx"))).active
     row = next(r for r in sheet.iter_rows(min_row=2) if r[3].value)
     assert row[3].value == "=HYPERLINK(1).pdf" and row[3].data_type == "s" and row[7].value == "Có"
@@ -480,7 +481,7 @@ def test_the_index_is_formula_safe_and_marks_late_files(app, request_id, uploads
     ("a" * 300 + ".docx", "a" * 195 + ".docx"),
 ])
 def test_clean_filename(raw, clean):
-    from coordinator.documents.services import clean_filename
+    from coordinator.documents.files import clean_filename
 
     assert clean_filename(raw) == clean
     assert len(clean_filename(raw)) <= 200

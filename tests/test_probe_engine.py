@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from coordinator.probes.engine import ProbeResult, Target, probe, sweep, target_for
+from coordinator.probes.base import ProbeResult, Target
+from coordinator.probes.engine import probe, sweep, target_for
 from probe_responders import (BlackholeTcpPort, HttpServer, SilentUdpPort, SipTcpResponder, SipUdpFarm,
                               SipUdpResponder, TcpListener, closed_port)
 

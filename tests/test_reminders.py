@@ -330,7 +330,7 @@ def _future_sessions(app):
 def test_the_confirmation_link_confirms_once(app, client, cli, published):
     from coordinator.extensions import db
     from coordinator.reminders.models import Confirmation
-    from coordinator.reminders.services import confirm_link
+    from coordinator.reminders.confirmations import confirm_link
 
     _future_sessions(app)
     now = datetime.now(UTC)

@@ -571,7 +571,7 @@ def test_stop_and_start_by_sms(twilio_app, tw, register, cli, client, word):
 
 def test_ok_by_sms_confirms_the_next_session(twilio_app, tw, register, cli, client):
     from coordinator.events.services import get_event, move_session
-    from coordinator.reminders.services import confirmations
+    from coordinator.reminders.confirmations import confirmations
 
     app = twilio_app
     register()

@@ -129,7 +129,7 @@ def test_five_million_empty_cells_in_a_row_are_refused_before_parsing(client, pe
     data = five_million_empty_cells()
     assert len(data) < 200_000  # the size of the file
     parsed = []
-    monkeypatch.setattr("coordinator.spreadsheets.endpoints_io.load_workbook",
+    monkeypatch.setattr("coordinator.spreadsheets.reading.load_workbook",
                         lambda *a, **k: parsed.append(1) or pytest.fail("parsed"))
     message = only_error(upload(client, people["kh"], data))
     assert "xl/worksheets/sheet1.xml" in message and f"at most {limits.MAX_RATIO} times" in message, message
@@ -186,13 +186,14 @@ def test_a_workbook_with_more_cells_than_a_real_one_is_refused(client, people, a
 
 def test_only_the_first_columns_are_read(client, people, app):
     from coordinator.spreadsheets import endpoints_io, limits
+    from coordinator.spreadsheets.reading import xlsx_rows
 
     beyond = "".join(f'<c r="{endpoints_io.column_letter(i)}2" t="inlineStr"><is><t>x</t></is></c>'
                      for i in range(limits.MAX_COLUMNS, limits.MAX_COLUMNS + 3))
     data = xlsx_of(sheet_xml(GOOD, extra_in_row={2: beyond}))
     rows = endpoints_io.read_rows("x.xlsx", data)
     assert [set(values) for _, values in rows] == [set(endpoints_io.LEGACY_KEYS)]
-    widths = {len(cells) for _, cells in endpoints_io._xlsx_rows(data)}
+    widths = {len(cells) for _, cells in xlsx_rows(data)}
     assert widths == {limits.MAX_COLUMNS}
     # Within the first columns, a value under no header is still said.
     inside = f'<c r="{endpoints_io.column_letter(limits.MAX_COLUMNS - 1)}2" t="inlineStr"><is><t>x</t></is></c>'
@@ -255,10 +256,10 @@ def test_exactly_max_rows_data_rows_are_read_and_one_more_is_refused(app):
 
 
 def test_header_rows_are_not_counted_in_an_xlsx_either(app, monkeypatch):
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.spreadsheets import rows as upload_rows
     from coordinator.spreadsheets.endpoints_io import ImportInvalid, read_rows
 
-    monkeypatch.setattr(endpoints_io, "MAX_ROWS", 3)
+    monkeypatch.setattr(upload_rows, "MAX_ROWS", 3)  # where read_rows reads it
     # A title, a header with a merged group over a second header row, a numbering row, 3 data rows.
     header = ["Mã đơn vị", "Tên điểm cầu", "Cán bộ đầu mối", "", ""]
     sub = ["", "", "Họ và tên", "Số điện thoại", "Vai trò"]

@@ -364,7 +364,7 @@ def test_a_contact_confirmation_shows_who_confirmed(app, operator_client, live):
     from coordinator.events.services import get_event
     from coordinator.extensions import db
     from coordinator.reminders import links
-    from coordinator.reminders.services import confirm_link
+    from coordinator.reminders.confirmations import confirm_link
 
     with app.app_context():
         session = get_event(SLUG).session("connectivity_test")

@@ -160,11 +160,11 @@ def _event(slug):
 # --- readiness --------------------------------------------------------------------------------------
 
 def test_readiness_per_province(app, world):
-    from coordinator.status import reports
+    from coordinator.status import readiness
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.readiness(event, event.session("connectivity_test"), _user(ORGANIZER))
+        report = readiness.readiness(event, event.session("connectivity_test"), _user(ORGANIZER))
         assert report.session.kind == "connectivity_test"
         assert report.central.code == "TW" and len(report.provinces) == 63
         lines = {line.code: line for line in report.lines}
@@ -183,11 +183,11 @@ def test_readiness_per_province(app, world):
 
 
 def test_endpoints_to_fix(app, world):
-    from coordinator.status import reports
+    from coordinator.status import readiness
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.readiness(event, event.session("connectivity_test"), _user(ORGANIZER))
+        report = readiness.readiness(event, event.session("connectivity_test"), _user(ORGANIZER))
         items = report.to_fix
         # Tree order: the centre (confirmed, never seen connected), Hà Nội, then Khánh Hòa's Nha Trang,
         # its commune, then district 569. A confirmation takes nobody off the list.
@@ -210,11 +210,11 @@ def test_endpoints_to_fix(app, world):
 
 
 def test_readiness_of_a_coordinator_is_its_province(app, world):
-    from coordinator.status import reports
+    from coordinator.status import readiness
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.readiness(event, event.session("connectivity_test"), _user(KH))
+        report = readiness.readiness(event, event.session("connectivity_test"), _user(KH))
         assert report.central is None and [line.code for line in report.lines] == ["56"]
         assert (report.total.endpoints, report.total.connected, report.total.unknown) == (4, 1, 1)
         assert [i.unit_code for i in report.to_fix] == ["568", world.own_commune, "569"]
@@ -224,12 +224,12 @@ def test_readiness_of_a_coordinator_is_its_province(app, world):
 
 def test_attendance_per_tier(app, world):
     from coordinator.extensions import db
-    from coordinator.status import reports
+    from coordinator.status import attendance
     from coordinator.units.models import Unit
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.attendance(event, event.session("main"), _user(ORGANIZER))
+        report = attendance.attendance(event, event.session("main"), _user(ORGANIZER))
         assert report.session.kind == "main" and report.tiers == ["central", "province", "district", "commune"]
         tiers = report.total.tiers
         districts = db.session.scalar(select(func.count()).select_from(Unit).where(
@@ -256,14 +256,14 @@ def test_attendance_per_tier(app, world):
 
 
 def test_attendance_counts_evidence_of_connection_never_a_confirmation(app, world):
-    from coordinator.status import reports
+    from coordinator.status import attendance
 
     with app.app_context():
         event = _event(world.slug)
         main = event.session("main")
-        report = reports.attendance(event, main, _user(ORGANIZER))
+        report = attendance.attendance(event, main, _user(ORGANIZER))
         assert report.confirmed_never_connected == 1  # the commune: confirmed at 08:10, never connected
-        listed = {e.unit_code: e for e in reports.attendance_endpoints(event, main, _user(ORGANIZER))}
+        listed = {e.unit_code: e for e in attendance.attendance_endpoints(event, main, _user(ORGANIZER))}
         tz = event.timezone
         assert listed["TW"].evidence_vi(tz) == "thăm dò lúc 08:35"  # the probe during the session, not the 08:00 one
         assert listed["56"].evidence_vi(tz) == "cán bộ operator lúc 09:00"  # recorded without a user: "operator"
@@ -272,19 +272,19 @@ def test_attendance_counts_evidence_of_connection_never_a_confirmation(app, worl
         assert listed["01"].evidence_vi(tz) == "không có"  # connected at 08:00 only, gone at 08:20
         assert listed["569"].evidence_at is None  # connected at 12:00: after the end
         assert listed[world.own_commune].confirmed_never_connected
-        never = reports.attendance_endpoints(event, main, _user(ORGANIZER), only="confirmed_never")
+        never = attendance.attendance_endpoints(event, main, _user(ORGANIZER), only="confirmed_never")
         assert [e.unit_code for e in never] == [world.own_commune]
-        kh = reports.attendance_endpoints(event, main, _user(KH), province="56")
+        kh = attendance.attendance_endpoints(event, main, _user(KH), province="56")
         assert [e.unit_code for e in kh] == ["56", "568", world.own_commune, "569"]
-        assert reports.attendance_endpoints(event, main, _user(KH), province="01") == []  # not its province
+        assert attendance.attendance_endpoints(event, main, _user(KH), province="01") == []  # not its province
 
 
 def test_attendance_per_province(app, world):
-    from coordinator.status import reports
+    from coordinator.status import attendance
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.attendance(event, event.session("main"), _user(ORGANIZER))
+        report = attendance.attendance(event, event.session("main"), _user(ORGANIZER))
         lines = {line.code: line for line in report.lines}
         kh = lines["56"]
         assert set(kh.tiers) == {"province", "district", "commune"}
@@ -296,7 +296,7 @@ def test_attendance_per_province(app, world):
         assert (lines["TW"].attended, lines["TW"].expected) == (1, 1) and set(lines["TW"].tiers) == {"central"}
         assert (lines["02"].expected, lines["02"].share) == (0, None)
 
-        scoped = reports.attendance(event, event.session("main"), _user(KH))
+        scoped = attendance.attendance(event, event.session("main"), _user(KH))
         assert [line.code for line in scoped.lines] == ["56"]
         assert (scoped.total.tiers["commune"].hosted_attended, scoped.total.tiers["commune"].units) == (
             3, kh.tiers["commune"].units)
@@ -305,18 +305,18 @@ def test_attendance_per_province(app, world):
 
 def test_attendance_of_the_test_session(app, world):
     """Any session: the test, where TW, 56, 568 (degraded) and 48 were connected at some point."""
-    from coordinator.status import reports
+    from coordinator.status import attendance
 
     with app.app_context():
         event = _event(world.slug)
-        report = reports.attendance(event, event.session("connectivity_test"), _user(ORGANIZER))
+        report = attendance.attendance(event, event.session("connectivity_test"), _user(ORGANIZER))
         # TW only confirmed, 01 never reachable: neither attended.
         assert report.total.endpoints_attended == 3 and report.total.tiers["commune"].hosted_attended == 3
 
 
 def test_reports_are_a_few_queries_whatever_the_number_of_endpoints(app, world):
     from coordinator.extensions import db
-    from coordinator.status import reports
+    from coordinator.status import attendance, readiness
 
     with app.app_context():
         event = _event(world.slug)
@@ -330,10 +330,10 @@ def test_reports_are_a_few_queries_whatever_the_number_of_endpoints(app, world):
         engine = db.engine
         sa_event.listen(engine, "before_cursor_execute", count)
         try:
-            reports.readiness(event, event.session("connectivity_test"), user)
+            readiness.readiness(event, event.session("connectivity_test"), user)
             readiness_queries = len(statements)
             statements.clear()
-            reports.attendance(event, event.session("main"), user)
+            attendance.attendance(event, event.session("main"), user)
             attendance_queries = len(statements)
         finally:
             sa_event.remove(engine, "before_cursor_execute", count)

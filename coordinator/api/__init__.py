@@ -2,12 +2,21 @@
 blueprints and schemas by flask-smorest (apispec), never written by hand."""
 from __future__ import annotations
 
+from http import HTTPStatus
+
+import marshmallow as ma
 from flask import Flask, request
 from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
+from coordinator.fields import INTEGER_MAX
 
 API_PREFIX = "/api/v1"
+# The largest id (and page, offset) the API takes: the id columns are `Integer`. A larger number in a
+# path is answered 404 (no such route), in a body 422, in a query string 400, never a database error.
+MAX_ID = INTEGER_MAX
 
 ERROR_CODES = {
     400: "bad_request",
@@ -28,9 +37,116 @@ def error_body(status: int, message: str, details=None, code: str | None = None)
     return {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message, "details": details or {}}}
 
 
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={
+        "description": "what went wrong, for a program: " + ", ".join(f"{s} `{c}`" for s, c in ERROR_CODES.items())
+                       + ", 403 `no_scope` (the account has no unit in the event's structure), 413 `too_large`, "
+                         "503 `unavailable`", "example": "invalid"})
+    message = ma.fields.String(required=True, metadata={"description": "what went wrong, for a person"})
+    details = ma.fields.Raw(required=True, metadata={
+        "anyOf": [{"type": "object"}, {"type": "array", "items": {}}],
+        "description": "the particulars, `{}` when there are none: the invalid fields (`{location: {field: [messages]}}` "
+                       "from the schema, `[{field, message}]` from the rules), a conflict's current state, a limit"})
+
+
+class ErrorSchema(ma.Schema):
+    """The one error envelope of every API response with a status of 400 or more (error_body)."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+# What each error status means in this API: the component responses every operation refers to.
+ERROR_RESPONSES = {
+    400: "the request cannot be read: a malformed query string, JSON body or If-Match header, or (a browser "
+         "using its session cookie) a write without the page's CSRF token in `X-CSRFToken`",
+    401: "no credentials, or credentials that name nobody (an unknown or revoked token, an ended session): sign "
+         "in, or send `Authorization: Bearer <token>`",
+    403: "your role may not do this, or the unit is outside your scope (`no_scope`: your account has no unit in "
+         "the event's structure)",
+    404: "no such resource, or not in your scope",
+    409: "the resource's state does not allow it",
+    412: "If-Match names a version the resource is no longer at",
+    413: "the request body is larger than the server accepts (`details.max_bytes`)",
+    422: "the request is well formed but invalid: `details` names each field",
+    503: "the database is unavailable or busy for the moment: nothing was saved unless `details.saved`; "
+         "try again after `Retry-After` seconds",
+}
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": '`Bearer realm="api"`', "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+}
+# Every operation: the request may name nobody (401), ask for more than the role or scope allows
+# (403), or find the database unavailable (503).
+_ALWAYS = (401, 403, 503)
+_WRITES = ("post", "put", "patch", "delete")
+
+
+def _error_response(status: int) -> str:
+    """The component response of an error status (its name, as flask-smorest names them)."""
+    return HTTPStatus(status).name
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, documenting the error envelope: an `alt_response` of an error
+    status without a schema of its own has `ErrorSchema`, and every operation lists the error
+    statuses it can answer (401, 403, 503 always; 400 for a write or an operation with query or
+    header parameters; 404 with path parameters; 413 for POST, PUT, PATCH; 422 with arguments), each
+    referring to its component response."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_error_doc)
+
+    def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
+        if response is None and schema is None and int(status_code) >= 400:
+            schema = ErrorSchema
+        return super().alt_response(status_code, response, schema=schema, **kwargs)
+
+    @staticmethod
+    def _prepare_error_doc(doc, doc_info, *, method, **kwargs):
+        responses = doc.setdefault("responses", {})
+        statuses = set(_ALWAYS)
+        arguments = doc_info.get("arguments", {}).get("parameters", [])
+        locations = {p.get("in") for p in arguments if isinstance(p, dict)}  # the body's was moved to requestBody
+        if method in _WRITES or locations & {"query", "headers"}:
+            statuses.add(400)
+        if method in ("post", "put", "patch"):
+            statuses.add(413)
+        if doc.get("requestBody") or arguments:
+            statuses.add(422)
+        if doc_info.get("_has_path_params"):
+            statuses.add(404)
+        for status in sorted(statuses):
+            if not any(str(k) == str(status) for k in responses):
+                responses[status] = _error_response(status)
+        return doc
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        # Which operations have path parameters is known from the URL rules only here.
+        for endpoint, endpoint_doc in self._docs.items():
+            rule = next(app.url_map.iter_rules(".".join((name, endpoint))), None)
+            if rule is not None and rule.arguments:
+                for method_doc in endpoint_doc.values():
+                    if isinstance(method_doc, dict):
+                        method_doc["_has_path_params"] = True
+        super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)
+
+
 class Api(SmorestApi):
     """flask-smorest, with our error shape `{"error": {"code", "message", "details"}}`,
-    and only for /api/ paths: pages keep their HTML error pages."""
+    and only for /api/ paths: pages keep their HTML error pages. The OpenAPI document says so:
+    `ERROR_SCHEMA` is the envelope, for the default response and every error status."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_responses(self):
+        super()._register_responses()
+        for status, description in ERROR_RESPONSES.items():  # our words (and headers) for the statuses we answer
+            response = {"description": description, "schema": self.ERROR_SCHEMA}
+            if status in _ERROR_HEADERS:
+                response["headers"] = _ERROR_HEADERS[status]
+            prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(_error_response(status), response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         if not request.path.startswith("/api/"):
@@ -44,6 +160,8 @@ class Api(SmorestApi):
         headers = data.get("headers") or {}
         if status == 401:
             headers = {**headers, "WWW-Authenticate": 'Bearer realm="api"'}
+        if status == 405 and getattr(error, "valid_methods", None):  # RFC 9110: a 405 lists what the URL allows
+            headers = {**headers, "Allow": ", ".join(error.valid_methods)}
         return error_body(status, message, details), status, headers
 
 
@@ -70,7 +188,11 @@ api = Api()
 
 def _api_csrf(app: Flask, blueprints) -> None:
     """CSRF for the API: bearer-token clients are not browsers and need none; a browser calling
-    the API with its session cookie must send the page's token in an `X-CSRFToken` header."""
+    the API with its session cookie must send the page's token in an `X-CSRFToken` header. A write
+    that names nobody (no bearer token, no session or remember cookie of a signed-in person) is
+    answered 401 first: there is no session to forge, and the client needs to know it must
+    authenticate, not that it lacks a CSRF token."""
+    from flask_login import current_user
     from flask_wtf.csrf import CSRFError, validate_csrf
 
     from coordinator.extensions import csrf
@@ -84,6 +206,9 @@ def _api_csrf(app: Flask, blueprints) -> None:
             return None
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return None
+        if not current_user.is_authenticated:
+            # The same 401 as the views' (auth.setup's unauthorized handler: the envelope, WWW-Authenticate).
+            app.login_manager.unauthorized()
         try:
             validate_csrf(request.headers.get("X-CSRFToken"))
         except (CSRFError, Exception) as exc:  # ValidationError from wtforms: missing or wrong token

@@ -7,15 +7,18 @@ import re
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from coordinator.api import MAX_ID, Blueprint
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import authorize, require
 from coordinator.deadlines.services import RegistrationClosed
 from coordinator.endpoints import services
 from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS
 from coordinator.endpoints.phones import foreign_note, is_foreign
+from coordinator.fields import INTEGER_MAX
 from coordinator.timeutil import iso_local
+from coordinator.units.models import TIERS
 
 blp = Blueprint("api_endpoints", __name__, description="Endpoints (điểm cầu) and their contacts")
 
@@ -38,6 +41,11 @@ class ContactSchema(ma.Schema):
         "description": "one of the province's focal contacts: gets the province's incident digests"})
 
 
+# Checked by the rule shared with the form and the import (services.clean_endpoint), which answers
+# 422 with [{field, message}]: documented here, not validated twice.
+ATTENDANCE = {"minimum": 0, "maximum": INTEGER_MAX, "description": "people expected in the room"}
+
+
 class EndpointInput(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -49,7 +57,7 @@ class EndpointInput(ma.Schema):
     dial = ma.fields.String(load_default="", metadata={"description": "SIP URI, H.323 address or IP, or https link"})
     upstream_bridge = ma.fields.String(load_default="")
     provider = ma.fields.String(load_default="")
-    expected_attendance = ma.fields.Integer(load_default=None, allow_none=True)
+    expected_attendance = ma.fields.Integer(load_default=None, allow_none=True, metadata=ATTENDANCE)
     hosted_unit_codes = ma.fields.List(ma.fields.String(), load_default=list)
     contacts = ma.fields.List(ma.fields.Nested(ContactSchema), load_default=list)
 
@@ -66,7 +74,7 @@ class EndpointPatch(EndpointInput):
     dial = ma.fields.String()
     upstream_bridge = ma.fields.String()
     provider = ma.fields.String()
-    expected_attendance = ma.fields.Integer(allow_none=True)
+    expected_attendance = ma.fields.Integer(allow_none=True, metadata=ATTENDANCE)
     hosted_unit_codes = ma.fields.List(ma.fields.String())
     contacts = ma.fields.List(ma.fields.Nested(ContactSchema))
 
@@ -104,16 +112,21 @@ class EndpointQuery(ma.Schema):
     q = ma.fields.String(validate=ma.validate.Length(max=100), metadata={
         "description": "search without diacritics: unit name or code, room name or address, contact name or "
                        "phone (`ba dinh` finds Ba Đình, `0913 123` finds +84913123…)"})
-    tier = ma.fields.String(metadata={"enum": ["central", "province", "district", "commune"]})
-    page = ma.fields.Integer(validate=ma.validate.Range(min=1), metadata={
+    tier = ma.fields.String(metadata={"enum": list(TIERS)})
+    page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), metadata={
         "description": "one page of `per_page` (default 100) instead of every endpoint"})
     per_page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=1000))
 
 
 
 
+_STRONG = r'"\d+(?::[A-Za-z0-9-]+)?"'
+
+
 class IfMatchHeader(ma.Schema):
+    # The pattern documents what _if_match accepts (anything else is its 400, not a 422).
     if_match = ma.fields.String(data_key="If-Match", metadata={
+        "pattern": rf"^\s*(?:\*|{_STRONG}(?:\s*,\s*{_STRONG})*)\s*$",
         "description": "the ETag of the endpoint you read (`\"3\"`; with the `:gzip` that a gzipped response "
                        "adds, or not; several, comma-separated, or `*`). Answered 412 when the endpoint changed "
                        "since. Without it the change is applied to the endpoint as it is (the last writer wins, "
@@ -232,7 +245,7 @@ class EventEndpoints(MethodView):
         return _save(event, unit, data)
 
 
-@blp.route("/endpoints/<int:endpoint_id>")
+@blp.route(f"/endpoints/<int(max={MAX_ID}):endpoint_id>")
 class EndpointById(MethodView):
     decorators = [require("registration.view")]
 

@@ -4,11 +4,14 @@ import marshmallow as ma
 from flask import jsonify
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from coordinator.api import Blueprint
 from coordinator.api.waiting import RetryingSchema, WaitingSchema, retrying_facts, waiting_facts
 from coordinator.auth.permissions import require
 from coordinator.events import services
+from coordinator.events.models import SESSION_KINDS
+from coordinator.events.models import STATUSES as EVENT_STATUSES
 from coordinator.timeutil import from_local, iso_local
 
 blp = Blueprint("api_events", __name__, description="Events, their sessions, deadlines and tiers")
@@ -21,7 +24,7 @@ def _in_event_zone(attr: str):
 
 
 class SessionSchema(ma.Schema):
-    kind = ma.fields.String(metadata={"enum": ["connectivity_test", "rehearsal", "main"]})
+    kind = ma.fields.String(metadata={"enum": list(SESSION_KINDS)})
     title = ma.fields.String()
     starts_at = _in_event_zone("starts_at")
     ends_at = _in_event_zone("ends_at")
@@ -50,7 +53,7 @@ class EventSchema(ma.Schema):
     legal_reference = ma.fields.String()
     timezone = ma.fields.String()
     unit_structure = ma.fields.String()
-    status = ma.fields.String(metadata={"enum": ["draft", "published", "finished", "cancelled"]})
+    status = ma.fields.String(metadata={"enum": list(EVENT_STATUSES)})
     organizer = ma.fields.Function(lambda e: {"name": e.organizer_name, "office": e.organizer_office,
                                               "email": e.organizer_email, "phone": e.organizer_phone})
     tiers = ma.fields.List(ma.fields.String())
@@ -121,7 +124,7 @@ class Consequences(ma.Schema):
     reply_to = ma.fields.String(allow_none=True, metadata={"description": "publish: where answers go"})
 
 
-_CONSEQUENCES = Consequences()
+_CONSEQUENCES, _PUBLISH_RESULT, _SESSION = Consequences(), PublishResult(), SessionSchema()
 
 
 def _consequences(result, event) -> dict:
@@ -151,7 +154,9 @@ class Publish(MethodView):
     decorators = [require("events.manage")]
 
     @blp.arguments(DryRunQuery, location="query")
-    @blp.response(200, PublishResult)
+    @blp.response(200, {"anyOf": [PublishResult, Consequences]},
+                  description="the event as published (PublishResult); with dry_run=true, what publishing would send "
+                              "(Consequences)")
     @blp.alt_response(409, description="the event is cancelled or finished, or its structure has no units loaded")
     def post(self, query, slug):
         """Publish a draft event: every contact with an email gets one invitation per session.
@@ -164,7 +169,7 @@ class Publish(MethodView):
                 return jsonify(_consequences(services.preview_publish(event), event))
             except services.EventStateError as exc:
                 abort(409, message=str(exc))
-        return _change_status(slug, lambda event: services.publish(event, actor=current_user))
+        return jsonify(_PUBLISH_RESULT.dump(_change_status(slug, lambda event: services.publish(event, actor=current_user))))
 
 
 @blp.route("/<slug>/cancel")
@@ -192,13 +197,17 @@ def _aware(value, tz):
     return value if value is None or value.tzinfo is not None else from_local(value, tz)
 
 
-@blp.route("/<slug>/sessions/<kind>")
+@blp.route("/<slug>/sessions/<kind>", parameters=[
+    {"in": "path", "name": "kind", "required": True, "description": "the session's kind (404 when the event has none)",
+     "schema": {"type": "string", "enum": list(SESSION_KINDS)}}])
 class SessionByKind(MethodView):
     decorators = [require("events.manage")]
 
     @blp.arguments(SessionPatch)
     @blp.arguments(DryRunQuery, location="query")
-    @blp.response(200, SessionSchema)
+    @blp.response(200, {"anyOf": [SessionSchema, Consequences]},
+                  description="the session as moved (Session); with dry_run=true, how many updates moving it would "
+                              "send (Consequences)")
     @blp.alt_response(404, description="no such event or session")
     @blp.alt_response(409, description="the event is cancelled or finished")
     @blp.alt_response(422, description="the end is not after the start")
@@ -216,9 +225,9 @@ class SessionByKind(MethodView):
                 return jsonify(_consequences(services.preview_move(
                     event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
                     ends_at=_aware(data.get("ends_at"), event.timezone), location=data.get("location")), event))
-            return services.move_session(event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
-                                         ends_at=_aware(data.get("ends_at"), event.timezone),
-                                         location=data.get("location"), actor=current_user)
+            return jsonify(_SESSION.dump(services.move_session(
+                event, kind, starts_at=_aware(data.get("starts_at"), event.timezone),
+                ends_at=_aware(data.get("ends_at"), event.timezone), location=data.get("location"), actor=current_user)))
         except services.EventStateError as exc:
             abort(409, message=str(exc))
         except PlanInvalid as exc:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.fields import Upload
 
+from coordinator.api import Blueprint
 from coordinator.auth.permissions import require
 from coordinator.events.services import get_event
 from coordinator.messages import N_, Message

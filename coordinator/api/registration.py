@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from coordinator.api import Blueprint
 from coordinator.auth.permissions import require
+from coordinator.events.models import DEADLINE_KINDS
 from coordinator.events.services import get_event
 from coordinator.reports import services
 from coordinator.timeutil import iso_local
+from coordinator.units.models import TIERS
 
 blp = Blueprint("api_registration", __name__, description="Registration progress per province")
 
@@ -21,7 +24,7 @@ class TierProgressSchema(ma.Schema):
 
 
 class DeadlineProgressSchema(ma.Schema):
-    kind = ma.fields.String(metadata={"enum": ["focal_contacts", "endpoints", "documents"]})
+    kind = ma.fields.String(metadata={"enum": list(DEADLINE_KINDS)})
     tier = ma.fields.String()
     title = ma.fields.String()
     due_at = ma.fields.Function(lambda dc: iso_local(dc.due_at, dc.deadline.event.timezone),
@@ -49,7 +52,7 @@ class _Counts(ma.Schema):
 class ProvinceProgressSchema(_Counts):
     code = ma.fields.String()
     name = ma.fields.String()
-    tier = ma.fields.String(metadata={"enum": ["central", "province"]})
+    tier = ma.fields.String(metadata={"enum": list(TIERS[:2])})
 
 
 class RegistrationTotalsSchema(_Counts):

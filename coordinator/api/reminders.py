@@ -4,8 +4,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from coordinator.api import MAX_ID, Blueprint
 from coordinator.api.waiting import WaitingSchema, waiting_facts
 from coordinator.auth.permissions import require
 from coordinator.outbox.waiting import explain
@@ -13,6 +14,7 @@ from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS
 from coordinator.outbox.models import CHANNELS, STATUSES
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
+from coordinator.reminders import templates as placeholders
 from coordinator.sms.encoding import cost
 from coordinator.timeutil import iso_local
 
@@ -31,18 +33,31 @@ class CostSchema(ma.Schema):
     segments = ma.fields.Integer()
 
 
+# What the rules check (reminders.rules, reminders.templates), documented rather than validated
+# twice, so that their 422 ({field: message}) stays the one answer: the anchor must also be one of
+# the event's sessions or deadlines, a placeholder one of its anchor's kind.
+ANCHOR = {"enum": list(rule_service.ANCHORS), "example": "session:main",
+          "description": "session:<kind> or deadline:<kind>, of a session or deadline the event has"}
+OFFSET = {"minimum": -rule_service.MAX_OFFSET_SECONDS, "maximum": rule_service.MAX_OFFSET_SECONDS, "example": -86400,
+          "description": "from the anchor; negative = before (-86400: one day before); within 90 days"}
+_PLACEHOLDER = "|".join(dict.fromkeys(placeholders.SESSION_PLACEHOLDERS + placeholders.DEADLINE_PLACEHOLDERS))
+TEMPLATE = {
+    "minLength": 1, "maxLength": placeholders.MAX_TEMPLATE_CHARS,
+    # In an allOf of its own: schemathesis folds a sibling length into the pattern's repetition and
+    # then cannot generate from it; the meaning is the same.
+    "allOf": [{"pattern": r"^(?:[^{}]|\{\{|\}\}|\{(?:%s)\})*$" % _PLACEHOLDER}],
+    "description": "text with placeholders: " + " ".join("{%s}" % p for p in placeholders.SESSION_PLACEHOLDERS)
+                   + " for a session; " + " ".join("{%s}" % p for p in placeholders.DEADLINE_PLACEHOLDERS)
+                   + " for a deadline; {{ and }} for a brace"}
+
+
 class RuleSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
-    anchor = ma.fields.String(required=True, metadata={
-        "description": "session:<kind> (connectivity_test, rehearsal, main) or deadline:<kind>",
-        "example": "session:main"})
-    offset_seconds = ma.fields.Integer(required=True, metadata={
-        "description": "from the anchor; negative = before (-86400: one day before)", "example": -86400})
+    anchor = ma.fields.String(required=True, metadata=ANCHOR)
+    offset_seconds = ma.fields.Integer(required=True, metadata=OFFSET)
     channel = ma.fields.String(required=True, validate=ma.validate.OneOf(REMINDER_CHANNELS))
     audience = ma.fields.String(required=True, validate=ma.validate.OneOf(REMINDER_AUDIENCES))
-    template = ma.fields.String(required=True, metadata={
-        "description": "text with placeholders: {event} {session} {local_time} {endpoint} {confirm_url} for a "
-                       "session; {event} {deadline} {local_time} {unit} {register_url} for a deadline"})
+    template = ma.fields.String(required=True, metadata=TEMPLATE)
     strip_diacritics = ma.fields.Boolean(load_default=False, metadata={
         "description": "send without Vietnamese diacritics (GSM-7: 160 characters per segment instead of 70)"})
     active = ma.fields.Boolean(load_default=True)
@@ -51,11 +66,11 @@ class RuleSchema(ma.Schema):
 class RulePatch(ma.Schema):
     """Only the fields given change."""
 
-    anchor = ma.fields.String()
-    offset_seconds = ma.fields.Integer()
+    anchor = ma.fields.String(metadata=ANCHOR)
+    offset_seconds = ma.fields.Integer(metadata=OFFSET)
     channel = ma.fields.String(validate=ma.validate.OneOf(REMINDER_CHANNELS))
     audience = ma.fields.String(validate=ma.validate.OneOf(REMINDER_AUDIENCES))
-    template = ma.fields.String()
+    template = ma.fields.String(metadata=TEMPLATE)
     strip_diacritics = ma.fields.Boolean()
     active = ma.fields.Boolean()
 
@@ -130,7 +145,7 @@ def _rule(slug, rule_id):
     return event, rule
 
 
-@blp.route("/<slug>/reminders/<int:rule_id>")
+@blp.route(f"/<slug>/reminders/<int(max={MAX_ID}):rule_id>")
 class ReminderById(MethodView):
     @require("events.view")
     @blp.response(200, PlannedSchema)
@@ -165,7 +180,7 @@ class MessageQuery(ma.Schema):
     channel = ma.fields.String(validate=ma.validate.OneOf(CHANNELS))
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 1000))
-    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, MAX_ID))
 
 
 class MessageSchema(ma.Schema):
@@ -182,7 +197,7 @@ class MessageSchema(ma.Schema):
     delivery_status = ma.fields.String(metadata={"description": "from the provider's status callbacks"})
     delivery_error = ma.fields.String()
     created_at = ma.fields.DateTime()
-    sent_at = ma.fields.DateTime()
+    sent_at = ma.fields.DateTime(allow_none=True, metadata={"description": "null until sent"})
     next_attempt_at = ma.fields.Function(lambda m: m.next_attempt_at.isoformat() if m.status == "pending" else None,
                                          metadata={"format": "date-time", "description": "while pending"})
     last_error_kind = ma.fields.Function(lambda m: explain(m.last_error).kind)

@@ -7,20 +7,27 @@ from sqlalchemy import func
 from flask import request
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from coordinator.api import MAX_ID, Blueprint
 from coordinator.auth.models import COORDINATOR
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.endpoints import services as endpoints
+from coordinator.events.models import SESSION_KINDS
 from coordinator.extensions import db
 from coordinator.status import services as status
 from coordinator.status.labels import CAUSE_LABELS, LAYER_LABELS, label
-from coordinator.status.models import STATES
+from coordinator.status.models import INCIDENT_CAUSES, STATES
 from coordinator.timeutil import iso_local
+from coordinator.units.models import TIERS
 from coordinator.units.services import get_unit
 from coordinator.web.lookup import event_or_404
 
 blp = Blueprint("api_status", __name__, description="Connection status during the test and the session")
+
+
+SESSION_KIND = {"enum": ["", *SESSION_KINDS], "description": "session kind (404 when the event has none); "
+                                                                "empty or absent: the one under way, else the next"}
 
 
 class StateCounts(ma.Schema):
@@ -128,7 +135,7 @@ class UnitEndpoint(ma.Schema):
 
 class StatusReport(ma.Schema):
     session = ma.fields.Nested(SessionRef)
-    total = ma.fields.Nested(Tile)
+    total = ma.fields.Nested(Tile, allow_none=True, metadata={"description": "null for a coordinator"})
     provinces = ma.fields.List(ma.fields.Nested(Tile), metadata={"description": "national roll-up (no unit given)"})
     freshness = ma.fields.Nested(Freshness)
     unit = ma.fields.Dict(metadata={"description": "the unit asked for (code, name, tier)"})
@@ -137,7 +144,7 @@ class StatusReport(ma.Schema):
 
 class StatusQuery(ma.Schema):
     unit = ma.fields.String(metadata={"description": "a unit code: that unit's endpoints and their subtree's"})
-    session = ma.fields.String(metadata={"description": "session kind; default the one under way, else the next"})
+    session = ma.fields.String(metadata=SESSION_KIND)
     filter = ma.fields.String(validate=ma.validate.OneOf(status.FILTERS))
     sort = ma.fields.String(validate=ma.validate.OneOf(status.SORTS), metadata={"description": "worst: least reachable first"})
 
@@ -222,8 +229,7 @@ class CheckInput(ma.Schema):
     video = ma.fields.Boolean(load_default=None, allow_none=True)
     content = ma.fields.Boolean(load_default=None, allow_none=True, metadata={"description": "shared content seen"})
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
-    session = ma.fields.String(load_default=None, metadata={
-        "description": "session kind; default the one under way, else the next"})
+    session = ma.fields.String(load_default=None, metadata=SESSION_KIND)
 
 
 class CheckResult(ma.Schema):
@@ -240,7 +246,7 @@ class CheckResult(ma.Schema):
     incident_open = ma.fields.Boolean()
 
 
-@blp.route("/endpoints/<int:endpoint_id>/checks")
+@blp.route(f"/endpoints/<int(max={MAX_ID}):endpoint_id>/checks")
 class EndpointChecks(MethodView):
     decorators = [require("status.check")]
 
@@ -267,7 +273,7 @@ class EndpointChecks(MethodView):
 
 
 class BatchItem(CheckInput):
-    endpoint_id = ma.fields.Integer(required=True)
+    endpoint_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
     session = ma.fields.String(dump_only=True)
 
 
@@ -276,7 +282,7 @@ class BatchInput(ma.Schema):
         unknown = ma.RAISE
 
     session = ma.fields.String(load_default=None, metadata={
-        "description": "session kind for every check; default the one under way, else the next"})
+        **SESSION_KIND, "description": "session kind for every check; default the one under way, else the next"})
     checks = ma.fields.List(ma.fields.Nested(BatchItem), required=True,
                             validate=ma.validate.Length(min=1, max=1000))
 
@@ -328,13 +334,13 @@ class EventChecks(MethodView):
 # --- incidents ---------------------------------------------------------------------------------------
 
 class IncidentQuery(ma.Schema):
-    session = ma.fields.String(metadata={"description": "session kind; default the one under way, else the next"})
+    session = ma.fields.String(metadata=SESSION_KIND)
     province = ma.fields.String(metadata={"description": "a province code"})
-    tier = ma.fields.String(validate=ma.validate.OneOf(("central", "province", "district", "commune")))
-    cause = ma.fields.String(validate=ma.validate.OneOf(("operator", "probe")))
+    tier = ma.fields.String(validate=ma.validate.OneOf(TIERS))
+    cause = ma.fields.String(validate=ma.validate.OneOf(INCIDENT_CAUSES))
     open = ma.fields.String(load_default="true", validate=ma.validate.OneOf(("true", "false", "all")), metadata={
         "description": "true: open only (default); false: resolved only; all"})
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=1000))
 
 
@@ -348,7 +354,7 @@ class IncidentItem(ma.Schema):
     province = ma.fields.Function(lambda i: {"code": i["province_code"], "name": i["province"]})
     tier = ma.fields.String()
     state = ma.fields.Function(lambda i: "resolved" if i["resolved_at"] else "open")
-    cause = ma.fields.String(metadata={"enum": ["operator", "probe"]})
+    cause = ma.fields.String(metadata={"enum": list(INCIDENT_CAUSES)})
     cause_text = ma.fields.Function(lambda i: label(CAUSE_LABELS, i["cause"]), metadata={
         "description": "the cause in the user's language"})
     layer = ma.fields.String(metadata={"description": "the probe's failing layer (empty for an operator's report)"})

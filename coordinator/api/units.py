@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from coordinator.api import MAX_ID, Blueprint
 from coordinator.auth.permissions import require
 from coordinator.units import services
 from coordinator.units.models import STRUCTURES, TIERS
@@ -17,7 +17,7 @@ class UnitQuery(ma.Schema):
     tier = ma.fields.String(validate=ma.validate.OneOf(TIERS))
     parent = ma.fields.String(metadata={"description": "code of the parent unit"})
     q = ma.fields.String(metadata={"description": "part of the name, with or without diacritics, or an exact code"})
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=1000))
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.fields import Upload
 
+from coordinator.api import MAX_ID, Blueprint
 from coordinator.api.imports import ImportErrorSchema
 from coordinator.auth import accounts, sheets
 from coordinator.auth.models import ROLES
@@ -73,7 +74,7 @@ class UserQuery(ma.Schema):
     structure = ma.fields.String(validate=ma.validate.OneOf(STRUCTURES),
                                  metadata={"description": "with `unit`: the unit's structure (default: any)"})
     active = ma.fields.Boolean()
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 
@@ -104,6 +105,7 @@ class UserPatch(ma.Schema):
                                                         "tokens at once; true does not bring them back"})
     scopes = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf(STRUCTURES)),
                             values=ma.fields.String(allow_none=True), metadata={
+        "properties": {s: {"type": "string", "nullable": True} for s in STRUCTURES},
         "description": "{structure: unit code}: the unit a coordinator manages in a structure other than its own "
                        "unit's (e.g. {\"2025\": \"56\"}); null or empty goes back to the official succession"})
 
@@ -178,7 +180,7 @@ class Users(MethodView):
         return user
 
 
-@blp.route("/<int:user_id>")
+@blp.route(f"/<int(max={MAX_ID}):user_id>")
 class UserById(MethodView):
     decorators = [require("users.manage")]
 
@@ -202,7 +204,7 @@ class UserById(MethodView):
         return user
 
 
-@blp.route("/<int:user_id>/password-link")
+@blp.route(f"/<int(max={MAX_ID}):user_id>/password-link")
 class UserPasswordLink(MethodView):
     decorators = [require("users.manage")]
 
@@ -218,7 +220,7 @@ class UserPasswordLink(MethodView):
                 "expires_at": iso_local(link.expires_at, "UTC")}
 
 
-@blp.route("/<int:user_id>/sessions/revoke")
+@blp.route(f"/<int(max={MAX_ID}):user_id>/sessions/revoke")
 class UserSessionsRevoke(MethodView):
     decorators = [require("users.manage")]
 

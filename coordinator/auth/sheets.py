@@ -12,13 +12,9 @@ changes nothing. The import never disables, enables or deletes an account.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import load_workbook
-from openpyxl.cell.cell import TYPE_STRING
-from openpyxl.styles import Alignment, Font
 from sqlalchemy import select
 
 from coordinator.audit import services as audit
@@ -27,9 +23,10 @@ from coordinator.auth.accounts import Problem
 from coordinator.auth.models import ADMIN, ROLES, User
 from coordinator.extensions import db
 from coordinator.messages import N_, Message
-from coordinator.spreadsheets import endpoints_io
-from coordinator.spreadsheets.endpoints_io import ImportInvalid, RowError
-from coordinator.spreadsheets.safe import write_csv, write_xlsx
+from coordinator.spreadsheets.columns import header_words
+from coordinator.spreadsheets.problems import ImportInvalid, RowError
+from coordinator.spreadsheets.reading import cell_text, csv_rows, xlsx_rows
+from coordinator.spreadsheets.safe import Sheet, write_csv, write_template
 
 MAX_ROWS = 20_000
 
@@ -72,7 +69,7 @@ EXAMPLE_ROWS = (
 
 
 def _word(text: str) -> str:
-    return endpoints_io._header_words(text).replace(" ", "")
+    return header_words(text).replace(" ", "")
 
 
 def parse_role(text: str) -> str | None:
@@ -82,26 +79,11 @@ def parse_role(text: str) -> str | None:
 # --- template ---------------------------------------------------------------------------------------
 
 def template_xlsx() -> bytes:
-    data = write_xlsx(HEADERS, EXAMPLE_ROWS, sheet_title=SHEET_TITLE, widths=[c.width for c in COLUMNS])
-    wb = load_workbook(io.BytesIO(data))
-    ws = wb.worksheets[0]
-    for i, col in enumerate(COLUMNS):
-        if col.key in ("unit_code", "structure"):  # Excel must keep the leading zeros of 01
-            ws.column_dimensions[endpoints_io.column_letter(i)].number_format = "@"
-    guide = wb.create_sheet(GUIDE_TITLE)
-    guide.column_dimensions["A"].width = 18
-    guide.column_dimensions["B"].width = 100
-    for r, line in enumerate(_guide_lines(), start=1):
-        for c, text in enumerate(line, start=1):
-            if text:
-                cell = guide.cell(row=r, column=c, value=text)
-                cell.data_type = TYPE_STRING
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if len(line) == 1:
-            guide.cell(row=r, column=1).font = Font(bold=True, size=13 if r == 1 else 11)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    """The example rows, then the guide; the unit-code and structure columns formatted as Text (Excel
+    must keep the leading zeros of 01)."""
+    return write_template(Sheet(SHEET_TITLE, HEADERS, EXAMPLE_ROWS, [c.width for c in COLUMNS]),
+                          text_columns=[i for i, col in enumerate(COLUMNS) if col.key in ("unit_code", "structure")],
+                          guide_title=GUIDE_TITLE, guide=_guide_lines())
 
 
 def template_csv() -> bytes:
@@ -164,9 +146,9 @@ def read_upload(filename: str, data: bytes) -> Upload:
     cannot be read or lacks a required column."""
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext == "xlsx":
-        raw = endpoints_io._xlsx_rows(data)
+        raw = xlsx_rows(data)
     elif ext == "csv":
-        raw = endpoints_io._csv_rows(data)
+        raw = csv_rows(data)
     else:
         raise ImportInvalid([_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
                                                    "must be saved as .xlsx first)"), name=filename)])
@@ -177,7 +159,7 @@ def read_upload(filename: str, data: bytes) -> Upload:
         if number == 1:
             errors = []
             for i, cell in enumerate(cells):
-                text = endpoints_io._text(cell, "header")
+                text = cell_text(cell, "header")
                 key = _match_header(text) if text else None
                 if key is None:
                     continue
@@ -191,7 +173,7 @@ def read_upload(filename: str, data: bytes) -> Upload:
             if errors:
                 raise ImportInvalid(errors)
             continue
-        values = {key: endpoints_io._text(cells[i] if i < len(cells) else None, key) for key, i in positions.items()}
+        values = {key: cell_text(cells[i] if i < len(cells) else None, key) for key, i in positions.items()}
         if any(values.values()):
             if number - 1 > MAX_ROWS:  # data rows: the header (row 1) is not counted
                 raise ImportInvalid([_error(number, None, N_(

@@ -14,7 +14,7 @@ from coordinator.auth.forms import AccountForm
 from coordinator.auth.labels import ROLE_LABELS
 from coordinator.auth.models import ROLES
 from coordinator.auth.permissions import assignable_roles, can_manage_account, require
-from coordinator.spreadsheets.endpoints_io import ImportInvalid
+from coordinator.spreadsheets.problems import ImportInvalid
 from coordinator.timeutil import format_local
 from coordinator.web.downloads import named
 

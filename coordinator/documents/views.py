@@ -14,7 +14,8 @@ from flask_login import current_user
 from coordinator.web.downloads import named
 from coordinator.web.lookup import event_or_404
 from coordinator.auth.permissions import can, require
-from coordinator.documents import services
+from coordinator.documents import files, services
+from coordinator.documents.archive import zip_for
 from coordinator.documents.models import DocumentFile
 from coordinator.events.labels import TIER_LABELS
 from coordinator.events.models import Deadline
@@ -50,7 +51,6 @@ def filesize(n: int | None) -> str:
 
 
 # --- lookups (404 for anything missing or out of scope) -------------------------------------------
-
 
 
 def _deadline(event, deadline_id: int) -> Deadline:
@@ -118,7 +118,7 @@ def _submission_page(event, deadline: Deadline, statuses, *, view: str, errors: 
     return render_template("documents/submit.html", event=event, deadline=deadline, statuses=statuses,
                            view=view, state=services.window(deadline), errors=errors or {},
                            contact_input=contact_input or {},
-                           max_mb=services._megabytes(services.max_bytes())), status
+                           max_mb=files.megabytes(files.max_bytes())), status
 
 
 def _overview(event, deadline: Deadline):
@@ -234,7 +234,7 @@ def _file(event, file_id: int) -> DocumentFile:
 def download(slug: str, file_id: int):
     event = event_or_404(slug)
     file = _file(event, file_id)
-    path = services.file_path(file.storage_key)
+    path = files.file_path(file.storage_key)
     if not path.is_file():
         abort(404)
     # download_name keeps the Vietnamese name (Werkzeug adds filename*=UTF-8''...).
@@ -248,8 +248,8 @@ def archive(slug: str, deadline_id: int):
     event = event_or_404(slug)
     deadline = _deadline(event, deadline_id)
     within = _within(event, deadline)
-    data = services.zip_for(deadline, current_user, within)
-    title = services.clean_folder_name(deadline.title or "Hồ sơ")[:100]
+    data = zip_for(deadline, current_user, within)
+    title = files.clean_folder_name(deadline.title or "Hồ sơ")[:100]
     suffix = f" - {within.code}" if within is not None else ""
     name = f"{title} - {event.slug}{suffix}.zip"
     return named(send_file(data, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0), name)

@@ -28,7 +28,7 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit, Registry
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import Event
 from coordinator.extensions import db
-from coordinator.fields import TextRule, clean_text, repaired, rule
+from coordinator.fields import INTEGER_MAX, TextRule, clean_text, repaired, rule
 from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.text import fold, looks_like_formula
@@ -271,7 +271,7 @@ def clean_endpoint(data: dict[str, Any]) -> EndpointValues:
     else:
         try:
             attendance = int(attendance)
-            if attendance < 0:
+            if not 0 <= attendance <= INTEGER_MAX:  # beyond the column: refused, not a database error
                 raise ValueError
         except (TypeError, ValueError):
             problems.append(Problem("expected_attendance", Message(N_("a whole number of people, e.g. 30"))))

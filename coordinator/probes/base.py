@@ -1,13 +1,15 @@
 """What every probe shares: the targets and results, their vocabulary, and the wording of failures.
 
-A module of its own so that the protocol probes (sip.py, web.py) and the engine that dispatches to
-them can all use it without importing one another; `coordinator.probes.engine` re-exports it.
+A module of its own so that the protocol probes (sip.py, h323.py, web.py) and the engine that
+dispatches to them can all use it without importing one another; `coordinator.probes.engine`
+re-exports the public names (`Target`, `ProbeResult`, the vocabularies).
 """
 from __future__ import annotations
 
 import errno
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Hashable
@@ -30,6 +32,11 @@ class Target:
     transport: str = ""  # "udp" | "tcp" | "tls" for SIP; "tcp" for h323; "" for http
     url: str = ""
     label: str = ""  # e.g. "SIP/UDP 10.56.0.1:5060", "H.323 10.56.0.1:1720", "HTTPS hop.example.gov.vn"
+
+
+def nothing_to_probe(key: Hashable, label: str) -> Target:
+    """A Target of kind "none": what cannot be probed, and why (`label`)."""
+    return Target(key, "none", label=label)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,32 @@ def _hostport(host: str, port: int) -> str:
 
 def _sockaddr(family: int, ip: str, port: int) -> tuple:
     return (ip, port, 0, 0) if family == socket.AF_INET6 else (ip, port)
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
+
+
+def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    """("host", port) of "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address."""
+    text = text.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(text)
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+        port = int(rest[1:]) if rest else default_port
+    elif text.count(":") > 1:
+        host, port = text, default_port
+    else:
+        host, sep, port_text = text.partition(":")
+        port = int(port_text) if sep else default_port
+    if not 0 < port < 65536:
+        raise ValueError(text)
+    if not host or not (_is_ip(host) or _HOSTNAME.match(host)):
+        raise ValueError(text)
+    return host.rstrip("."), port
 
 
 # --- results -------------------------------------------------------------------------------------

@@ -17,13 +17,14 @@ from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import PUBLISHED, Event, EventSession
 from coordinator.extensions import db
 from coordinator.probes import engine
+from coordinator.probes.base import Target
 from coordinator.status import services as status
 from coordinator.status.models import ProbeSweep
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 
 
-def targets(event: Event, unit: Unit | None = None, endpoint_ids: list[int] | None = None) -> list[engine.Target]:
+def targets(event: Event, unit: Unit | None = None, endpoint_ids: list[int] | None = None) -> list[Target]:
     stmt = (select(Endpoint.id, Endpoint.protocol, Endpoint.dial).join(Unit, Endpoint.unit_id == Unit.id)
             .where(Endpoint.event_id == event.id).order_by(Unit.path))
     if unit is not None:

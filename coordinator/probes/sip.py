@@ -3,19 +3,50 @@
 Any SIP response means a live SIP stack: 2xx-4xx "connected", 5xx/6xx "degraded" (layer
 "sip_error"); 1xx are skipped while waiting for the final response, and count as reachable if the
 timeout ends after one. An answer that is not SIP is layer "sip_error" with a sample of it.
+`sip_target` reads a SIP address (URI or bare host, its transport) into the Target probed.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import ssl
+from collections.abc import Hashable
 
 from coordinator.probes.base import (USER_AGENT, ProbeResult, Target, _client_ssl_context, _hostport, _os_error,
-                                     _result, _secs, _sockaddr, _tls_error)
+                                     _result, _secs, _sockaddr, _tls_error, nothing_to_probe, split_hostport)
 
+SIP_PORT = 5060
+SIPS_PORT = 5061
 T1 = 0.5  # RFC 3261 round-trip estimate: first retransmission of a request over UDP
 T2 = 4.0  # RFC 3261 cap of the retransmission interval of a non-INVITE request
 _MAX_HEAD = 65536  # bytes of a SIP message head over TCP before we call the answer "not SIP"
+
+
+def sip_target(key: Hashable, dial: str, sip_transport: str) -> Target:
+    """The target of a SIP address: "sip:" / "sips:" URI or bare host; ";transport=" and "sips:"
+    win over `sip_transport`."""
+    lower = dial.lower()
+    scheme, body = ("sips", dial[5:]) if lower.startswith("sips:") else \
+        ("sip", dial[4:]) if lower.startswith("sip:") else ("sip", dial)
+    body = body.split("?", 1)[0]  # URI headers play no part in reaching the host
+    _user, _, hostpart = body.rpartition("@")
+    hostport, *params = hostpart.split(";")
+    transport = ""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "transport":
+            transport = value.strip().lower()
+    if scheme == "sips":
+        transport = "tls"
+    transport = transport or (sip_transport or "udp").lower()
+    if transport not in ("udp", "tcp", "tls"):
+        return nothing_to_probe(key, f"SIP/{transport.upper()} {hostport}")
+    try:
+        host, port = split_hostport(hostport, SIPS_PORT if transport == "tls" else SIP_PORT)
+    except ValueError:
+        return nothing_to_probe(key, f"not a SIP address: {dial}")
+    return Target(key, "sip", host, port, transport, f"{scheme}:{body}", f"SIP/{transport.upper()} {_hostport(host, port)}")
+
 
 _COMPACT = {"i": "call-id", "v": "via", "l": "content-length"}
 

@@ -15,6 +15,7 @@ and what aiohttp 3.14 adds gets in the way of reporting as `requests` did before
     apart ("no TCP connection" / "connected, but no HTTP answer");
   - it closes TLS connections politely, waiting for the server's close_notify.
 The head is parsed as leniently as http.client (behind requests) does, and fails the same ways.
+`web_target` reads a web room's link into the Target probed.
 """
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ import email.message
 import ssl
 import time
 import urllib.request
+from collections.abc import Hashable
 from http.cookiejar import CookieJar
 from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
-from coordinator.probes.base import (USER_AGENT, ProbeResult, Target, _client_ssl_context, _Failed, _os_error,
-                                     _result, _secs, _tls_error)
+from coordinator.probes.base import (USER_AGENT, ProbeResult, Target, _client_ssl_context, _Failed, _hostport,
+                                     _os_error, _result, _secs, _tls_error, nothing_to_probe)
 from coordinator.probes.dns import Resolver
 
 MAX_REDIRECTS = 30  # requests' limit, which the probes had before
@@ -35,6 +37,21 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_LINE = 65536  # http.client's limits on a line of the head, and on its header lines
 _MAX_HEADERS = 100
 _SAFE = "!#$%&'()*+,/:;=?@[]~"  # what requests leaves unquoted in a URL
+
+
+def web_target(key: Hashable, dial: str) -> Target:
+    """The target of a web room's link (http or https)."""
+    parts = urlsplit(dial)
+    scheme = parts.scheme.lower()
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return nothing_to_probe(key, f"not a web link: {dial}")
+    if scheme not in ("http", "https") or not host:
+        return nothing_to_probe(key, f"not a web link: {dial}")
+    default = 443 if scheme == "https" else 80
+    shown = host if port in (None, default) else _hostport(host, port)
+    return Target(key, "http", host, port or default, "", dial, f"{scheme.upper()} {shown}")
 
 
 class _NotHttp(Exception):

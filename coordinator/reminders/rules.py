@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coordinator.audit import services as audit
-from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS, Event, ReminderRule
+from coordinator.events.models import (DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS, Event,
+                                      ReminderRule)
 from coordinator.extensions import db
 from coordinator.fields import TextRule, clean_text
 from coordinator.messages import N_, Message
@@ -16,6 +17,8 @@ from coordinator.reminders import templates as texts
 FIELDS = ("anchor", "offset_seconds", "channel", "audience", "template", "strip_diacritics", "active")
 # Reminders more than 90 days before (or after) their anchor are almost certainly a typo.
 MAX_OFFSET_SECONDS = 90 * 86400
+# Every anchor a rule can have; an event offers those of its own sessions and deadlines (anchors_of).
+ANCHORS = tuple(f"session:{k}" for k in SESSION_KINDS) + tuple(f"deadline:{k}" for k in DEADLINE_KINDS)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from flask_login import current_user
 from coordinator.auth.permissions import require
 from coordinator.events.labels import SESSION_LABELS
 from coordinator.extensions import csrf, limiter
-from coordinator.reminders import labels, links
+from coordinator.reminders import confirmations, labels, links
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
 from coordinator.reminders.forms import ReminderForm
@@ -60,7 +60,7 @@ def index(slug: str):
             samples[p.rule.id] = (text, cost(text))
     sessions = {s.id: s for s in event.sessions}
     return render_template("reminders/index.html", event=event, planned=planned, samples=samples,
-                           confirmed={sessions[k]: v for k, v in services.confirmations(event).items() if k in sessions},
+                           confirmed={sessions[k]: v for k, v in confirmations.confirmations(event).items() if k in sessions},
                            scheduler=scheduler_state())
 
 
@@ -199,7 +199,7 @@ def confirm_page(token: str):
     once: one tap), but a link preview or a virus scanner fetching the URL confirms nothing."""
     parsed = links.parse(token)
     if parsed is None:
-        return render_template("reminders/confirm.html", result=services.ConfirmResult("not_found"), token=token), 404
+        return render_template("reminders/confirm.html", result=confirmations.ConfirmResult("not_found"), token=token), 404
     return render_template("reminders/confirm.html", result=None, token=token)
 
 
@@ -207,6 +207,6 @@ def confirm_page(token: str):
 @csrf.exempt  # the token in the URL is the credential; nobody is signed in
 @_checkin_limits
 def confirm(token: str):
-    result = services.confirm_link(token)
+    result = confirmations.confirm_link(token)
     status = {"confirmed": 200, "already": 200, "expired": 410, "not_found": 404}[result.state]
     return render_template("reminders/confirm.html", result=result, token=token), status

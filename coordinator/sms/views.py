@@ -56,7 +56,7 @@ def inbound():
     """A text to our number: STOP / START manage the opt-out; OK or 1 confirms readiness for the
     sender's next session. (Vietnam has no two-way SMS on Twilio; elsewhere this works.)"""
     _verified()
-    from coordinator.reminders.services import confirm_by_sms
+    from coordinator.reminders.confirmations import confirm_by_sms
 
     sender = request.form.get("From", "")
     try:

@@ -10,6 +10,7 @@ from coordinator.status.rule import STATES  # noqa: F401  (re-exported: the conn
 from coordinator.timeutil import UTCDateTime, utcnow
 
 SOURCES = ("operator", "self", "sms", "probe")
+INCIDENT_CAUSES = ("operator", "probe")  # an operator's "failed", or failed probes in a row
 READY = "ready"  # the state of a readiness event (a contact's confirmation): never a connection state
 
 

@@ -1,84 +1,33 @@
-"""The readiness and attendance reports as .xlsx workbooks (Vietnamese headers, every text cell a
-string: never a formula), and their file names."""
+"""The readiness and attendance reports as .xlsx workbooks (Vietnamese headers), and their file names.
+
+The rows and words of each sheet only: the workbook is written by `coordinator.spreadsheets.safe`
+(`write_workbook`: every text cell a string, never a formula; characters a file cannot hold
+replaced), the one writer of every spreadsheet the service makes."""
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from openpyxl import Workbook
-from openpyxl.cell.cell import TYPE_STRING
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-
 from coordinator.events.models import Event, EventSession
-from coordinator.spreadsheets.safe import xlsx_value
-from coordinator.status.reports import (CENTRAL, CONNECTED, DEGRADED, FAILED, PROVINCE, UNKNOWN, Attendance,
-                                        AttendanceEndpoint, AttendanceLine, Readiness)
+from coordinator.spreadsheets.safe import Sheet, write_workbook
+from coordinator.status.attendance import Attendance, AttendanceEndpoint, AttendanceLine
+from coordinator.status.readiness import Readiness
+from coordinator.status.report_scope import CENTRAL, CONNECTED, DEGRADED, FAILED, PROVINCE, UNKNOWN
 from coordinator.text import fold
 from coordinator.timeutil import format_local
 
 # --- spreadsheets --------------------------------------------------------------------------------------
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PERCENT_FORMAT = "0.0%"
 STATE_VI = {CONNECTED: "Đã kết nối", DEGRADED: "Kết nối kém", FAILED: "Mất kết nối", UNKNOWN: "Chưa rõ"}
 TIER_VI = {CENTRAL: "Trung ương", PROVINCE: "Cấp tỉnh", "district": "Cấp huyện", "commune": "Cấp xã"}
 SESSION_VI = {"connectivity_test": "Kiểm tra đường truyền", "rehearsal": "Tổng duyệt", "main": "Hội nghị chính thức"}
 TOTAL_VI = "Tổng cộng"
 
 
-@dataclass
-class Sheet:
-    title: str
-    headers: Sequence[str]
-    rows: Iterable[Sequence]
-    widths: Sequence[int]
-    percent: Sequence[int] = ()  # 0-based columns of shares, shown as percentages
-    caption: Sequence[str] = ()  # lines above the table: what, which session, when
-
-
-def write_workbook(sheets: Sequence[Sheet]) -> bytes:
-    """Several sheets, each written as `coordinator.spreadsheets.safe.write_xlsx` writes one: every
-    text cell typed as a string, never a formula, whatever it starts with."""
-    wb = Workbook()
-    for i, sheet in enumerate(sheets):
-        ws = wb.active if i == 0 else wb.create_sheet()
-        ws.title = sheet.title[:31]
-        r = 1
-        for line in sheet.caption:
-            _put(ws.cell(row=r, column=1), line).font = Font(bold=(r == 1))
-            r += 1
-        if sheet.caption:
-            r += 1
-        header_row = r
-        for c, header in enumerate(sheet.headers, start=1):
-            _put(ws.cell(row=r, column=c), header).font = Font(bold=True)
-        ws.freeze_panes = ws.cell(row=header_row + 1, column=1).coordinate
-        for row in sheet.rows:
-            r += 1
-            for c, value in enumerate(row, start=1):
-                cell = _put(ws.cell(row=r, column=c), value)
-                if c - 1 in sheet.percent and isinstance(value, float):
-                    cell.number_format = PERCENT_FORMAT
-        for c, width in enumerate(sheet.widths, start=1):
-            ws.column_dimensions[get_column_letter(c)].width = width
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = ws.PAPERSIZE_A4
-        ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        ws.print_title_rows = f"{header_row}:{header_row}"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def _put(cell, value):
-    cell.value = xlsx_value(value)  # text stored before control characters were refused still exports
-    if isinstance(value, str):
-        cell.data_type = TYPE_STRING  # never a formula
-    return cell
+def _sheet(title: str, headers: Sequence[str], rows: Iterable[Sequence], widths: Sequence[int], **options) -> Sheet:
+    """A report's sheet: printed on A4 landscape, one page wide, its header row on every page."""
+    return Sheet(title, headers, rows, widths, printable=True, **options)
 
 
 def _caption(title: str, event: Event, session: EventSession, generated_at: datetime) -> list[str]:
@@ -120,9 +69,9 @@ def readiness_xlsx(report: Readiness) -> bytes:
     """Two sheets: per province, and the endpoints to fix."""
     caption = _caption(READINESS_TITLE, report.event, report.session, report.generated_at)
     return write_workbook([
-        Sheet("Theo tỉnh", READINESS_HEADERS, _readiness_rows(report), READINESS_WIDTHS, percent=(9,),
+        _sheet("Theo tỉnh", READINESS_HEADERS, _readiness_rows(report), READINESS_WIDTHS, percent=(9,),
               caption=caption),
-        Sheet("Điểm cầu cần khắc phục", TO_FIX_HEADERS, _to_fix_rows(report), TO_FIX_WIDTHS, caption=caption),
+        _sheet("Điểm cầu cần khắc phục", TO_FIX_HEADERS, _to_fix_rows(report), TO_FIX_WIDTHS, caption=caption),
     ])
 
 
@@ -185,11 +134,11 @@ def attendance_xlsx(report: Attendance, endpoints: list[AttendanceEndpoint] | No
     headers = attendance_province_headers(report.tiers)
     widths = [6, 7, 28] + [11] * (2 * len(report.tiers)) + [12, 12, 12, 14, 18]
     sheets = [
-        Sheet("Theo cấp", TIER_HEADERS, _tier_rows(report), TIER_WIDTHS, percent=(8,), caption=caption),
-        Sheet("Theo tỉnh", headers, _province_rows(report), widths, percent=(len(headers) - 3,), caption=caption),
+        _sheet("Theo cấp", TIER_HEADERS, _tier_rows(report), TIER_WIDTHS, percent=(8,), caption=caption),
+        _sheet("Theo tỉnh", headers, _province_rows(report), widths, percent=(len(headers) - 3,), caption=caption),
     ]
     if endpoints is not None:
-        sheets.append(Sheet("Điểm cầu", ENDPOINT_HEADERS, _endpoint_rows(report, endpoints), ENDPOINT_WIDTHS,
+        sheets.append(_sheet("Điểm cầu", ENDPOINT_HEADERS, _endpoint_rows(report, endpoints), ENDPOINT_WIDTHS,
                             caption=caption + [f"Đã xác nhận nhưng không có bằng chứng kết nối: "
                                                f"{report.confirmed_never_connected}"]))
     return write_workbook(sheets)

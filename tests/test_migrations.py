@@ -44,3 +44,28 @@ def test_commands_work_on_a_freshly_migrated_database(database):
     assert "province: 34, commune: 3,321" in loaded.stdout
     plan = flask(url, "schedules", "load", str(ROOT / "schedules" / "example-2025-two-tier.toml"))
     assert plan.returncode == 0 and "example-2025-two-tier: created" in plan.stdout, plan.stderr
+
+
+def test_a_migration_in_the_same_process_leaves_the_apps_loggers_working(database):
+    # Alembic's env.py configures logging from alembic.ini; with logging's default it disabled every
+    # logger that existed already, so after an in-process upgrade the app's own warnings (e.g. the
+    # production start's "PUBLIC_BASE_URL is not set") went nowhere.
+    import logging
+
+    from flask_migrate import upgrade
+
+    from coordinator import create_app
+
+    ours = logging.getLogger("coordinator.config")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database.new_empty_url(), "TESTING": True})
+    with app.app_context():
+        upgrade()
+    heard: list[logging.LogRecord] = []
+    listener = logging.Handler(logging.WARNING)
+    listener.emit = heard.append
+    ours.addHandler(listener)
+    try:
+        ours.warning("still heard")
+    finally:
+        ours.removeHandler(listener)
+    assert not ours.disabled and [r.getMessage() for r in heard] == ["still heard"]

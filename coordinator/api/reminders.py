@@ -27,12 +27,6 @@ def _event(slug):
     return event_or_404(slug)
 
 
-class CostSchema(ma.Schema):
-    encoding = ma.fields.String(metadata={"enum": ["GSM-7", "UCS-2"]})
-    characters = ma.fields.Integer()
-    segments = ma.fields.Integer()
-
-
 # What the rules check (reminders.rules, reminders.templates), documented rather than validated
 # twice, so that their 422 ({field: message}) stays the one answer: the anchor must also be one of
 # the event's sessions or deadlines, a placeholder one of its anchor's kind.

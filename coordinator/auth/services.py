@@ -5,11 +5,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from coordinator.audit import services as audit
-from coordinator.auth.models import (ADMIN, COORDINATOR, ROLES, UNUSABLE_PASSWORD_PREFIX, ApiToken, PasswordToken,
+from coordinator.auth.models import (COORDINATOR, ROLES, UNUSABLE_PASSWORD_PREFIX, ApiToken, PasswordToken,
                                      User, UserSession)
 from coordinator.extensions import db
 from coordinator.messages import N_, Message
@@ -303,6 +303,3 @@ def user_for_token(token: str) -> User | None:
         db.session.commit()
     return row.user
 
-
-def count_admins() -> int:
-    return db.session.scalar(select(func.count()).select_from(User).where(User.role == ADMIN, User.active))

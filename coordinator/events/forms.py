@@ -12,7 +12,7 @@ from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, Selec
 from wtforms.validators import Email, Length, Optional, ValidationError
 
 from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, TIER_LABELS
-from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, STRUCTURE_TIERS, PlanError
+from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, PlanError
 from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
 
 class LocalDateTimeField(StringField):
@@ -213,6 +213,3 @@ def _texts(form: Form, *names: str) -> dict[str, str]:
     """Text fields of a row; a field the browser did not send is empty, not missing."""
     return {name: form[name].data or "" for name in names}
 
-
-def allowed_tiers(structure: str) -> tuple[str, ...]:
-    return STRUCTURE_TIERS.get(structure, ())

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 KINDS = ("sip", "h323", "http", "none")
 STATES = ("connected", "degraded", "failed", "unknown")
-LAYERS = ("ok", "dns", "timeout", "refused", "sip_error", "http_error", "tls", "network", "unsupported")
 
 USER_AGENT = "coordinator-probe/1.0"
 

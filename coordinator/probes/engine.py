@@ -26,14 +26,14 @@ import asyncio
 import ssl
 from collections.abc import Callable, Hashable, Iterable
 
-from coordinator.probes.base import (KINDS, LAYERS, STATES, USER_AGENT, ProbeResult, Target, _Failed, _os_error,
+from coordinator.probes.base import (KINDS, STATES, USER_AGENT, ProbeResult, Target, _Failed, _os_error,
                                      _result, _tls_error, nothing_to_probe)
 from coordinator.probes.dns import MAX_DNS_THREADS, Resolver
 from coordinator.probes.h323 import H323_PORT, h323_target, probe_h323
 from coordinator.probes.sip import SIP_PORT, SIPS_PORT, T1, T2, probe_sip_stream, probe_sip_udp, sip_target
 from coordinator.probes.web import MAX_REDIRECTS, probe_web, web_target
 
-__all__ = ["KINDS", "STATES", "LAYERS", "SIP_PORT", "SIPS_PORT", "H323_PORT", "T1", "T2", "USER_AGENT",
+__all__ = ["KINDS", "STATES", "SIP_PORT", "SIPS_PORT", "H323_PORT", "T1", "T2", "USER_AGENT",
            "MAX_DNS_THREADS", "MAX_REDIRECTS", "Target", "ProbeResult", "target_for", "probe", "sweep",
            "sweep_async"]
 

@@ -26,7 +26,6 @@ CONFIRM_WORDS = {"ok", "1", "oke", "okay", "san sang", "xac nhan", "co"}
 # A delivery report never moves a message backwards (a late "sent" after "delivered").
 _RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "receiving": 3, "received": 4,
          "delivered": 5, "read": 6, "undelivered": 5, "failed": 5, "canceled": 5}
-DELIVERY_STATUSES = tuple(_RANK)
 
 
 def is_opted_out(phone: str) -> bool:

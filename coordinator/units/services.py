@@ -179,10 +179,3 @@ def search_units(
     items = list(db.session.scalars(stmt.order_by(Unit.code).offset((page - 1) * per_page).limit(per_page)))
     return items, total
 
-
-def count_by_tier(structure: str) -> dict[str, int]:
-    return dict(
-        db.session.execute(
-            select(Unit.tier, func.count()).where(Unit.structure == structure).group_by(Unit.tier)
-        ).all()
-    )

@@ -36,7 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from coordinator.extensions import db
 from coordinator.outbox.models import PENDING, SENDING, UNCERTAIN, OutboxDispatcher, OutboxMessage
-from coordinator.scheduling.leader import DISPATCHER_LOCK_CLASS
+from coordinator.scheduling.leader import DISPATCHER_LOCK_CLASS, close_quietly
 from coordinator.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -156,12 +156,7 @@ class ProcessDispatcher:
             self.beat()
 
     def _drop_conn(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
+        self._conn = close_quietly(self._conn)
 
     def close(self) -> None:
         """A clean exit: the row goes, the lock is given back (a killed process does neither)."""

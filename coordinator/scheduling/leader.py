@@ -45,6 +45,17 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def close_quietly(conn):
+    """Close a connection that holds a session-level lock (ours or a dispatcher's), which may be
+    gone already (the database restarted); returns None, what the holder keeps instead."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:
+            pass
+    return None
+
+
 class Leadership:
     def __init__(self, app, holder: str | None = None):
         self.app = app
@@ -75,12 +86,7 @@ class Leadership:
             return False
 
     def _drop_conn(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
+        self._conn = close_quietly(self._conn)
 
     # -- the lease row (every database) --------------------------------------------------------------
     def _write_lease(self, take_over: bool) -> bool:

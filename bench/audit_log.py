@@ -207,7 +207,7 @@ def run(label: str, url: str, entries: int, repeat: int, indexes: bool) -> None:
         print(f"{name:48} {statistics.median(samples) * 1000:7.1f}ms {min(samples) * 1000:6.1f}ms "
               f"{len(body) / 1000:7.1f} {body.count(b'<li><time>'):6} {len(statements):4}")
 
-    from coordinator.audit.services import history_for_endpoint
+    from coordinator.history.services import history_for_endpoint
 
     samples = []
     for _ in range(repeat):

@@ -28,7 +28,7 @@ every request opens one, /healthz's too):
       /api/v1/endpoints/<id>/checks and POST /api/v1/events/<slug>/checks with --batch-size checks
       each, in checks/s (aim: at least 1,000/s), and the 304 poll rate, each next to /healthz
       requests/s with the same threads; the gunicorn workers' CPU per request is printed too;
-  (5) a probe sweep of every endpoint against loopback SIP responders (tests/probe_responders.py
+  (5) a probe sweep of every endpoint against loopback SIP responders (tests/fakes/probe_responders.py
       SipUdpFarm in a child process, --ports UDP ports, a fifth of them never answer), dials
       rewritten to them with SQL: `flask --app app probes sweep --event nd49-2024` run as a
       subprocess with PROBE_TIMEOUT_SECONDS=2 and PROBE_CONCURRENCY=500 (aim: under 15 s), timed
@@ -329,7 +329,7 @@ def setup(args) -> dict:
     from coordinator.events.services import move_session, publish
     from coordinator.extensions import db
     from coordinator.outbox.models import OutboxMessage
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.status.models import Incident, StatusEvent
     from coordinator.status.services import current_session
     from coordinator.timeutil import utcnow
@@ -540,7 +540,7 @@ def sweep_phase(url: str, info: dict, args, figures: dict, failures: list[str]) 
     from coordinator.endpoints.models import Endpoint
     from coordinator.extensions import db
     from coordinator.status.models import EndpointStatus, Incident
-    from probe_responders import SipUdpFarm
+    from fakes.probe_responders import SipUdpFarm
 
     ids = info["ids"]
     with SipUdpFarm(n_ports=args.ports, silent_fraction=0.2, process=True) as farm:

@@ -86,7 +86,7 @@ def prepare_national(limit: int | None, rows_for: Callable):
     from coordinator.events.plans import read_plan_file, shift_plan
     from coordinator.events.services import apply_plan, get_event
     from coordinator.extensions import db
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.spreadsheets.safe import write_csv
     from coordinator.units.models import Unit
     from coordinator.units.services import load_structure

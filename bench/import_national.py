@@ -69,7 +69,7 @@ def run(label: str, url: str, every_tier: bool = False) -> None:
     from coordinator.events.plans import DeadlineSpec, read_plan_file, shift_plan
     from coordinator.events.services import apply_plan, get_event
     from coordinator.extensions import db
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.spreadsheets.safe import write_xlsx
     from coordinator.units.models import Unit
     from coordinator.units.services import load_structure

@@ -16,7 +16,7 @@ keeps the first N units) imported into nd49, its connectivity test moved to have
 minutes ago (inside the escalation window: a failed check opens an incident), the event
 published (its invitation emails marked sent: not part of this bench), the plan's reminder rules
 paused and one SMS rule to all contacts created (as bench/sms_fanout.py). The fake Twilio
-(tests/twilio_server.py) runs in a child process and stamps every accepted message with its
+(tests/fakes/twilio_server.py) runs in a child process and stamps every accepted message with its
 arrival time (time.time(), the same clock as this process's).
 
   (1) idle: the dispatcher(s) running with nothing queued. --samples times, every --every seconds
@@ -81,7 +81,7 @@ WAIT_SECONDS = 120.0  # how long one sample waits for its SMS before it counts a
 _FAKE = r"""
 import collections, json, sys, time
 sys.path.insert(0, sys.argv[1])
-from twilio_server import FakeTwilio  # TCP_NODELAY on (see its _Handler)
+from fakes.twilio_server import FakeTwilio  # TCP_NODELAY on (see its _Handler)
 
 
 class Stamped(FakeTwilio):
@@ -226,7 +226,7 @@ def setup(limit: int | None) -> dict:
     from coordinator.outbox.models import PENDING, SENT, OutboxMessage
     from coordinator.reminders import rules as reminder_rules
     from coordinator.reminders.services import plan
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.status.services import current_session, in_window
     from coordinator.timeutil import utcnow
 

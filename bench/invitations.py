@@ -172,7 +172,7 @@ def run(label: str, url: str, limit: int | None, use_tracemalloc: bool, processe
     from coordinator.invitations.mail import compose
     from coordinator.outbox import services as outbox
     from coordinator.outbox.models import SENT, OutboxMessage
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
 
     print(f"\n== {label} ==", flush=True)
     with smtp_sink() as sink:

@@ -155,7 +155,7 @@ def setup(audit_entries: int) -> dict:
     from coordinator.events.services import publish
     from coordinator.extensions import db
     from coordinator.outbox.models import OutboxMessage
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.units.services import get_unit
 
     rng = random.Random(13)

@@ -1,7 +1,7 @@
 """Benchmark: faults during a national SMS fan-out. The national list (2024 structure, ~22,700
 people with distinct mobile numbers) is imported into nd49, one reminder to everybody is fired, and
 its SMS are sent by a real dispatcher process (`flask outbox dispatch`) through the real twilio
-client to the local fake Twilio (tests/twilio_server.py, another process, answering after
+client to the local fake Twilio (tests/fakes/twilio_server.py, another process, answering after
 --latency-ms), with a real `flask scheduler run` as the leader that releases dead dispatchers'
 claims (`outbox.recover` every OUTBOX_RECOVERY_SECONDS). On a fresh SQLite file and, when
 reachable, a fresh PostgreSQL schema.
@@ -51,7 +51,7 @@ from sms_fanout import ACCOUNT_SID, AUTH_TOKEN, SENDER, TEMPLATE, setup_event  #
 _FAKE = r"""
 import collections, json, sys, time
 sys.path.insert(0, sys.argv[1])
-from twilio_server import FakeTwilio
+from fakes.twilio_server import FakeTwilio
 
 tw = FakeTwilio(sys.argv[2], sys.argv[3]).start()
 tw.hand_off_seconds = 0.5  # handed to the carrier half a second after it is taken

@@ -69,7 +69,7 @@ def setup(limit: int | None) -> dict:
     from coordinator.endpoints.models import Endpoint
     from coordinator.events.services import move_session, publish
     from coordinator.extensions import db
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
     from coordinator.status import services as status
     from coordinator.timeutil import utcnow
 

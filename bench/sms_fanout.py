@@ -20,7 +20,7 @@ Times
       the product (sent / wall time) and by the fake (the arrivals' spacing).
   (3) the twilio client alone (one thread, 1,000 messages.create): the library's share of (2a)'s
       CPU per message, so that the rest is the product's own.
-The fake Twilio (tests/twilio_server.py) runs in a separate process, so it stays off this
+The fake Twilio (tests/fakes/twilio_server.py) runs in a separate process, so it stays off this
 process's CPU and GIL; its own CPU time is printed. --latency-ms makes it wait before every answer
 (Twilio's API takes ~100-200 ms), to show how far the concurrency hides that latency.
 --limit N takes only the first N units (by path) for a quick run.
@@ -63,7 +63,7 @@ TEMPLATE = ("{event}: kính mời điểm cầu {endpoint} dự họp lúc {loca
 _FAKE = r"""
 import collections, json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from twilio_server import FakeTwilio  # TCP_NODELAY on (see its _Handler)
+from fakes.twilio_server import FakeTwilio  # TCP_NODELAY on (see its _Handler)
 
 
 
@@ -244,7 +244,7 @@ def setup_event(limit: int | None):
     from coordinator.events.services import publish
     from coordinator.extensions import db
     from coordinator.outbox.models import PENDING, SENT, OutboxMessage
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
 
     started = time.perf_counter()
     event, organizer, read, _people = prepare_national(limit, national_rows)

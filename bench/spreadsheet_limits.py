@@ -51,7 +51,7 @@ def line(label: str, seconds: float, outcome: str) -> None:
 
 
 def outcome(result) -> str:
-    from coordinator.spreadsheets.endpoints_io import ImportInvalid
+    from coordinator.imports.endpoints_io import ImportInvalid
 
     if isinstance(result, ImportInvalid):
         return "refused: " + result.errors[0].msg.text[:90] + "…"
@@ -63,7 +63,7 @@ def outcome(result) -> str:
 def hostile_xlsx(extra_in_row: str = "", rows_xml: str = "") -> bytes:
     """A template with one data row, built as XML straight into a ZIP (openpyxl would write the
     five million cells much more slowly)."""
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
 
     def cell(text):
         return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
@@ -104,7 +104,8 @@ def unpacked(data: bytes) -> int:
 
 
 def hostile(skip_unguarded: bool) -> None:
-    from coordinator.spreadsheets import endpoints_io, limits
+    from coordinator.spreadsheets import limits
+    from coordinator.imports import endpoints_io
 
     print("\n== hostile files (refused before anything is saved) ==")
     data = hostile_xlsx(extra_in_row="<c/>" * 5_000_000)
@@ -141,7 +142,8 @@ def hostile(skip_unguarded: bool) -> None:
 
 
 def legitimate_max() -> None:
-    from coordinator.spreadsheets import endpoints_io, limits
+    from coordinator.spreadsheets import limits
+    from coordinator.imports import endpoints_io
     from coordinator.spreadsheets.safe import write_xlsx
 
     print(f"\n== a legitimate list of {limits.MAX_ROWS:,} data rows (the limit), as our export writes it ==")
@@ -169,7 +171,8 @@ def national(label: str, url: str) -> None:
     from coordinator.events.plans import read_plan_file, shift_plan
     from coordinator.events.services import apply_plan, get_event
     from coordinator.extensions import db
-    from coordinator.spreadsheets import endpoints_io, limits
+    from coordinator.spreadsheets import limits
+    from coordinator.imports import endpoints_io
     from coordinator.spreadsheets.safe import write_xlsx
     from coordinator.units.models import Unit
     from coordinator.units.services import load_structure

@@ -208,7 +208,7 @@ def engine_phase(app, event, session, ids: list[int], args) -> dict:
     from coordinator.extensions import db
     from coordinator.probes import engine
     from coordinator.status import services as status
-    from probe_responders import SipUdpFarm
+    from fakes.probe_responders import SipUdpFarm
 
     out = {}
     with SipUdpFarm(n_ports=args.ports, silent_fraction=0.2, process=True) as farm:
@@ -250,7 +250,7 @@ def run(label: str, url: str, args) -> None:
     from coordinator.endpoints.models import Endpoint
     from coordinator.events.services import move_session, publish
     from coordinator.extensions import db
-    from coordinator.spreadsheets import endpoints_io
+    from coordinator.imports import endpoints_io
 
     print(f"\n== {label} ==", flush=True)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PROBE_FAILURES_TO_ESCALATE": 3, "MAIL_BACKEND": "file"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from coordinator.auth.cli import users_cli
+from coordinator.accounts.cli import users_cli
 from coordinator.events.cli import events_cli, schedules_cli
 from coordinator.outbox.cli import outbox_cli
 from coordinator.probes.cli import probes_cli

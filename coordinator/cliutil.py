@@ -1,6 +1,6 @@
 """What the packages' `flask` commands share (each package's `cli.py` defines its own group;
 `coordinator.cli.register_cli` adds them to the app): a missing object or a service's refusal as
-the command's error, the event named on the command line, progress bars on standard error."""
+the command's error, progress bars on standard error."""
 from __future__ import annotations
 
 import sys
@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
 import click
-
-from coordinator.events.services import get_event
 
 T = TypeVar("T")
 
@@ -28,10 +26,6 @@ def refused(*errors: type[Exception], message: Callable[[Exception], str] = str)
         yield
     except errors as exc:
         raise click.ClickException(message(exc)) from None
-
-
-def event_or_fail(slug: str):
-    return found(get_event(slug), f"no event {slug}")
 
 
 def progressbar(length: int, label: str):

@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":

@@ -9,7 +9,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel
 from flask_login import current_user
 
-from coordinator import PROJECT_ROOT
+from coordinator.config import PROJECT_ROOT
 
 
 def select_locale() -> str:

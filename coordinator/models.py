@@ -10,5 +10,5 @@ from coordinator.outbox.models import OutboxDispatcher, OutboxMessage  # noqa: F
 from coordinator.invitations.models import Invitation  # noqa: F401
 from coordinator.reminders.models import Confirmation, ReminderRun  # noqa: F401
 from coordinator.sms.models import SmsOptOut  # noqa: F401
-from coordinator.scheduling.models import SchedulerLease  # noqa: F401
+from coordinator.leases.models import SchedulerLease  # noqa: F401
 from coordinator.status.models import EndpointStatus, Incident, StatusEvent  # noqa: F401

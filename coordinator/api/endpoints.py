@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_smorest import abort
 
 from coordinator.api import MAX_ID, Blueprint
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import authorize, require
 from coordinator.deadlines.services import RegistrationClosed
 from coordinator.endpoints import services

@@ -92,7 +92,7 @@ class EventBySlug(MethodView):
 
 
 def _event(slug):
-    from coordinator.web.lookup import event_or_404
+    from coordinator.events.lookup import event_or_404
 
     return event_or_404(slug)
 

@@ -16,7 +16,7 @@ from coordinator.api import Blueprint
 from coordinator.auth.permissions import require
 from coordinator.events.services import get_event
 from coordinator.messages import N_, Message
-from coordinator.spreadsheets import endpoints_io
+from coordinator.imports import endpoints_io
 
 blp = Blueprint("api_imports", __name__, description="Spreadsheet import of endpoints and contacts")
 

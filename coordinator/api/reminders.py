@@ -22,7 +22,7 @@ blp = Blueprint("api_reminders", __name__, description="Reminder rules, and the 
 
 
 def _event(slug):
-    from coordinator.web.lookup import event_or_404
+    from coordinator.events.lookup import event_or_404
 
     return event_or_404(slug)
 

@@ -21,7 +21,7 @@ from coordinator.status.models import INCIDENT_CAUSES, STATES
 from coordinator.timeutil import iso_local
 from coordinator.units.models import TIERS
 from coordinator.units.services import get_unit
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 blp = Blueprint("api_status", __name__, description="Connection status during the test and the session")
 

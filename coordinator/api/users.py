@@ -13,12 +13,12 @@ from flask_smorest.fields import Upload
 
 from coordinator.api import MAX_ID, Blueprint
 from coordinator.api.imports import ImportErrorSchema
-from coordinator.auth import accounts, sheets
+from coordinator.accounts import accounts, sheets
 from coordinator.auth.models import ROLES
 from coordinator.auth.permissions import require
 from coordinator.extensions import csrf
 from coordinator.messages import N_, Message
-from coordinator.spreadsheets.endpoints_io import ImportInvalid, RowError
+from coordinator.imports.endpoints_io import ImportInvalid, RowError
 from coordinator.timeutil import iso_local
 from coordinator.auth import scopes as account_scopes
 from coordinator.units.models import STRUCTURES

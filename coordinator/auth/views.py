@@ -6,9 +6,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from coordinator.audit import services as audit
-from coordinator.auth import links, services
+from coordinator.auth import services
+from coordinator.accounts import links
 from coordinator.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm
-from coordinator.auth.user_views import bp as users_bp
+from coordinator.accounts.user_views import bp as users_bp
 from coordinator.extensions import db, limiter
 from coordinator.timeutil import utcnow
 from coordinator.web.views import safe_next

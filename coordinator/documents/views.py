@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from coordinator.web.downloads import named
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import can, require
 from coordinator.documents import files, services
 from coordinator.documents.archive import zip_for

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 from coordinator.web.views import safe_next
 from coordinator.auth.permissions import authorize, can, require, scope_path
 from coordinator.auth.scopes import require_scope, scope_unit
@@ -125,7 +125,7 @@ def edit(slug, code):
             return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code)
                             + f"#u-{unit.code}")
     invalid = request.method == "POST" and conflict is None
-    from coordinator.audit.services import history_for_endpoint
+    from coordinator.history.services import history_for_endpoint
 
     history = history_for_endpoint(endpoint.id) if endpoint is not None else []
     return render_template("endpoints/form.html", event=event, audit_history=history,

@@ -9,7 +9,8 @@ from flask.cli import AppGroup
 
 from coordinator import demo
 from coordinator.auth.permissions import SystemActor
-from coordinator.cliutil import event_or_fail, refused
+from coordinator.cliutil import refused
+from coordinator.events.lookup import event_or_fail
 from coordinator.endpoints import copying
 from coordinator.events import services
 from coordinator.events.plans import PlanInvalid, read_plan_file, shift_plan

@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.events import services
 from coordinator.events.forms import EventForm, files_text

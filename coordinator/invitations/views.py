@@ -19,7 +19,7 @@ from coordinator.outbox.models import FAILED
 from coordinator.outbox.waiting import stalled
 from coordinator.text import fold
 from coordinator.units.services import get_unit
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 bp = Blueprint("invitations", __name__)
 

@@ -8,7 +8,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from coordinator.cliutil import event_or_fail, progressbar
+from coordinator.cliutil import progressbar
+from coordinator.events.lookup import event_or_fail
 from coordinator.extensions import db
 from coordinator.outbox import dispatchers, services as outbox
 

@@ -36,7 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from coordinator.extensions import db
 from coordinator.outbox.models import PENDING, SENDING, UNCERTAIN, OutboxDispatcher, OutboxMessage
-from coordinator.scheduling.leader import DISPATCHER_LOCK_CLASS, close_quietly
+from coordinator.leases.leader import DISPATCHER_LOCK_CLASS, close_quietly
 from coordinator.timeutil import utcnow
 
 log = logging.getLogger(__name__)

@@ -139,7 +139,7 @@ def _composer(kind: str) -> Callable:
 
         return compose
     if kind == "account":  # set-password links
-        from coordinator.auth.mail import compose
+        from coordinator.accounts.mail import compose
 
         return compose
     raise LookupError(f"no composer for messages of kind {kind!r}")

@@ -7,7 +7,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from coordinator.cliutil import event_or_fail, found, progressbar
+from coordinator.cliutil import found, progressbar
+from coordinator.events.lookup import event_or_fail
 from coordinator.probes import services as probes
 from coordinator.units.services import get_unit
 

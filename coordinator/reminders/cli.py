@@ -6,7 +6,7 @@ from datetime import datetime
 import click
 from flask.cli import AppGroup
 
-from coordinator.cliutil import event_or_fail
+from coordinator.events.lookup import event_or_fail
 from coordinator.reminders.services import enqueue_due, plan
 from coordinator.timeutil import format_local, utcnow
 

@@ -16,10 +16,10 @@ from coordinator.reminders import confirmations, labels, links
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
 from coordinator.reminders.forms import ReminderForm
-from coordinator.scheduling import leader
+from coordinator.leases import leader
 from coordinator.sms.encoding import cost, saves_segments, without_diacritics
 from coordinator.timeutil import utcnow
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 bp = Blueprint("reminders", __name__)
 

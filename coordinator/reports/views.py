@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from coordinator.web.downloads import named
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.deadlines import services as deadlines
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS

@@ -72,7 +72,7 @@ def build_scheduler(app: Flask, scheduler_class=BackgroundScheduler):
 def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Wait to become the active scheduler, run the jobs while active, renew every heartbeat; on
     losing leadership go back to waiting. Returns when `stop` is set (SIGTERM, Ctrl+C)."""
-    from coordinator.scheduling.leader import Leadership
+    from coordinator.leases.leader import Leadership
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The outbox job runs every few seconds: log what it sends (jobs.py), not each run.

@@ -17,7 +17,7 @@ from coordinator.status.labels import CAUSE_LABELS, LAYER_LABELS, label
 from coordinator.timeutil import format_local, utcnow
 from coordinator.units.models import Unit
 from coordinator.web.downloads import named
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 PER_PAGE = 50
 EXPORT_LIMIT = 100_000

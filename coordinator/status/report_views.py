@@ -18,7 +18,7 @@ from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
 from coordinator.status import attendance as attendance_report
 from coordinator.status import readiness as readiness_report
 from coordinator.status import report_scope, report_sheets
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 bp = Blueprint("status_reports", __name__)
 

@@ -161,7 +161,7 @@ def _fingerprint_query(shape: str, grouped: bool):
     """The fingerprint's one query for a shape of page ("national", "all" rows, one "province"),
     built once: every poll only binds its slug, session kind, province and time (building the
     statement cost more than running it)."""
-    from coordinator.scheduling.models import SchedulerLease
+    from coordinator.leases.models import SchedulerLease
     from coordinator.status.models import EndpointStatus
 
     counter = (StatusVersion.tile_version if shape == "national"

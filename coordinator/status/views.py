@@ -19,7 +19,7 @@ from wtforms import HiddenField, RadioField, SelectChoice, SelectField, TextArea
 from wtforms.validators import InputRequired, Length, Optional
 
 from coordinator.auth.models import COORDINATOR
-from coordinator.audit.services import history_for_endpoint
+from coordinator.history.services import history_for_endpoint
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.endpoints import services as endpoints
@@ -34,7 +34,7 @@ from coordinator.status.models import STATES
 from coordinator.timeutil import to_local, utcnow
 from coordinator.units.models import ROOT_CODE, Unit
 from coordinator.units.services import get_unit
-from coordinator.web.lookup import event_or_404
+from coordinator.events.lookup import event_or_404
 
 bp = Blueprint("status", __name__)
 

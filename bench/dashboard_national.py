@@ -52,7 +52,6 @@ while the others were connected.
 """
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import json
@@ -75,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, on_each_database, prepare_national  # noqa: E402
+from harness import national_parser, prepare_national, run_national  # noqa: E402
 from import_national import national_rows  # noqa: E402
 
 SLUG = "nd49-2024"
@@ -815,10 +814,7 @@ def print_summary(summary: list[dict], args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=DEFAULT_PG)
-    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N units (by path)")
+    parser = national_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
                         help="gunicorn workers (default 2 x cores)")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per latency figure")
@@ -830,31 +826,23 @@ def main() -> None:
     parser.add_argument("--probe-concurrency", type=int, default=500, help="PROBE_CONCURRENCY")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the roll-up, its 304, the province view and a single check in-process")
-    args = parser.parse_args()
-    summary: list[dict] = []
-    failures: list[str] = []
+    run_national(parser.parse_args(), run, print_both)
 
-    def each(label: str, url: str) -> None:
-        is_pg = url.startswith("postgresql")
-        if args.only == "sqlite" and is_pg or args.only == "pg" and not is_pg:
-            return
-        run(label, url, args, summary, failures)
 
-    on_each_database(each, args.pg)
-    if len(summary) > 1:
-        print("\n== both databases ==")
-        for f in summary:
-            def p50_95(key):
-                return f"{pct(f[key], 50) * 1000:.1f}/{pct(f[key], 95) * 1000:.1f} ms" if key in f else "-"
+def print_both(summary: list[dict], args) -> None:
+    """After both databases: their main figures side by side (each run printed its own table)."""
+    if len(summary) < 2:
+        return
+    print("\n== both databases ==")
+    for f in summary:
+        def p50_95(key):
+            return f"{pct(f[key], 50) * 1000:.1f}/{pct(f[key], 95) * 1000:.1f} ms" if key in f else "-"
 
-            sweep = f"{f['sweeps'][0]['wall']:.2f} s" if f.get("sweeps") else "-"
-            print(f"{f['database']:<16} healthz {p50_95('health')}; roll-up {p50_95('full')}; "
-                  f"304 {p50_95('not_modified')}; province {p50_95('unit')}; "
-                  f"checks {f.get('single_rate', 0):,.0f}/s single, {f.get('batch_rate', 0):,.0f}/s batch "
-                  f"(healthz {f.get('h_rate', 0):,.0f} req/s); sweep 1 {sweep}")
-    if failures:
-        print("\nFAILED checks:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+        sweep = f"{f['sweeps'][0]['wall']:.2f} s" if f.get("sweeps") else "-"
+        print(f"{f['database']:<16} healthz {p50_95('health')}; roll-up {p50_95('full')}; "
+              f"304 {p50_95('not_modified')}; province {p50_95('unit')}; "
+              f"checks {f.get('single_rate', 0):,.0f}/s single, {f.get('batch_rate', 0):,.0f}/s batch "
+              f"(healthz {f.get('h_rate', 0):,.0f} req/s); sweep 1 {sweep}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 PostgreSQL schema when a server answers, and time things. Benchmarks print; they assert no time."""
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import statistics
@@ -62,6 +63,28 @@ def on_each_database(run: Callable[[str, str], None], pg_url: str = DEFAULT_PG, 
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def national_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every national benchmark takes: --pg URL, --only sqlite|pg, --limit N units."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--pg", default=DEFAULT_PG)
+    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N units (by path)")
+    return parser
+
+
+def run_national(args, run: Callable, print_summary: Callable | None = None) -> None:
+    """run(label, url, args, summary, failures) on each database (`--only` keeps one), then
+    print_summary(summary, args); exit 1 with the failed checks listed when there are any."""
+    summary: list[dict] = []
+    failures: list[str] = []
+    on_each_database(lambda label, url: run(label, url, args, summary, failures), args.pg, args.only)
+    if print_summary is not None:
+        print_summary(summary, args)
+    if failures:
+        print("\nFAILED checks:\n  " + "\n  ".join(failures))
+        sys.exit(1)
 
 
 def signed_in_client(app, email: str, password: str):

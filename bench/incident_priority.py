@@ -50,7 +50,6 @@ request with 201; the dispatchers were running throughout.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -70,7 +69,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, on_each_database, prepare_national  # noqa: E402
+from harness import national_parser, prepare_national, run_national  # noqa: E402
 from import_national import national_rows  # noqa: E402
 from sms_fanout import ACCOUNT_SID, AUTH_TOKEN, SENDER, TEMPLATE, FakeTwilioProcess  # noqa: E402
 
@@ -614,10 +613,7 @@ def print_summary(summary: list[dict], args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=DEFAULT_PG)
-    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N units (by path)")
+    parser = national_parser(__doc__)
     parser.add_argument("--reminders", type=int, default=20000, help="SMS reminders queued (default 20000)")
     parser.add_argument("--rate", type=float, default=10.0, help="SMS_RATE_PER_SECOND (default 10)")
     parser.add_argument("--samples", type=int, default=10, help="incidents per phase (default 10)")
@@ -625,15 +621,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between incidents, ±30 %% (default 3)")
     parser.add_argument("--concurrency", type=int, default=None, help="SMS_CONCURRENCY (default: the product's)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the fake's delay before each answer")
-    args = parser.parse_args()
-    summary: list[dict] = []
-    failures: list[str] = []
-
-    on_each_database(lambda label, url: run(label, url, args, summary, failures), args.pg, args.only)
-    print_summary(summary, args)
-    if failures:
-        print("\nFAILED checks:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    run_national(parser.parse_args(), run, print_summary)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ every row ended `sent` with the SID the fake gave, uncertain per crash <= SMS_CO
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, on_each_database  # noqa: E402
+from harness import national_parser, run_national  # noqa: E402
 from invitations import line  # noqa: E402
 from sms_fanout import ACCOUNT_SID, AUTH_TOKEN, SENDER, TEMPLATE, setup_event  # noqa: E402
 
@@ -361,10 +360,7 @@ def print_summary(summary: list[dict], args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=DEFAULT_PG)
-    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N units (by path)")
+    parser = national_parser(__doc__)
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs during the fan-out (default 3)")
     parser.add_argument("--rate", type=float, default=100.0, help="SMS_RATE_PER_SECOND (default 100)")
     parser.add_argument("--concurrency", type=int, default=8, help="SMS_CONCURRENCY (default 8)")
@@ -372,21 +368,7 @@ def main() -> None:
                         help="the fake's delay between taking a message and answering (default 60)")
     parser.add_argument("--timeouts", type=int, default=32, help="answers after SMS_TIMEOUT (default 32)")
     parser.add_argument("--sms-timeout", type=float, default=2.0, help="SMS_TIMEOUT of the run (default 2 s)")
-    args = parser.parse_args()
-    summary: list[dict] = []
-    failures: list[str] = []
-
-    def each(label: str, url: str) -> None:
-        is_pg = url.startswith("postgresql")
-        if args.only == "sqlite" and is_pg or args.only == "pg" and not is_pg:
-            return
-        run(label, url, args, summary, failures)
-
-    on_each_database(each, args.pg)
-    print_summary(summary, args)
-    if failures:
-        print("\nFAILED checks:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    run_national(parser.parse_args(), run, print_summary)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ message per distinct mobile number, and no SMS left pending.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -48,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from harness import DEFAULT_PG, fmt, on_each_database, prepare_national, timed  # noqa: E402
+from harness import fmt, national_parser, prepare_national, run_national, timed  # noqa: E402
 from import_national import national_rows  # noqa: E402
 from invitations import line  # noqa: E402
 
@@ -461,30 +460,13 @@ def print_summary(summary: list[dict], args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=DEFAULT_PG)
-    parser.add_argument("--only", choices=("sqlite", "pg"), default=None)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N units (by path)")
+    parser = national_parser(__doc__)
     parser.add_argument("--concurrency", type=int, default=4, help="SMS_CONCURRENCY (default 4)")
     parser.add_argument("--rate", type=float, default=100.0, help="SMS_RATE_PER_SECOND of phase (b) (default 100)")
     parser.add_argument("--rated-messages", type=int, default=2000, help="messages sent in phase (b) (default 2000)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the fake's delay before each answer (default 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="OUTBOX_BATCH_SIZE (default: the app's)")
-    args = parser.parse_args()
-    summary: list[dict] = []
-    failures: list[str] = []
-
-    def each(label: str, url: str) -> None:
-        is_pg = url.startswith("postgresql")
-        if args.only == "sqlite" and is_pg or args.only == "pg" and not is_pg:
-            return
-        run(label, url, args, summary, failures)
-
-    on_each_database(each, args.pg)
-    print_summary(summary, args)
-    if failures:
-        print("\nFAILED checks:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+    run_national(parser.parse_args(), run, print_summary)
 
 
 if __name__ == "__main__":

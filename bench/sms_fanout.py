@@ -120,7 +120,7 @@ tw.stop()
 
 
 class FakeTwilioProcess:
-    """tests/twilio_server.FakeTwilio served by another Python process, driven over its stdin."""
+    """tests/fakes/twilio_server.FakeTwilio served by another Python process, driven over its stdin."""
 
     def __init__(self):
         self._process = subprocess.Popen([sys.executable, "-c", _FAKE, str(ROOT / "tests"), ACCOUNT_SID, AUTH_TOKEN],
@@ -201,16 +201,16 @@ def dispatch_phase(fake: FakeTwilioProcess, max_messages: int) -> dict:
     """dispatch_due(channels=["sms"]) of up to max_messages, timed (wall, this process's CPU, the
     fake's CPU, the dispatcher's steps)."""
     from coordinator.extensions import db
-    from coordinator.outbox import services as outbox
+    from coordinator.outbox import sending, services as outbox
 
     db.session.remove()
     fake.ask("mark")
-    with step_timers(outbox, ["claim", "_send_batch", "_record"]) as steps:
+    with step_timers(outbox, ["claim", "send_batch"]) as steps, step_timers(sending, ["_record"]) as recorded:
         cpu0, started = time.process_time(), time.perf_counter()
         stats = outbox.dispatch_due(channels=["sms"], max_messages=max_messages,
                                     progress=progress_printer("dispatch"))
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
-    return {"stats": stats, "wall": wall, "cpu": cpu, "steps": steps, "fake": fake.ask("phase")}
+    return {"stats": stats, "wall": wall, "cpu": cpu, "steps": {**steps, **recorded}, "fake": fake.ask("phase")}
 
 
 def client_floor(fake: FakeTwilioProcess, n: int, body: str) -> tuple[float, float]:
@@ -367,11 +367,11 @@ def run(label: str, url: str, args, summary: list[dict], failures: list[str]) ->
                  f"of one core, another process)")
             steps = a["steps"]
             # Outcomes are recorded during the send, by the recorder's thread: "record" is part of "send".
-            other = wall - steps["claim"][0] - steps["_send_batch"][0]
+            other = wall - steps["claim"][0] - steps["send_batch"][0]
             line("    where the wall time went",
-                 f"claim {steps['claim'][0]:.2f} s, send {steps['_send_batch'][0]:.2f} s (of which recording "
+                 f"claim {steps['claim'][0]:.2f} s, send {steps['send_batch'][0]:.2f} s (of which recording "
                  f"{steps['_record'][0]:.2f} s, in the recorder's thread), commit & rest {other:.2f} s "
-                 f"({steps['_send_batch'][1]} batches)")
+                 f"({steps['send_batch'][1]} batches)")
             line("    fake: HTTP connections", f"{f['opened']} opened, {f['open_connections']} still open after "
                  f"the phase (left to the garbage collector)")
             check(f["requests"] == f["accepted"] == stats.sent,

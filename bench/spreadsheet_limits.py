@@ -51,10 +51,10 @@ def line(label: str, seconds: float, outcome: str) -> None:
 
 
 def outcome(result) -> str:
-    from coordinator.imports.endpoints_io import ImportInvalid
+    from coordinator.problems import Invalid
 
-    if isinstance(result, ImportInvalid):
-        return "refused: " + result.errors[0].msg.text[:90] + "…"
+    if isinstance(result, Invalid):
+        return "refused: " + result.problems[0].message[:90] + "…"
     if isinstance(result, Exception):
         return f"error {type(result).__name__}: {result}"[:100]
     return f"read, {len(result):,} rows"

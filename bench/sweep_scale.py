@@ -17,7 +17,7 @@ contacts): 113,680 endpoints in one event.
     failures: incidents open, their SMS and the provinces' digests are queued), a steady one with
     those incidents open, and a recovery (everything answers: every incident resolved, no SMS).
     Printed: seconds and microseconds per endpoint: the cost should grow linearly.
-(2) The probe engine against real sockets on 127.0.0.1 (tests/probe_responders.SipUdpFarm in a
+(2) The probe engine against real sockets on 127.0.0.1 (tests/fakes/probe_responders.SipUdpFarm in a
     child process, --ports UDP ports of which a fifth never answer; each endpoint dials one of
     them), at --engine-sizes: `engine.sweep` alone, then the same steady sweep recorded, next to a
     minimal prober (one datagram per target, no retransmission, the first answer or the timeout,

@@ -202,6 +202,9 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_DISPATCHER_STALE_SECONDS": float(os.environ.get("OUTBOX_DISPATCHER_STALE_SECONDS", "10")),
         # The event page warns when an event's oldest unsent message has waited longer than this.
         "OUTBOX_STALL_WARNING_MINUTES": float(os.environ.get("OUTBOX_STALL_WARNING_MINUTES", "10")),
+        # The app factory, as an import path: each process of `outbox dispatch --processes N` builds
+        # its app with it (the outbox does not import the app that uses it).
+        "APP_FACTORY": "coordinator:create_app",
         # SMS: `log` records messages and shows them on the outbox page (no provider needed);
         # `twilio` sends through Twilio's official client.
         "SMS_BACKEND": os.environ.get("SMS_BACKEND", "log"),

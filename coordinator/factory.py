@@ -14,8 +14,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import coordinator.models  # noqa: F401  (every table known to Alembic and to db.create_all)
 from coordinator import wiring
-from coordinator.api import init_api
+from coordinator.api.setup import init_api
 from coordinator.auth import setup as auth_setup
+from coordinator.accounts.views import bp as accounts_bp
 from coordinator.auth.views import bp as auth_bp
 from coordinator.cli import register_cli
 from coordinator.config import PROJECT_ROOT, check_shared_storage, load_config
@@ -28,6 +29,7 @@ from coordinator.i18n import init_i18n
 from coordinator.imports.views import bp as spreadsheets_bp
 from coordinator.invitations.views import bp as invitations_bp
 from coordinator.outbox.views import bp as outbox_bp
+from coordinator.probes.views import bp as probes_bp
 from coordinator.reminders.views import bp as reminders_bp
 from coordinator.reports.views import bp as reports_bp
 from coordinator.sms.views import bp as sms_bp
@@ -83,6 +85,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(events_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(endpoints_bp)
@@ -94,6 +97,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reminders_bp)
     app.register_blueprint(sms_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(probes_bp)
     app.register_blueprint(status_reports_bp)
     init_api(app)
     init_faults(app)  # 503 when the database does not answer, 413 in the reader's language

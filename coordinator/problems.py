@@ -33,10 +33,15 @@ class Problem:
         return self.msg.localized() if isinstance(self.msg, Message) else str(self.msg)
 
     def detail(self) -> dict:
-        """The API's `details` item: `{"field"|"column", "row", "message"}` in the request's language."""
-        out: dict = {"column": self.column} if self.column is not None else {"field": self.field}
-        out["row"] = self.row
-        out["message"] = self.localized()
+        """The API's `details` item, in the request's language: `{field, row, message}` for a field or
+        a plan's key path; for a place in a spreadsheet `{row, column, message}` and the column's
+        `letter` in the file when it has one (a problem of the whole file: row and column null)."""
+        if self.field is None:
+            out = {"row": self.row, "column": self.column, "message": self.localized()}
+        else:
+            out = {"field": self.field, "row": self.row, "message": self.localized()}
+        if self.letter:
+            out["letter"] = self.letter
         return out
 
     def __str__(self) -> str:

@@ -22,46 +22,67 @@ from blinker import Namespace, Signal
 _signals = Namespace()
 
 # --- events (sender: coordinator.events) --------------------------------------------------------------
+# Receivers of the first four return what they queued as an `events.consequences.Queued` (the
+# invitations' SyncResult is one), or None; the sender adds them up (`Queued.total`).
 event_published = _signals.signal("event-published", doc="""An event was published. Sender: the Event;
-kwargs: actor. Receivers return what they queued (invitations: a SyncResult).""")
+kwargs: actor. Receivers queue what publishing sends (invitations: one per contact and session).""")
 
 event_cancelled = _signals.signal("event-cancelled", doc="""An event was cancelled. Sender: the Event;
-kwargs: reason (str), actor. Receivers withdraw what was sent and drop what is queued.""")
+kwargs: reason (str), actor. Receivers withdraw what was sent (invitations: METHOD:CANCEL) and drop
+what is queued (reminders, which also text those reminded by SMS: `Queued.sms`).""")
 
-sessions_moved = _signals.signal("sessions-moved", doc="""One or more sessions of a published event changed
-time or place (a significant change: SEQUENCE grew). Sender: the Event; kwargs: sessions (list of
-EventSession). Receivers send updates and re-plan reminders.""")
+sessions_moved = _signals.signal("sessions-moved", doc="""A session of an event changed time or place (a
+significant change: SEQUENCE grew). Sender: the Event; kwargs: sessions (list of EventSession).
+Receivers send updates (invitations) and drop reminders queued for the old time.""")
+
+event_changed = _signals.signal("event-changed", doc="""A plan changed an existing event (its texts, tiers,
+sessions, deadlines or reminder rules). Sender: the Event; kwargs: changes (list of str: the
+plan's change keys, "title", "session:main", …). Receivers as for sessions_moved.""")
 
 deadlines_changed = _signals.signal("deadlines-changed", doc="""An event's deadlines were created or changed
-(plan applied). Sender: the Event; kwargs: deadlines (list of Deadline).""")
+(plan applied); flushed, so they have ids. Sender: the Event; kwargs: deadlines (list of Deadline).
+Receivers recompute who met them (deadline fulfilment).""")
+
+change_previewed = _signals.signal("change-previewed", doc="""A change of an event is being previewed: it was
+made in a savepoint rolled back afterwards. Sender: the Event; kwargs: action ("publish" or "move"),
+now (datetime). Receivers change nothing and return a dict of `events.consequences.Consequences`
+fields they know (reminders: `reminders`, `first_reminder_at`; invitations, when publishing:
+`sender`, `reply_to`).""")
 
 # --- endpoints (sender: coordinator.endpoints) ----------------------------------------------------------
 endpoints_changed = _signals.signal("endpoints-changed", doc="""Endpoints or contacts of an event were created,
-changed or removed (a form, the API, an import, a copy). Sender: the Event; kwargs: units (the Unit
-rows whose registration changed), endpoint_ids (list of int: whose contacts may have changed; None
-means any of the event's). Receivers: deadline fulfilment, invitations.""")
+changed or removed (a form, the API, an import, a copy: sent by endpoints.services, .copying and .bulk,
+after the rows are flushed). Sender: the Event; kwargs: units (the Unit rows whose registration
+changed, hosts that lost a unit included; may be empty), endpoint_ids (list of int: whose contacts may
+have changed; None means any of the event's: an import). Receivers: deadline fulfilment, invitations.""")
 
 # --- documents (sender: coordinator.documents) ----------------------------------------------------------
 documents_changed = _signals.signal("documents-changed", doc="""A unit's documents for an event were uploaded,
-replaced or removed. Sender: the Event; kwargs: units (list of Unit).""")
+replaced or removed, or its focal contact for them named. Sender: the Event; kwargs: units (list of
+Unit). Receivers: deadline fulfilment.""")
 
 # --- reminders (sender: coordinator.reminders) ----------------------------------------------------------
-readiness_confirmed = _signals.signal("readiness-confirmed", doc="""Contacts confirmed readiness for a session
-(a tap on the one-tap link, an SMS reply). Sender: the EventSession; kwargs: endpoint_ids (list of
-int), channel (str), at (datetime).""")
+readiness_confirmed = _signals.signal("readiness-confirmed", doc="""A contact confirmed readiness for a session
+(a tap on the one-tap link, an SMS reply): sent once per endpoint confirmed for the first time by
+them. Sender: the EventSession; kwargs: endpoint_ids (list of int), channel ("link" or "sms"),
+at (datetime), actor_label (str: "contact:<id>"). Receivers: the status dashboard's readiness.""")
 
 # --- outbox and sms (senders: coordinator.outbox, coordinator.sms) --------------------------------------
-message_failed = _signals.signal("message-failed", doc="""An outbox message failed for good (no retry left, or
-the provider refused it permanently). Sender: the OutboxMessage; kwargs: error (outbox SendError,
-with the backend's `code`).""")
+message_failed = _signals.signal("message-failed", doc="""An outbox message failed for good (no retry left, the
+provider refused it permanently, a pre-send filter stopped it). Sent by `outbox.sending` once the
+outcome is written, in the dispatcher's transaction. Sender: the OutboxMessage (as claimed: its
+columns are not refreshed); kwargs: error (outbox SendError; a backend's subclass may carry the
+provider's `code`, e.g. Twilio's 21610). Receivers: sms (an unsubscribed number opts out).""")
 
 sms_received = _signals.signal("sms-received", doc="""A text came in to our number that is not STOP or START.
-Sender: the E.164 phone; kwargs: kind (the classified keyword), body (str). Receivers return the
-reply text to send back, or None.""")
+Sender: the E.164 phone; kwargs: kind (the classified keyword: "confirm", …), body (str). Receivers
+return the reply text to send back, or None (reminders: "OK" confirms readiness). The sender
+commits.""")
 
 
 def results(returned: Iterable[tuple[Any, Any]]) -> list[Any]:
-    """The non-None values the receivers of a `send()` returned, in connection order."""
+    """The non-None values the receivers of a `send()` returned. In no particular order: blinker keeps
+    receivers in a set, so a sender must not depend on which receiver ran first."""
     return [value for _, value in returned if value is not None]
 
 

@@ -9,7 +9,7 @@ from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.events.services import get_event
 from coordinator.extensions import db
 
-from conftest import login
+from factories import login
 
 
 def test_demo_users_are_created_once_and_can_sign_in(app, client):

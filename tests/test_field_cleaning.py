@@ -23,7 +23,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from conftest import ROOT, form_values, login
+from coordinator.problems import Invalid
+from factories import ROOT, form_values, login
 
 SLUG = "nd49-2024"
 KH, NHA_TRANG = "56", "568"
@@ -371,7 +372,7 @@ def test_a_plan_file_refuses_them_with_its_key_path(app, cli, tmp_path):
 
 
 def test_the_event_form_refuses_them_beside_their_fields(organizer_client):
-    from test_events_pages import field_block, new_event_form, post_new
+    from factories import field_block, new_event_form, post_new
 
     response = post_new(organizer_client, new_event_form(**{
         "title": "Hội nghị\x1b tập huấn", "organizer_name": "Sở " + "T" * 260,
@@ -390,13 +391,12 @@ def test_cancel_reason_and_a_moved_session_place_are_checked_too(client, people,
     response = client.patch(f"/api/v1/events/{SLUG}/sessions/main", json={"location": "Hội trường\u202e"},
                             headers=headers)
     assert response.status_code == 422 and "U+202E" in response.get_json()["error"]["details"][0]["message"]
-    from coordinator.events.plans import PlanInvalid
     from coordinator.events.services import cancel, get_event
 
     with app.app_context():
-        with pytest.raises(PlanInvalid) as refused:
+        with pytest.raises(Invalid) as refused:
             cancel(get_event(SLUG), reason="Hoãn\x1b")
-        assert refused.value.errors[0].path == "reason"
+        assert refused.value.problems[0].field == "reason"
         assert get_event(SLUG).status != "cancelled"
 
 
@@ -440,15 +440,15 @@ def test_a_document_requests_focal_contact_and_a_reminder_template(app, people):
 
     with app.app_context():
         event = get_event(SLUG)
-        with pytest.raises(rules.RuleInvalid) as refused:
+        with pytest.raises(Invalid) as refused:
             rules.create_rule(event, {"anchor": "session:main", "offset_seconds": -3600, "channel": "sms",
                                       "audience": "technical", "template": "Nhắc\x1b: {event}"})
-        assert "U+001B" in refused.value.errors["template"].text
+        assert "U+001B" in {p.field: p.message for p in refused.value.problems}["template"]
         deadline = Deadline(event_id=event.id, kind="documents", tier="province", title="Hồ sơ",
                             due_at=utcnow() + timedelta(days=30), required_files=[{"label": "Báo cáo", "types": ["pdf"]}])
         db.session.add(deadline)
         db.session.commit()
-        with pytest.raises(documents.DocumentRefused) as refused:
+        with pytest.raises(Invalid) as refused:
             documents.set_contact(deadline, get_unit("2024", KH), "Lê\x00 Văn C", "0913 123 456",
                                   get_user_by_email("org@example.gov.vn"))
         assert refused.value.problems[0].field == "contact_name" and "U+0000" in refused.value.problems[0].msg.text

@@ -10,7 +10,7 @@ import pytest
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
-from conftest import ROOT, csrf_from, login
+from factories import ROOT, csrf_from, login
 
 TRANSLATIONS = ROOT / "coordinator" / "translations"
 VI_PO = TRANSLATIONS / "vi" / "LC_MESSAGES" / "messages.po"

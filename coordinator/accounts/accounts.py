@@ -1,6 +1,6 @@
 """Managing accounts: list, create, change, disable and re-enable, send set-password links.
 
-Called by the users pages, the API (`/api/v1/users`), the spreadsheet import (`auth.sheets`) and
+Called by the users pages, the API (`/api/v1/users`), the spreadsheet import (`accounts.sheets`) and
 the CLI, without a request. Every change is audited in the transaction that makes it. Rules:
 
 - admins manage every account; organizers create and change coordinator and operator accounts
@@ -8,12 +8,11 @@ the CLI, without a request. Every change is audited in the transaction that make
 - a coordinator needs a scope unit (a loaded unit; its subtree is the scope);
 - nobody disables their own account or changes their own role, and the last active admin
   stays an active admin;
-- a new account has no password: it gets a set-password link by email (`auth.links`);
+- a new account has no password: it gets a set-password link by email (`accounts.links`);
 - disabling an account ends its sessions and revokes its API tokens and open links at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -23,11 +22,12 @@ from coordinator.audit import services as audit
 from coordinator.auth import services
 from coordinator.accounts import links
 from coordinator.auth.labels import ROLE_LABELS
-from coordinator.auth.models import ADMIN, COORDINATOR, ROLES, User
+from coordinator.auth.models import ADMIN, COORDINATOR, ROLES, User, UserScope
 from coordinator.auth.permissions import assignable_roles, can_manage_account
 from coordinator.extensions import db
 from coordinator.fields import clean_text, max_length_of, too_long
 from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 from coordinator.text import fold
 from coordinator.auth import scopes
 from coordinator.units.models import STRUCTURES, Unit
@@ -37,28 +37,6 @@ MAX_NAME = max_length_of(User.display_name)
 EDITABLE = ("name", "role", "unit_code", "structure", "active", "scopes")
 
 
-@dataclass(frozen=True)
-class Problem:
-    field: str  # name, email, role, unit_code, structure, active (the API's field names)
-    msg: Message
-    forbidden: bool = False  # a right is missing (403), not a wrong value (422)
-
-    def localized(self) -> str:
-        return self.msg.localized()
-
-
-class AccountInvalid(Exception):
-    """Nothing was changed; `problems` says why, field by field."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("; ".join(f"{p.field}: {p.msg.text}" for p in problems))
-
-    @property
-    def forbidden(self) -> bool:
-        return any(p.forbidden for p in self.problems)
-
-
 class AccountExists(Exception):
     def __init__(self, email: str):
         super().__init__(f"an account with email {email} already exists")
@@ -66,7 +44,7 @@ class AccountExists(Exception):
 
 
 def _problem(field: str, template: str, forbidden: bool = False, **params: Any) -> Problem:
-    return Problem(field, Message(template, params), forbidden)
+    return Problem(field, Message(template, params), forbidden=forbidden)
 
 
 def _forbidden_account(user: User) -> Problem:
@@ -197,7 +175,7 @@ def create_account(actor, *, email: str, role: str, name: str = "", unit_code: s
                    structure: str | None = None, active: bool = True, locale: str | None = None,
                    mail: bool = True, via: str = "web", commit: bool = True) -> tuple[User, links.IssuedLink | None]:
     """A new account without a password, and its set-password link (mailed unless `mail` is
-    false; none for an account created disabled). Raises AccountInvalid or AccountExists."""
+    false; none for an account created disabled). Raises Invalid or AccountExists."""
     problems: list[Problem] = []
     email = check_email(email, problems)
     check_role(actor, role, problems)
@@ -205,7 +183,7 @@ def create_account(actor, *, email: str, role: str, name: str = "", unit_code: s
     check_scope(role, unit, problems)
     name = check_name(name, problems)
     if problems:
-        raise AccountInvalid(problems)
+        raise Invalid(problems)
     if services.get_user_by_email(email) is not None:
         raise AccountExists(email)
     user = User(email=email, display_name=name or email.split("@")[0], role=role, unit=unit, active=active,
@@ -270,8 +248,6 @@ def _plan_scope(user: User, unit: Unit | None, structure: str, code: str | None,
                 changes: dict[str, tuple[Any, Any]]) -> None:
     """The unit `user` is scoped to in `structure`, other than its own unit's (see auth.scopes):
     a code sets it, None or "" goes back to the succession of units."""
-    from coordinator.auth.models import UserScope
-
     field = f"scopes.{structure}"
     if structure not in STRUCTURES:
         problems.append(_problem(field, N_("Unknown structure '%(structure)s'."), structure=structure))
@@ -332,7 +308,7 @@ def apply_update(actor, user: User, changes: dict[str, tuple[Any, Any]], *, via:
 
 def update_account(actor, user: User, data: dict[str, Any], *, via: str = "web",
                    commit: bool = True) -> dict[str, tuple[Any, Any]]:
-    """Change some of name, role, unit_code (+ structure), active. Raises AccountInvalid (check
+    """Change some of name, role, unit_code (+ structure), active. Raises Invalid (check
     `.forbidden` for a missing right); nothing is changed then. Returns the changes made."""
     unknown = set(data) - set(EDITABLE)
     if unknown:
@@ -341,7 +317,7 @@ def update_account(actor, user: User, data: dict[str, Any], *, via: str = "web",
     changes = plan_update(actor, user, data, problems)
     if problems:
         db.session.rollback()  # let go of the admin rows locked by the check
-        raise AccountInvalid(problems)
+        raise Invalid(problems)
     apply_update(actor, user, changes, via=via)
     if commit:
         db.session.commit()
@@ -352,7 +328,7 @@ def end_sessions(actor, user: User, *, via: str = "web") -> int:
     """End every session of `user` (each browser must sign in again; API tokens keep working).
     Audited; commits. Returns the number of sign-ins that were alive."""
     if not can_manage_account(actor, user):
-        raise AccountInvalid([_forbidden_account(user)])
+        raise Invalid([_forbidden_account(user)])
     ended = services.end_all_sessions(user)
     audit.record("user.sessions_revoke", "user", user.id, actor=actor, email=user.email, via=via, sessions=ended)
     db.session.commit()
@@ -362,9 +338,9 @@ def end_sessions(actor, user: User, *, via: str = "web") -> int:
 def send_link(actor, user: User, *, via: str = "web") -> links.IssuedLink:
     """Mail `user` a new set-password link (a reset link if it has a password)."""
     if not can_manage_account(actor, user):
-        raise AccountInvalid([_forbidden_account(user)])
+        raise Invalid([_forbidden_account(user)])
     if not user.active:
-        raise AccountInvalid([_problem("active", N_("The account is disabled: enable it first."))])
+        raise Invalid([_problem("active", N_("The account is disabled: enable it first."))])
     link = links.issue(user, actor=actor, reason=via)
     db.session.commit()
     return link

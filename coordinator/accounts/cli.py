@@ -6,13 +6,13 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from coordinator import demo
 from coordinator.accounts import accounts, links
 from coordinator.auth.models import ROLES
 from coordinator.auth.permissions import SystemActor
 from coordinator.auth.services import UserError, create_user, get_user_by_email, issue_token, set_password
 from coordinator.cliutil import found, refused
 from coordinator.extensions import db
+from coordinator.problems import Invalid
 from coordinator.timeutil import iso_local
 from coordinator.units.models import STRUCTURES
 
@@ -108,7 +108,7 @@ def users_password(email: str, password_stdin: bool) -> None:
 
 def _set_active(email: str, active: bool) -> None:
     user = _user_or_fail(email)
-    with refused(accounts.AccountInvalid):
+    with refused(Invalid):
         changes = accounts.update_account(SystemActor(), user, {"active": active}, via="cli")
     state = "enabled" if active else "disabled (sessions ended, API tokens and links revoked)"
     click.echo(f"{user.email} {state}" if changes else f"{user.email} already {'enabled' if active else 'disabled'}")
@@ -134,12 +134,3 @@ def users_enable(email: str) -> None:
 def users_token(email: str, name: str) -> None:
     """Print a new API bearer token for EMAIL (stored hashed: shown only now)."""
     click.echo(issue_token(_user_or_fail(email), name))
-
-
-@users_cli.command("demo")
-def users_demo() -> None:
-    """Create the demo users (idempotent) and print their logins."""
-    for account in demo.DEMO_USERS:
-        demo.ensure_demo_user(account)
-        click.echo(f"  {account.role:<12} {account.email:<26} password: {account.password}"
-                   + (f"  (unit {account.unit}, {demo.DEMO_UNIT_STRUCTURE})" if account.unit else ""))

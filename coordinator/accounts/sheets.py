@@ -3,7 +3,7 @@ all-or-nothing, idempotent import.
 
 Columns are found by their header (any order; Vietnamese or English; other columns such as
 "STT" are ignored): email and role are required, name, unit code and structure optional. The
-whole file is checked first with the rules of the users page and the API (`auth.accounts`), and
+whole file is checked first with the rules of the users page and the API (`accounts.accounts`), and
 every problem is reported with its row (header = row 1) and column; only a file without any
 problem is saved, in one transaction. Accounts are matched by email: a new one is created and
 mailed its set-password link, a known one gets the file's role, name (when given) and scope
@@ -20,12 +20,12 @@ from sqlalchemy import select
 from coordinator.audit import services as audit
 from coordinator.auth import services
 from coordinator.accounts import accounts, links
-from coordinator.accounts.accounts import Problem
 from coordinator.auth.models import ADMIN, ROLES, User
 from coordinator.extensions import db
 from coordinator.messages import N_, Message
 from coordinator.spreadsheets.columns import header_words
-from coordinator.spreadsheets.problems import ImportInvalid, RowError
+from coordinator.problems import Invalid, Problem
+from coordinator.spreadsheets.problems import row_problem
 from coordinator.spreadsheets.reading import cell_text, csv_rows, xlsx_rows
 from coordinator.spreadsheets.safe import Sheet, write_csv, write_template
 
@@ -128,8 +128,8 @@ class Upload:
         return self.headers.get(key) or BY_KEY[key].label
 
 
-def _error(row: int | None, column: str | None, template: str, **params: Any) -> RowError:
-    return RowError(row, column, Message(template, params))
+def _error(row: int | None, column: str | None, template: str, **params: Any) -> Problem:
+    return row_problem(row, column, Message(template, params))
 
 
 def _match_header(text: str) -> str | None:
@@ -143,7 +143,7 @@ def _match_header(text: str) -> str | None:
 
 
 def read_upload(filename: str, data: bytes) -> Upload:
-    """The header and the non-empty rows of an upload. Raises ImportInvalid for a file that
+    """The header and the non-empty rows of an upload. Raises Invalid for a file that
     cannot be read or lacks a required column."""
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext == "xlsx":
@@ -151,7 +151,7 @@ def read_upload(filename: str, data: bytes) -> Upload:
     elif ext == "csv":
         raw = csv_rows(data)
     else:
-        raise ImportInvalid([_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
+        raise Invalid([_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
                                                    "must be saved as .xlsx first)"), name=filename)])
     positions: dict[str, int] = {}
     headers: dict[str, str] = {}
@@ -172,19 +172,19 @@ def read_upload(filename: str, data: bytes) -> Upload:
                               label=col.label, english=col.english)
                        for col in COLUMNS if col.required and col.key not in positions]
             if errors:
-                raise ImportInvalid(errors)
+                raise Invalid(errors)
             continue
         values = {key: cell_text(cells[i] if i < len(cells) else None, key) for key, i in positions.items()}
         if any(values.values()):
             if number - 1 > MAX_ROWS:  # data rows: the header (row 1) is not counted
-                raise ImportInvalid([_error(number, None, N_(
+                raise Invalid([_error(number, None, N_(
                     "the file has more than %(max)s data rows (row %(number)s is the first one beyond the limit; the "
                     "header is not counted): split the list into several files"), max=MAX_ROWS, number=number)])
             rows.append((number, values))
     if not positions:
-        raise ImportInvalid([_error(1, None, N_("the file is empty: the first row must be the template's header"))])
+        raise Invalid([_error(1, None, N_("the file is empty: the first row must be the template's header"))])
     if not rows:
-        raise ImportInvalid([_error(None, None, N_("the file has no rows below the header"))])
+        raise Invalid([_error(None, None, N_("the file has no rows below the header"))])
     return Upload(rows, headers)
 
 
@@ -220,8 +220,8 @@ def _known_users(emails: list[str]) -> dict[str, User]:
     return found
 
 
-def validate(actor, upload: Upload) -> tuple[list[_Planned], list[RowError]]:
-    errors: list[RowError] = []
+def validate(actor, upload: Upload) -> tuple[list[_Planned], list[Problem]]:
+    errors: list[Problem] = []
     planned: list[_Planned] = []
     seen: dict[str, int] = {}
     emails = [services.normalise_email(r.get("email", "")) for _, r in upload.rows]
@@ -265,24 +265,24 @@ def validate(actor, upload: Upload) -> tuple[list[_Planned], list[RowError]]:
             if user.role == ADMIN and user.active and role != ADMIN:
                 leaving.setdefault(user.id, number)
         for p in problems:
-            errors.append(RowError(number, upload.column(p.field if p.field in BY_KEY else "email"), p.msg))
+            errors.append(row_problem(number, upload.column(p.field if p.field in BY_KEY else "email"), p.msg))
         planned.append(plan)
 
     if leaving:
         last: list[Problem] = []
         accounts.check_admins_remain(set(leaving), last, "role")
         if last:
-            errors.append(RowError(min(leaving.values()), upload.column("role"), last[0].msg))
+            errors.append(row_problem(min(leaving.values()), upload.column("role"), last[0].msg))
     return planned, errors
 
 
 def import_users(actor, upload: Upload, *, filename: str = "", mail: bool = True) -> ImportResult:
-    """Validate the whole upload, then save it in one transaction, or raise ImportInvalid with
+    """Validate the whole upload, then save it in one transaction, or raise Invalid with
     every problem and save nothing."""
     planned, errors = validate(actor, upload)
     if errors:
         db.session.rollback()
-        raise ImportInvalid(sorted(errors, key=lambda e: (e.row or 0)))
+        raise Invalid(sorted(errors, key=lambda e: (e.row or 0)))
     result = ImportResult()
     for plan in planned:
         if plan.user is None:

@@ -1,5 +1,5 @@
 """The users pages (/users): list with search and filters, create, edit, send a set-password
-link, import from a spreadsheet. Thin: `auth.accounts` and `auth.sheets` do the work."""
+link, import from a spreadsheet. Thin: `accounts.accounts` and `accounts.sheets` do the work."""
 from __future__ import annotations
 
 import io
@@ -14,7 +14,10 @@ from coordinator.auth.forms import AccountForm
 from coordinator.auth.labels import ROLE_LABELS
 from coordinator.auth.models import ROLES
 from coordinator.auth.permissions import assignable_roles, can_manage_account, require
-from coordinator.spreadsheets.problems import ImportInvalid
+from coordinator.auth.scopes import scopes_of
+from coordinator.auth.services import open_sessions
+from coordinator.problems import Invalid
+from coordinator.spreadsheets.problems import as_dicts
 from coordinator.timeutil import format_local
 from coordinator.web.downloads import named
 
@@ -82,7 +85,7 @@ def create():
         user, link = accounts.create_account(_actor(), email=form.email.data, role=form.role.data,
                                              name=form.name.data or "", unit_code=form.unit_code.data,
                                              structure=form.structure.data or None, via="page")
-    except accounts.AccountInvalid as exc:
+    except Invalid as exc:
         _put_errors(form, exc.problems)
         return _list_page(form=form, status=422)
     except accounts.AccountExists:
@@ -90,7 +93,7 @@ def create():
         return _list_page(form=form, status=409)
     flash(_("Account %(email)s created. A link to choose the password has been sent to it (valid %(hours)s "
             "hours).", email=user.email, hours=LINK_HOURS), "success")
-    return redirect(url_for("auth.users.edit", user_id=user.id))
+    return redirect(url_for("accounts.users.edit", user_id=user.id))
 
 
 def _account_or_404(user_id: int):
@@ -117,21 +120,18 @@ def edit(user_id: int):
                 changes = accounts.update_account(_actor(), user, {
                     "name": form.name.data or "", "role": form.role.data, "unit_code": form.unit_code.data or "",
                     "structure": form.structure.data or "", "active": form.active.data}, via="page")
-            except accounts.AccountInvalid as exc:
+            except Invalid as exc:
                 _put_errors(form, exc.problems)
                 status = 422
             else:
                 flash(_("Account saved.") if changes else _("Nothing changed."), "success" if changes else "info")
-                return redirect(url_for("auth.users.edit", user_id=user.id))
+                return redirect(url_for("accounts.users.edit", user_id=user.id))
         else:
             status = 400
     return _edit_page(user, form, status)
 
 
 def _edit_page(user, form: AccountForm, status: int = 200, scope_errors: dict | None = None):
-    from coordinator.auth.scopes import scopes_of
-    from coordinator.auth.services import open_sessions
-
     return render_template("users/edit.html", user=user, form=form, zone=_zone(),
                            scopes=scopes_of(user) if user.role == "coordinator" else [],
                            scope_errors=scope_errors or {}, open_sessions=len(open_sessions(user))), status
@@ -149,13 +149,13 @@ def set_scope(user_id: int):
     try:
         changes = accounts.update_account(_actor(), user, {"scopes": {structure: request.form.get("unit_code", "")}},
                                           via="page")
-    except accounts.AccountInvalid as exc:
+    except Invalid as exc:
         data = {"name": user.display_name, "role": user.role, "unit_code": user.unit.code if user.unit else "",
                 "structure": user.unit.structure if user.unit else "", "active": user.active}
         form = AccountForm(roles=assignable_roles(_actor()), editing=True, data=data)
         return _edit_page(user, form, 422, {structure: [p.localized() for p in exc.problems]})
     flash(_("Account saved.") if changes else _("Nothing changed."), "success" if changes else "info")
-    return redirect(url_for("auth.users.edit", user_id=user.id))
+    return redirect(url_for("accounts.users.edit", user_id=user.id))
 
 
 @bp.post("/<int:user_id>/sessions/revoke")
@@ -165,11 +165,11 @@ def end_sessions(user_id: int):
     user = _account_or_404(user_id)
     try:
         ended = accounts.end_sessions(_actor(), user, via="page")
-    except accounts.AccountInvalid:
+    except Invalid:
         abort(403)
     flash(_("Sessions ended: %(n)s. %(email)s must sign in again in every browser.", n=ended, email=user.email),
           "success")
-    return redirect(url_for("auth.users.edit", user_id=user.id))
+    return redirect(url_for("accounts.users.edit", user_id=user.id))
 
 
 @bp.post("/<int:user_id>/link")
@@ -178,7 +178,7 @@ def send_link(user_id: int):
     user = _account_or_404(user_id)
     try:
         link = accounts.send_link(_actor(), user, via="page")
-    except accounts.AccountInvalid as exc:
+    except Invalid as exc:
         if exc.forbidden:
             abort(403)
         flash(exc.problems[0].localized(), "error")
@@ -187,7 +187,7 @@ def send_link(user_id: int):
                 "links no longer work.", email=user.email,
                 until=format_local(link.expires_at, _zone())),
               "success")
-    return redirect(url_for("auth.users.edit", user_id=user.id))
+    return redirect(url_for("accounts.users.edit", user_id=user.id))
 
 
 @bp.post("/import")
@@ -200,12 +200,12 @@ def import_users():
     try:
         rows = sheets.read_upload(upload.filename, upload.read())
         result = sheets.import_users(_actor(), rows, filename=upload.filename)
-    except ImportInvalid as exc:
-        return _list_page(import_errors=exc.as_dicts(), filename=upload.filename, status=422)
+    except Invalid as exc:
+        return _list_page(import_errors=as_dicts(exc.problems), filename=upload.filename, status=422)
     flash(_("%(file)s imported: %(created)s accounts created (each sent a link to choose its password), "
             "%(updated)s updated, %(unchanged)s unchanged.", file=upload.filename, created=result.created,
             updated=result.updated, unchanged=result.unchanged), "success")
-    return redirect(url_for("auth.users.index"))
+    return redirect(url_for("accounts.users.index"))
 
 
 @bp.get("/template.<fmt>")

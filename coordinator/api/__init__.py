@@ -1,40 +1,32 @@
 """JSON API v1. The OpenAPI document at /api/v1/openapi.json is generated from these
-blueprints and schemas by flask-smorest (apispec), never written by hand."""
+blueprints and schemas by flask-smorest (apispec), never written by hand.
+
+This module holds what every resource module builds on: `Blueprint` (which documents the error
+envelope and answers a service's `coordinator.problems.Invalid` with it), `Api`, `MAX_ID`. The
+resource modules (`units`, `events`, …) import it; `coordinator.api.setup.init_api` imports them
+and registers their blueprints (the app factory calls it).
+"""
 from __future__ import annotations
 
+from functools import wraps
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, request
+from flask import g, render_template, request
+from flask_babel import gettext as _
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from coordinator.fields import INTEGER_MAX
+from coordinator.problems import Invalid
+from coordinator.web.errors import ERROR_CODES, error_body  # the one error envelope; re-exported here
 
 API_PREFIX = "/api/v1"
 # The largest id (and page, offset) the API takes: the id columns are `Integer`. A larger number in a
 # path is answered 404 (no such route), in a body 422, in a query string 400, never a database error.
 MAX_ID = INTEGER_MAX
-
-ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "too_large",
-    422: "invalid",
-    429: "too_many_requests",
-    500: "internal_error",
-}
-
-
-def error_body(status: int, message: str, details=None, code: str | None = None) -> dict:
-    return {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message, "details": details or {}}}
 
 
 class ErrorBodySchema(ma.Schema):
@@ -46,7 +38,8 @@ class ErrorBodySchema(ma.Schema):
     details = ma.fields.Raw(required=True, metadata={
         "anyOf": [{"type": "object"}, {"type": "array", "items": {}}],
         "description": "the particulars, `{}` when there are none: the invalid fields (`{location: {field: [messages]}}` "
-                       "from the schema, `[{field, message}]` from the rules), a conflict's current state, a limit"})
+                       "from the schema; `[{field, row, message}]` from the rules, `[{row, column, message}]` from a "
+                       "spreadsheet), a conflict's current state, a limit"})
 
 
 class ErrorSchema(ma.Schema):
@@ -96,6 +89,8 @@ class Blueprint(SmorestBlueprint):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._prepare_doc_cbks.append(self._prepare_error_doc)
+        # A service's refusal is answered here, the same for every resource: views catch no Invalid.
+        self.register_error_handler(Invalid, invalid_response)
 
     def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
         if response is None and schema is None and int(status_code) >= 400:
@@ -168,9 +163,6 @@ class Api(SmorestApi):
 def _html_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error  # redirects and the like pass through untouched
-    from flask import render_template
-    from flask_babel import gettext as _
-
     messages = {
         400: _("The request could not be understood. Go back, reload the page and try again."),
         403: _("You do not have permission to see or change this."),
@@ -186,59 +178,30 @@ def _html_error(error: HTTPException):
 api = Api()
 
 
-def _api_csrf(app: Flask, blueprints) -> None:
-    """CSRF for the API: bearer-token clients are not browsers and need none; a browser calling
-    the API with its session cookie must send the page's token in an `X-CSRFToken` header. A write
-    that names nobody (no bearer token, no session or remember cookie of a signed-in person) is
-    answered 401 first: there is no session to forge, and the client needs to know it must
-    authenticate, not that it lacks a CSRF token."""
-    from flask_login import current_user
-    from flask_wtf.csrf import CSRFError, validate_csrf
+# --- a service's refusal: coordinator.problems.Invalid ----------------------------------------------
 
-    from coordinator.extensions import csrf
-
-    for blp in blueprints:
-        csrf.exempt(blp)
-
-    @app.before_request
-    def _check_api_csrf():
-        if not request.path.startswith(API_PREFIX + "/") or request.method in ("GET", "HEAD", "OPTIONS"):
-            return None
-        if request.headers.get("Authorization", "").lower().startswith("bearer "):
-            return None
-        if not current_user.is_authenticated:
-            # The same 401 as the views' (auth.setup's unauthorized handler: the envelope, WWW-Authenticate).
-            app.login_manager.unauthorized()
-        try:
-            validate_csrf(request.headers.get("X-CSRFToken"))
-        except (CSRFError, Exception) as exc:  # ValidationError from wtforms: missing or wrong token
-            return error_body(400, f"CSRF check failed: {exc}; send the page's token as X-CSRFToken, "
-                                   "or authenticate with a bearer token"), 400
-        return None
+# What a 422 says when the view names no words of its own (`refusal`).
+DEFAULT_REFUSAL = "nothing was saved: see details"
 
 
-def init_api(app: Flask) -> None:
-    from coordinator.api import endpoints, events, imports, registration, reminders, status, units, users
+def refusal(message: str):
+    """The words of the view's 422 when its service refuses (`Invalid`), e.g. "the endpoint was not
+    saved: see details"; `{count}` in them is the number of problems. Put it right above the `def`."""
+    def decorate(view):
+        @wraps(view)
+        def refusing(*args, **kwargs):
+            g.api_refusal = message
+            return view(*args, **kwargs)
+        return refusing
+    return decorate
 
-    api.init_app(app, spec_kwargs={
-        "info": {"description": "Coordination of nationwide tiered videoconferences. "
-                                "Authenticate with a session cookie or `Authorization: Bearer <token>` "
-                                "(`flask --app app users token EMAIL`)."},
-    })
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    api.spec.options["security"] = [{"bearerAuth": []}]
-    api.register_blueprint(units.blp, url_prefix=f"{API_PREFIX}/units")
-    api.register_blueprint(events.blp, url_prefix=f"{API_PREFIX}/events")
-    api.register_blueprint(endpoints.blp, url_prefix=API_PREFIX)
-    api.register_blueprint(imports.blp, url_prefix=f"{API_PREFIX}/events")
-    api.register_blueprint(registration.blp, url_prefix=f"{API_PREFIX}/events")
-    api.register_blueprint(reminders.blp, url_prefix=f"{API_PREFIX}/events")
-    api.register_blueprint(status.blp, url_prefix=API_PREFIX)
-    api.register_blueprint(users.blp, url_prefix=f"{API_PREFIX}/users")
-    _api_csrf(app, [units.blp, events.blp, endpoints.blp, imports.blp, registration.blp, reminders.blp, status.blp])
 
-    @app.errorhandler(500)
-    def _internal(error):
-        if request.path.startswith("/api/"):
-            return error_body(500, "internal server error"), 500
-        return error
+def invalid_response(exc: Invalid):
+    """The one answer to `Invalid` on every API blueprint: 422 with every problem in `details` and the
+    view's words (`refusal`); 403 when a right is missing (`Invalid.forbidden`), its message the
+    problems' own. Nothing was changed: the service refused before writing."""
+    details = exc.details()
+    if exc.forbidden:
+        return error_body(403, "; ".join(d["message"] for d in details), details), 403
+    message = g.get("api_refusal", DEFAULT_REFUSAL).format(count=len(details))
+    return error_body(422, message, details), 422

@@ -9,13 +9,13 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import abort
 
-from coordinator.api import MAX_ID, Blueprint
-from coordinator.events.lookup import event_or_404
+from coordinator.api import MAX_ID, Blueprint, refusal
 from coordinator.auth.permissions import authorize, require
-from coordinator.deadlines.services import RegistrationClosed
 from coordinator.endpoints import services
-from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS
+from coordinator.endpoints.models import CONTACT_ROLES, PHONE_TYPES, PROTOCOLS
 from coordinator.endpoints.phones import foreign_note, is_foreign
+from coordinator.events.lookup import event_or_404
+from coordinator.events.windows import RegistrationClosed
 from coordinator.fields import INTEGER_MAX
 from coordinator.timeutil import iso_local
 from coordinator.units.models import TIERS
@@ -29,7 +29,7 @@ class ContactSchema(ma.Schema):
     position = ma.fields.String(load_default="")
     phone = ma.fields.String(required=True, metadata={"description": "any common Vietnamese spelling in; E.164 out"})
     phone_type = ma.fields.String(dump_only=True, metadata={
-        "enum": ["mobile", "fixed", "foreign"],
+        "enum": list(PHONE_TYPES),
         "description": "foreign: not a Vietnamese number; kept, but the Vietnamese SMS sender cannot reach it"})
     sms_reachable = ma.fields.Function(lambda c: c.phone_type == "mobile" and not is_foreign(c.phone),
                                        dump_only=True, metadata={"description": "reminders and incident SMS reach it"})
@@ -188,9 +188,7 @@ def _conflict(exc: services.EndpointConflict):
           errors={"current": EndpointSchema().dump(current), "expected": exc.expected}, headers=_etag(current))
 
 
-def _problems(exc: services.EndpointInvalid):
-    abort(422, message="the endpoint was not saved: see details",
-          errors=[{"field": p.field, "message": p.localized()} for p in exc.problems])
+NOT_SAVED = "the endpoint was not saved: see details"
 
 
 def _save(event, unit, data, endpoint=None):
@@ -201,8 +199,6 @@ def _save(event, unit, data, endpoint=None):
     except services.EndpointConflict as exc:  # registered by someone else a moment ago
         abort(409, message=f"unit {unit.code} already has endpoint {exc.current.id}: "
                            f"PATCH /api/v1/endpoints/{exc.current.id}")
-    except services.EndpointInvalid as exc:
-        _problems(exc)
     except services.ScopeError:
         abort(403, message=f"unit {unit.code} is outside your scope")
     except RegistrationClosed as exc:
@@ -228,15 +224,14 @@ class EventEndpoints(MethodView):
     @blp.arguments(EndpointInput)
     @blp.response(201, EndpointSchema, headers=ETAG_HEADER)
     @blp.alt_response(409, description="the unit already has an endpoint, or registration is closed")
-    @blp.alt_response(422, description="invalid fields; details: [{field, message}]")
+    @blp.alt_response(422, description="invalid fields; details: [{field, row, message}]")
+    @refusal(NOT_SAVED)
     def post(self, data, slug):
         """Register a unit's endpoint and its contacts"""
         authorize("registration.manage")
         event = event_or_404(slug)
         try:
             unit = services.resolve_unit(event, data["unit_code"], current_user)
-        except services.EndpointInvalid as exc:
-            _problems(exc)
         except services.ScopeError:
             abort(403, message=f"unit {data['unit_code']} is outside your scope")
         existing = services.endpoint_of_unit(event, unit)
@@ -269,7 +264,8 @@ class EndpointById(MethodView):
     @blp.alt_response(412, schema=ConflictErrorSchema, headers=ETAG_HEADER,
                       description="If-Match names a version the endpoint is no longer at: nothing changed; "
                                   "`error.details.current` is the endpoint as it is now")
-    @blp.alt_response(422, description="invalid fields; details: [{field, message}]")
+    @blp.alt_response(422, description="invalid fields; details: [{field, row, message}]")
+    @refusal(NOT_SAVED)
     def patch(self, data, endpoint_id, if_match=None):
         """Change some fields; `contacts` and `hosted_unit_codes`, when given, replace the lists
 
@@ -285,8 +281,6 @@ class EndpointById(MethodView):
             _conflict(exc)
         except services.EndpointGone:
             abort(404, message=f"no endpoint {endpoint_id}: removed meanwhile")
-        except services.EndpointInvalid as exc:
-            _problems(exc)
         except services.ScopeError:
             abort(403, message=f"unit {endpoint.unit.code} is outside your scope")
         except RegistrationClosed as exc:

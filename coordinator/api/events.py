@@ -1,3 +1,5 @@
+"""Events: their sessions, deadlines and tiers; publishing, cancelling and moving a session (with a
+dry run); invitations per session; copying another event's registrations."""
 from __future__ import annotations
 
 import marshmallow as ma
@@ -6,12 +8,16 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import abort
 
-from coordinator.api import Blueprint
+from coordinator.api import Blueprint, refusal
 from coordinator.api.waiting import RetryingSchema, WaitingSchema, retrying_facts, waiting_facts
 from coordinator.auth.permissions import require
+from coordinator.endpoints import copying
 from coordinator.events import services
+from coordinator.events.lookup import event_or_404
 from coordinator.events.models import SESSION_KINDS
 from coordinator.events.models import STATUSES as EVENT_STATUSES
+from coordinator.invitations.services import counts, retrying
+from coordinator.outbox.services import status_counts
 from coordinator.timeutil import from_local, iso_local
 
 blp = Blueprint("api_events", __name__, description="Events, their sessions, deadlines and tiers")
@@ -85,16 +91,7 @@ class EventBySlug(MethodView):
     @blp.response(200, EventSchema)
     def get(self, slug):
         """One event with its sessions (times in the event's zone), deadlines and tier roles"""
-        event = services.get_event(slug)
-        if event is None:
-            abort(404, message=f"no event {slug!r}")
-        return event
-
-
-def _event(slug):
-    from coordinator.events.lookup import event_or_404
-
-    return event_or_404(slug)
+        return event_or_404(slug)
 
 
 class PublishResult(EventSchema):
@@ -131,20 +128,17 @@ def _consequences(result, event) -> dict:
     return _CONSEQUENCES.dump({**result.__dict__, "tz": event.timezone})
 
 
+NOTHING_CHANGED = "nothing was changed: see details"
+
+
 def _change_status(slug, change):
     """Publish or cancel: 409 when the event's status does not allow it (or its structure has no
     units loaded); the event with its invitation counts per session kind otherwise."""
-    from coordinator.events.plans import PlanInvalid
-    from coordinator.invitations.services import counts
-
-    event = _event(slug)
+    event = event_or_404(slug)
     try:
         change(event)
     except services.EventStateError as exc:
         abort(409, message=str(exc))
-    except PlanInvalid as exc:
-        abort(422, message="nothing was changed: see details",
-              errors=[{"field": e.path, "message": e.localized()} for e in exc.errors])
     event.invitations = {row["session"].kind: row["counts"] for row in counts(event)}
     return event
 
@@ -158,13 +152,14 @@ class Publish(MethodView):
                   description="the event as published (PublishResult); with dry_run=true, what publishing would send "
                               "(Consequences)")
     @blp.alt_response(409, description="the event is cancelled or finished, or its structure has no units loaded")
+    @refusal(NOTHING_CHANGED)
     def post(self, query, slug):
         """Publish a draft event: every contact with an email gets one invitation per session.
         Publishing a published event changes nothing. With `dry_run=true`: what publishing would
         send (`Consequences`: invitations per session kind, recipients, reminders, the first
         reminder's time), nothing changed."""
         if query["dry_run"]:
-            event = _event(slug)
+            event = event_or_404(slug)
             try:
                 return jsonify(_consequences(services.preview_publish(event), event))
             except services.EventStateError as exc:
@@ -180,6 +175,7 @@ class Cancel(MethodView):
     @blp.response(200, PublishResult)
     @blp.alt_response(409, description="the event is finished")
     @blp.alt_response(422, description="no reason given: nothing changed")
+    @refusal(NOTHING_CHANGED)
     def post(self, data, slug):
         """Cancel the event: every invitation sent is withdrawn (METHOD:CANCEL, STATUS:CANCELLED)."""
         return _change_status(slug, lambda event: services.cancel(event, actor=current_user, reason=data["reason"]))
@@ -211,13 +207,12 @@ class SessionByKind(MethodView):
     @blp.alt_response(404, description="no such event or session")
     @blp.alt_response(409, description="the event is cancelled or finished")
     @blp.alt_response(422, description="the end is not after the start")
+    @refusal("the session was not changed: see details")
     def patch(self, data, query, slug, kind):
         """Move a session (time or place). A change raises its SEQUENCE and sends everyone
         concerned an updated invitation. With `dry_run=true`: how many updates it would send
         (`Consequences`), nothing changed."""
-        from coordinator.events.plans import PlanInvalid
-
-        event = _event(slug)
+        event = event_or_404(slug)
         if event.session(kind) is None:
             abort(404, message=f"event {slug!r} has no session {kind!r}")
         try:
@@ -230,9 +225,6 @@ class SessionByKind(MethodView):
                 ends_at=_aware(data.get("ends_at"), event.timezone), location=data.get("location"), actor=current_user)))
         except services.EventStateError as exc:
             abort(409, message=str(exc))
-        except PlanInvalid as exc:
-            abort(422, message="the session was not changed: see details",
-                  errors=[{"field": e.path, "message": e.localized()} for e in exc.errors])
 
 
 class InvitationCounts(ma.Schema):
@@ -267,10 +259,7 @@ class Invitations(MethodView):
     @blp.response(200, InvitationReport)
     def get(self, slug):
         """Invitations per session: current, pending, failed, withdrawn"""
-        from coordinator.invitations.services import counts, retrying
-        from coordinator.outbox.services import status_counts
-
-        event = _event(slug)
+        event = event_or_404(slug)
         retry = retrying(event)
         sessions = [{**row, "retrying": retrying_facts(retry[row["session"].id], event.timezone)} for row in counts(event)]
         return {"status": event.status, "sessions": sessions, "outbox": status_counts(event.id, "email"),
@@ -316,9 +305,7 @@ class CopyRegistrations(MethodView):
         safely (no counterpart, divided, merged into a unit that already gets one) are listed in
         `review`, never dropped silently. Copying twice copies nothing more. With `dry_run=true`:
         the same answer, nothing changed."""
-        from coordinator.endpoints import copying
-
-        target, source = _event(slug), _event(data["source"])
+        target, source = event_or_404(slug), event_or_404(data["source"])
         try:
             plan = copying.plan_copy(source, target) if query["dry_run"] else \
                 copying.copy_registrations(source, target, actor=current_user)

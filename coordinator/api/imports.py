@@ -1,6 +1,6 @@
 """Spreadsheet import through the API: the same all-or-nothing import as the upload page.
 
-CSRF: every API blueprint is exempt from Flask-WTF's form check (coordinator.api._api_csrf);
+CSRF: every API blueprint is exempt from Flask-WTF's form check (coordinator.api.setup._api_csrf);
 a bearer-token client needs no token, a browser using its session cookie sends the page's token
 in `X-CSRFToken`.
 """
@@ -9,14 +9,14 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import abort
 from flask_smorest.fields import Upload
 
-from coordinator.api import Blueprint
+from coordinator.api import Blueprint, refusal
 from coordinator.auth.permissions import require
-from coordinator.events.services import get_event
-from coordinator.messages import N_, Message
+from coordinator.events.lookup import event_or_404
 from coordinator.imports import endpoints_io
+from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 
 blp = Blueprint("api_imports", __name__, description="Spreadsheet import of endpoints and contacts")
 
@@ -44,6 +44,8 @@ class RowErrorSchema(ma.Schema):
     row = ma.fields.Integer(allow_none=True, metadata={"description": "row number as the spreadsheet shows it "
                                                                       "(header = 1); null for the whole file"})
     column = ma.fields.String(allow_none=True, metadata={"description": "the column's header in the template"})
+    letter = ma.fields.String(metadata={"description": "the column's letter in the file (A, B, …, AA), when the "
+                                                       "problem is in a column the file has"})
     message = ma.fields.String()
 
 
@@ -57,6 +59,15 @@ class ImportErrorSchema(ma.Schema):
     error = ma.fields.Nested(ImportErrorBodySchema)
 
 
+# The 422 of an import (coordinator.api.invalid_response renders its details).
+NOTHING_IMPORTED = "nothing imported: {count} problem(s), see details"
+
+
+def no_file() -> Invalid:
+    """The refusal of an upload without its file."""
+    return Invalid(Problem(None, Message(N_("no file: send the spreadsheet as the multipart field 'file'"))))
+
+
 @blp.route("/<slug>/endpoints/import")
 class EndpointImport(MethodView):
     decorators = [require("registration.manage")]
@@ -65,6 +76,7 @@ class EndpointImport(MethodView):
     @blp.response(200, ImportResultSchema)
     @blp.alt_response(422, schema=ImportErrorSchema,
                       description="Nothing saved; `error.details` lists every problem as {row, column, message}")
+    @refusal(NOTHING_IMPORTED)
     def post(self, files, slug):
         """Import endpoints and contacts from a spreadsheet (multipart field `file`)
 
@@ -73,18 +85,11 @@ class EndpointImport(MethodView):
         file again reports everything unchanged. A coordinator may only name units of its subtree.
         Counts are over endpoints and contacts together, and per kind.
         """
-        event = get_event(slug)
-        if event is None:
-            abort(404, message=f"no event {slug!r}")
+        event = event_or_404(slug)
         upload = files.get("file")
-        try:
-            if upload is None or not upload.filename:
-                raise endpoints_io.ImportInvalid([endpoints_io.RowError(None, None, Message(
-                    N_("no file: send the spreadsheet as the multipart field 'file'")))])
-            rows = endpoints_io.read_rows(upload.filename, upload.read())
-            result = endpoints_io.import_endpoints(event, current_user._get_current_object(), rows,
-                                                   filename=upload.filename)
-        except endpoints_io.ImportInvalid as exc:
-            abort(422, message=f"nothing imported: {len(exc.errors)} problem(s), see details",
-                  errors=exc.as_dicts())
+        if upload is None or not upload.filename:
+            raise no_file()
+        rows = endpoints_io.read_rows(upload.filename, upload.read())
+        result = endpoints_io.import_endpoints(event, current_user._get_current_object(), rows,
+                                               filename=upload.filename)
         return result.as_dict()

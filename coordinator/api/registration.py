@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import abort
 
 from coordinator.api import Blueprint
 from coordinator.auth.permissions import require
+from coordinator.events.lookup import event_or_404
 from coordinator.events.models import DEADLINE_KINDS
-from coordinator.events.services import get_event
 from coordinator.reports import services
 from coordinator.timeutil import iso_local
 from coordinator.units.models import TIERS
@@ -77,9 +76,7 @@ class RegistrationProgress(MethodView):
     @blp.response(200, RegistrationProgressSchema)
     def get(self, slug):
         """Registration progress per province: endpoints per tier, contacts, deadlines (organizers, operators)"""
-        event = get_event(slug)
-        if event is None:
-            abort(404, message=f"no event {slug!r}")
+        event = event_or_404(slug)
         progress = services.province_progress(event)
         return {"event": event.slug, "central": progress.central, "provinces": progress.provinces,
                 "totals": progress.totals, "units_loaded": progress.units_loaded}

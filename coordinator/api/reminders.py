@@ -6,31 +6,27 @@ from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import abort
 
-from coordinator.api import MAX_ID, Blueprint
+from coordinator.api import MAX_ID, Blueprint, refusal
 from coordinator.api.waiting import WaitingSchema, waiting_facts
 from coordinator.auth.permissions import require
-from coordinator.outbox.waiting import explain
-from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS
+from coordinator.events import reminder_texts as placeholders
+from coordinator.events.lookup import event_or_404
+from coordinator.events.models import REMINDER_ANCHORS, REMINDER_AUDIENCES, REMINDER_CHANNELS
+from coordinator.outbox import services as outbox
 from coordinator.outbox.models import CHANNELS, STATUSES
+from coordinator.outbox.waiting import explain
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
-from coordinator.reminders import templates as placeholders
 from coordinator.sms.encoding import cost
 from coordinator.timeutil import iso_local
 
 blp = Blueprint("api_reminders", __name__, description="Reminder rules, and the messages an event has sent")
 
 
-def _event(slug):
-    from coordinator.events.lookup import event_or_404
-
-    return event_or_404(slug)
-
-
-# What the rules check (reminders.rules, reminders.templates), documented rather than validated
-# twice, so that their 422 ({field: message}) stays the one answer: the anchor must also be one of
+# What the rules check (reminders.rules, events.reminder_texts), documented rather than validated
+# twice, so that their 422 ([{field, row, message}]) stays the one answer: the anchor must also be one of
 # the event's sessions or deadlines, a placeholder one of its anchor's kind.
-ANCHOR = {"enum": list(rule_service.ANCHORS), "example": "session:main",
+ANCHOR = {"enum": list(REMINDER_ANCHORS), "example": "session:main",
           "description": "session:<kind> or deadline:<kind>, of a session or deadline the event has"}
 OFFSET = {"minimum": -rule_service.MAX_OFFSET_SECONDS, "maximum": rule_service.MAX_OFFSET_SECONDS, "example": -86400,
           "description": "from the anchor; negative = before (-86400: one day before); within 90 days"}
@@ -104,9 +100,7 @@ def _planned(event, rule_id=None):
     return out
 
 
-def _invalid(exc: rule_service.RuleInvalid):
-    abort(422, message="the reminder was not saved: see details",
-          errors={field: message.localized() for field, message in exc.errors.items()})
+NOT_SAVED = "the reminder was not saved: see details"
 
 
 @blp.route("/<slug>/reminders")
@@ -115,24 +109,22 @@ class Reminders(MethodView):
     @blp.response(200, RuleList)
     def get(self, slug):
         """The event's reminder rules, in fire-time order, with when each fires (or fired) and a sample text"""
-        return {"items": _planned(_event(slug))}
+        return {"items": _planned(event_or_404(slug))}
 
     @require("events.manage")
     @blp.arguments(RuleSchema)
     @blp.response(201, PlannedSchema)
     @blp.alt_response(422, description="invalid: the details name each field")
+    @refusal(NOT_SAVED)
     def post(self, data, slug):
         """Add a reminder rule"""
-        event = _event(slug)
-        try:
-            rule = rule_service.create_rule(event, data, actor=current_user)
-        except rule_service.RuleInvalid as exc:
-            _invalid(exc)
+        event = event_or_404(slug)
+        rule = rule_service.create_rule(event, data, actor=current_user)
         return _planned(event, rule.id)[0]
 
 
 def _rule(slug, rule_id):
-    event = _event(slug)
+    event = event_or_404(slug)
     rule = next((r for r in event.reminder_rules if r.id == rule_id), None)
     if rule is None:
         abort(404, message=f"event {slug!r} has no reminder {rule_id}")
@@ -152,13 +144,11 @@ class ReminderById(MethodView):
     @blp.arguments(RulePatch)
     @blp.response(200, PlannedSchema)
     @blp.alt_response(422, description="invalid: the details name each field")
+    @refusal(NOT_SAVED)
     def patch(self, data, slug, rule_id):
         """Change a reminder rule (a new offset or anchor time fires it again for the new time)"""
         event, rule = _rule(slug, rule_id)
-        try:
-            rule_service.update_rule(rule, data, actor=current_user)
-        except rule_service.RuleInvalid as exc:
-            _invalid(exc)
+        rule_service.update_rule(rule, data, actor=current_user)
         return _planned(event, rule.id)[0]
 
     @require("events.manage")
@@ -215,9 +205,7 @@ class Messages(MethodView):
     @blp.response(200, MessageList)
     def get(self, query, slug):
         """The event's emails and SMS, newest first, with counts per status"""
-        from coordinator.outbox import services as outbox
-
-        event = _event(slug)
+        event = event_or_404(slug)
         items, total = outbox.list_messages(event_id=event.id, channel=query.get("channel"),
                                             status=query.get("status"), limit=query["limit"], offset=query["offset"])
         return {"items": items, "total": total, "counts": outbox.status_counts(event.id, query.get("channel")),

@@ -3,7 +3,6 @@ other systems. A coordinator sees only its province (other units: 404)."""
 from __future__ import annotations
 
 import marshmallow as ma
-from sqlalchemy import func
 from flask import request
 from flask.views import MethodView
 from flask_login import current_user
@@ -17,8 +16,9 @@ from coordinator.events.models import SESSION_KINDS
 from coordinator.extensions import db
 from coordinator.status import services as status
 from coordinator.status.labels import CAUSE_LABELS, LAYER_LABELS, label
-from coordinator.status.models import INCIDENT_CAUSES, STATES
-from coordinator.timeutil import iso_local
+from coordinator.status.models import CONFIRMATION_CHANNELS, INCIDENT_CAUSES, PROBE_LAYERS, STATES
+from coordinator.status.rule import REACHABILITY
+from coordinator.timeutil import iso_local, utcnow
 from coordinator.units.models import TIERS
 from coordinator.units.services import get_unit
 from coordinator.events.lookup import event_or_404
@@ -75,7 +75,7 @@ class Probe(ma.Schema):
     at = ma.fields.Function(lambda s: iso_local(s.probed_at, s.session_tz) if s.probed_at else None)
     state = ma.fields.String(attribute="probe_state")
     layer = ma.fields.String(attribute="probe_layer", metadata={
-        "description": "ok, dns, timeout, refused, sip_error, http_error, tls, network"})
+        "enum": list(PROBE_LAYERS), "description": "where the probe stopped: ok (it answered), or what failed"})
     code = ma.fields.Integer(attribute="probe_code", allow_none=True)
     rtt_ms = ma.fields.Float(attribute="probe_rtt_ms", allow_none=True)
     target = ma.fields.String(attribute="probe_target")
@@ -100,7 +100,7 @@ class Observation(Check):
 
 class Readiness(ma.Schema):
     at = ma.fields.Function(lambda s: iso_local(s.confirmed_at, s.session_tz) if s.confirmed_at else None)
-    via = ma.fields.String(attribute="confirmed_via", metadata={"enum": ["link", "sms"]})
+    via = ma.fields.String(attribute="confirmed_via", metadata={"enum": list(CONFIRMATION_CHANNELS)})
 
 
 _OBSERVATION, _READINESS = Observation(), Readiness()
@@ -124,7 +124,7 @@ class UnitEndpoint(ma.Schema):
     hold_until = ma.fields.Function(lambda r: iso_local(r["status"].hold_until, r["status"].session_tz)
                                     if r["status"] and r["status"].hold_until else None)
     reachability = ma.fields.Function(lambda r: status.reachability(r["status"].probe_state if r["status"] else ""),
-                                      metadata={"enum": ["reachable", "degraded", "unreachable", "unknown"]})
+                                      metadata={"enum": list(REACHABILITY.values())})
     observation = ma.fields.Function(lambda r: _OBSERVATION.dump(r["status"]) if r["status"] and r["status"].checked_at
                                      else None)
     readiness = ma.fields.Function(lambda r: _READINESS.dump(r["status"]) if r["status"] and r["status"].confirmed_at
@@ -303,22 +303,11 @@ class EventChecks(MethodView):
     def post(self, data, slug):
         """Record up to 1,000 checks at once (a province's or a monitoring system's report), all or
         none, each as POST /endpoints/<id>/checks would."""
-        from sqlalchemy import select
-
-        from coordinator.endpoints.models import Endpoint
-        from coordinator.extensions import db
-        from coordinator.status.models import Incident
-        from coordinator.units.models import Unit
-
         event = event_or_404(slug)
         session = session_for(event, data["session"])
         ids = sorted({c["endpoint_id"] for c in data["checks"]})
         scope = scope_path(current_user, event.unit_structure)
-        found = {}
-        for i in range(0, len(ids), 500):
-            found.update(dict(db.session.execute(select(Endpoint.id, Unit.path).join(Unit, Endpoint.unit_id == Unit.id)
-                                                 .where(Endpoint.id.in_(ids[i:i + 500]),
-                                                        Endpoint.event_id == event.id)).all()))
+        found = status.endpoint_paths(event, ids)
         outside = [i for i in ids if i not in found or (scope is not None and not found[i].startswith(scope))]
         if outside:
             abort(404, message=f"no endpoint {outside[0]} in this event and your scope; nothing was recorded")
@@ -326,9 +315,8 @@ class EventChecks(MethodView):
             status.record_many(event, session, data["checks"], actor=current_user)
         except status.StatusError as exc:
             abort(404, message=f"{exc}; nothing was recorded")
-        open_ = db.session.scalar(select(func.count()).select_from(Incident).where(
-            Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(ids[:1000])))
-        return {"recorded": len(data["checks"]), "session": session.kind, "incidents_open": open_}
+        return {"recorded": len(data["checks"]), "session": session.kind,
+                "incidents_open": status.open_incident_count(session, ids)}
 
 
 # --- incidents ---------------------------------------------------------------------------------------
@@ -384,8 +372,6 @@ class EventIncidents(MethodView):
     def get(self, query, slug):
         """The session's incidents, newest first, filtered and paginated on the server (a
         coordinator: its province's only)."""
-        from coordinator.timeutil import utcnow
-
         event = event_or_404(slug)
         session = session_for(event, query.get("session"))
         open_ = {"true": True, "false": False, "all": None}[query["open"]]

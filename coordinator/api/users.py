@@ -11,21 +11,16 @@ from flask_login import current_user
 from flask_smorest import abort
 from flask_smorest.fields import Upload
 
-from coordinator.api import MAX_ID, Blueprint
-from coordinator.api.imports import ImportErrorSchema
 from coordinator.accounts import accounts, sheets
-from coordinator.auth.models import ROLES
-from coordinator.auth.permissions import require
-from coordinator.extensions import csrf
-from coordinator.messages import N_, Message
-from coordinator.imports.endpoints_io import ImportInvalid, RowError
-from coordinator.timeutil import iso_local
+from coordinator.api import MAX_ID, Blueprint, refusal
+from coordinator.api.imports import NOTHING_IMPORTED, ImportErrorSchema, no_file
 from coordinator.auth import scopes as account_scopes
+from coordinator.auth.models import PURPOSES, ROLES
+from coordinator.auth.permissions import require
+from coordinator.timeutil import iso_local
 from coordinator.units.models import STRUCTURES
 
 blp = Blueprint("api_users", __name__, description="Accounts (admins; organizers for coordinators and operators)")
-# Like every API blueprint (coordinator.api._api_csrf): no form token; a browser sends X-CSRFToken.
-csrf.exempt(blp)
 
 
 class UserSchema(ma.Schema):
@@ -112,7 +107,7 @@ class UserPatch(ma.Schema):
 
 class PasswordLinkSchema(ma.Schema):
     sent_to = ma.fields.String()
-    purpose = ma.fields.String(metadata={"enum": ["set", "reset"]})
+    purpose = ma.fields.String(metadata={"enum": list(PURPOSES)})
     expires_at = ma.fields.String()
 
 
@@ -134,11 +129,8 @@ class UserImportCountsSchema(ma.Schema):
     unchanged = ma.fields.Integer()
 
 
-def _refuse(exc: accounts.AccountInvalid):
-    details = [{"field": p.field, "message": p.localized()} for p in exc.problems]
-    if exc.forbidden:
-        abort(403, message="; ".join(d["message"] for d in details if d), errors=details)
-    abort(422, message="the account was not saved: see details", errors=details)
+# The 422 of a refused change (a missing right is a 403 with the problems' own words: invalid_response).
+NOT_SAVED = "the account was not saved: see details"
 
 
 def _actor():
@@ -168,13 +160,12 @@ class Users(MethodView):
     @blp.response(201, UserDetailSchema)
     @blp.alt_response(403, description="you may not give this role")
     @blp.alt_response(409, description="an account with this email exists")
-    @blp.alt_response(422, description="invalid fields; details: [{field, message}]")
+    @blp.alt_response(422, description="invalid fields; details: [{field, row, message}]")
+    @refusal(NOT_SAVED)
     def post(self, data):
         """Create an account; it is mailed a one-time link to choose its password (72 hours)"""
         try:
             user, _link = accounts.create_account(_actor(), via="api", **data)
-        except accounts.AccountInvalid as exc:
-            _refuse(exc)
         except accounts.AccountExists as exc:
             abort(409, message=f"an account with email {exc.email} already exists")
         return user
@@ -193,14 +184,12 @@ class UserById(MethodView):
     @blp.response(200, UserDetailSchema)
     @blp.alt_response(403, description="not an account you may change, a role you may not give, your own "
                                        "role or account")
-    @blp.alt_response(422, description="invalid fields, or the last active admin; details: [{field, message}]")
+    @blp.alt_response(422, description="invalid fields, or the last active admin; details: [{field, row, message}]")
+    @refusal(NOT_SAVED)
     def patch(self, data, user_id):
         """Change the name, role, scope (unit_code, structure) or `active` of an account"""
         user = _account(user_id)
-        try:
-            accounts.update_account(_actor(), user, data, via="api")
-        except accounts.AccountInvalid as exc:
-            _refuse(exc)
+        accounts.update_account(_actor(), user, data, via="api")
         return user
 
 
@@ -209,13 +198,11 @@ class UserPasswordLink(MethodView):
     decorators = [require("users.manage")]
 
     @blp.response(202, PasswordLinkSchema)
+    @refusal(NOT_SAVED)
     def post(self, user_id):
         """Mail the account a new one-time link to choose its password (older links stop working)"""
         user = _account(user_id)
-        try:
-            link = accounts.send_link(_actor(), user, via="api")
-        except accounts.AccountInvalid as exc:
-            _refuse(exc)
+        link = accounts.send_link(_actor(), user, via="api")
         return {"sent_to": user.email, "purpose": "set" if not user.has_usable_password else "reset",
                 "expires_at": iso_local(link.expires_at, "UTC")}
 
@@ -226,16 +213,14 @@ class UserSessionsRevoke(MethodView):
 
     @blp.response(200, SessionsEndedSchema)
     @blp.alt_response(403, description="not an account you may manage")
+    @refusal(NOT_SAVED)
     def post(self, user_id):
         """End every session of the account: each browser must sign in again (audited)
 
         The account's API tokens are not sessions and keep working (disable the account, with
         PATCH `active: false`, to revoke those too)."""
         user = _account(user_id)
-        try:
-            ended = accounts.end_sessions(_actor(), user, via="api")
-        except accounts.AccountInvalid as exc:
-            _refuse(exc)
+        ended = accounts.end_sessions(_actor(), user, via="api")
         return {"sessions_ended": ended}
 
 
@@ -247,6 +232,7 @@ class UserImport(MethodView):
     @blp.response(200, UserImportCountsSchema)
     @blp.alt_response(422, schema=ImportErrorSchema,
                       description="Nothing saved; `error.details` lists every problem as {row, column, message}")
+    @refusal(NOTHING_IMPORTED)
     def post(self, files):
         """Create or update accounts from a spreadsheet (multipart field `file`)
 
@@ -255,12 +241,8 @@ class UserImport(MethodView):
         unchanged. The import never disables or deletes an account.
         """
         upload = files.get("file")
-        try:
-            if upload is None or not upload.filename:
-                raise ImportInvalid([RowError(None, None, Message(
-                    N_("no file: send the spreadsheet as the multipart field 'file'")))])
-            rows = sheets.read_upload(upload.filename, upload.read())
-            result = sheets.import_users(_actor(), rows, filename=upload.filename)
-        except ImportInvalid as exc:
-            abort(422, message=f"nothing imported: {len(exc.errors)} problem(s), see details", errors=exc.as_dicts())
+        if upload is None or not upload.filename:
+            raise no_file()
+        rows = sheets.read_upload(upload.filename, upload.read())
+        result = sheets.import_users(_actor(), rows, filename=upload.filename)
         return result.as_dict()

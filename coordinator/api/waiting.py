@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import current_app
 
+from coordinator.outbox.models import CHANNELS
 from coordinator.outbox.waiting import EXPLANATIONS, Explained, waiting
 from coordinator.timeutil import iso_local
 
@@ -26,7 +27,7 @@ RetryingSchema = ma.Schema.from_dict({
     **_error_fields()}, name="RetryingSchema")
 
 WaitingSchema = ma.Schema.from_dict({
-    "channel": ma.fields.String(metadata={"enum": ["email", "sms"]}),
+    "channel": ma.fields.String(metadata={"enum": list(CHANNELS)}),
     "waiting": ma.fields.Integer(metadata={"description": "messages not sent yet (pending or being sent)"}),
     "retrying": ma.fields.Integer(metadata={"description": "of them, pending after at least one failed attempt"}),
     "since": ma.fields.String(metadata={"format": "date-time", "description": "when the oldest of them was queued"}),

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, column, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
@@ -11,11 +12,23 @@ from coordinator.text import fold
 from coordinator.timeutil import UTCDateTime, utcnow
 from coordinator.units.models import Unit
 
-ADMIN = "admin"
-ORGANIZER = "organizer"
-COORDINATOR = "coordinator"
-OPERATOR = "operator"
-ROLES = (ADMIN, ORGANIZER, COORDINATOR, OPERATOR)
+
+
+class Role(StrEnum):
+    """What an account may do (auth.permissions): an administrator everything; an organizer run the
+    events; a coordinator register the endpoints of its unit and the units below it; an operator
+    watch the endpoints and record their status."""
+
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+    COORDINATOR = "coordinator"
+    OPERATOR = "operator"
+
+
+ADMIN, ORGANIZER, COORDINATOR, OPERATOR = Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR, Role.OPERATOR
+# Plain strings, not the members: click.Choice (`users create --role`) matches an Enum member by
+# its name ("ADMIN"), not by its value.
+ROLES = tuple(role.value for role in Role)
 # The password hash of an account whose password has not been chosen yet (created with a
 # set-password link): no password matches it, and werkzeug cannot parse it as a hash.
 UNUSABLE_PASSWORD_PREFIX = "!"
@@ -23,23 +36,28 @@ UNUSABLE_PASSWORD_PREFIX = "!"
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = (CheckConstraint(column("role", String).in_(ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(255), unique=True)  # stored lower-case
+    #: Stored lower-case.
+    email: Mapped[str] = mapped_column(String(255), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    #: werkzeug's hash of the password; UNUSABLE_PASSWORD_PREFIX while none has been chosen.
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
-    # A coordinator's scope: this unit and everything below it. Other roles have none.
+    #: A coordinator's scope: this unit and everything below it. Other roles have none.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    #: A disabled account (False) cannot sign in, and its sessions and links stop working.
     active: Mapped[bool] = mapped_column(default=True)
+    #: The account's saved language ("vi" or "en") for its pages and mail; None: none saved.
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Sessions carry the epoch they were opened in (in Flask-Login's user id, so the remember-me
-    # cookie too); signing out everywhere, a new password, a new role or disabling the account
-    # moves it on, and every older session cookie stops working at its next request.
+    #: Sessions carry the epoch they were opened in (in Flask-Login's user id, so the remember-me
+    #: cookie too); signing out everywhere, a new password, a new role or disabling the account
+    #: moves it on, and every older session cookie stops working at its next request.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Email and name, lower-case and without diacritics: "nguyen van" finds "Nguyễn Văn A".
+    #: Email and name, lower-case and without diacritics: "nguyen van" finds "Nguyễn Văn A".
     search_text: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     unit: Mapped[Unit | None] = relationship()
@@ -85,13 +103,17 @@ class UserSession(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: SHA-256 (hex) of the sign-in's random id.
     sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Signed in with "remember me": the sign-in lasts REMEMBER_COOKIE_DURATION.
     remember: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # What the account's page shows to tell the sign-ins apart.
+    #: The IP address it signed in from and its browser's user agent: what the account's page shows
+    #: to tell the sign-ins apart.
     address: Mapped[str] = mapped_column(String(64), default="")
+    #: The User-Agent header at sign-in (its first 200 characters).
     user_agent: Mapped[str] = mapped_column(String(200), default="")
 
 
@@ -102,7 +124,9 @@ class ApiToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 (hex) of the token.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: What the token is for: the name given when it was created.
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -111,24 +135,32 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
-SET_PASSWORD = "set"  # a new account chooses its first password
-RESET_PASSWORD = "reset"  # "forgot password", or an administrator sent a new link
-PURPOSES = (SET_PASSWORD, RESET_PASSWORD)
+class Purpose(StrEnum):
+    """What a set-password link is for."""
+
+    SET = "set"  # a new account chooses its first password
+    RESET = "reset"  # "forgot password", or an administrator sent a new link
+
+
+SET_PASSWORD, RESET_PASSWORD = Purpose.SET, Purpose.RESET
+PURPOSES = tuple(Purpose)
 
 
 class PasswordToken(db.Model):
     """A one-time set-password link. Only the SHA-256 of its token is stored; the token itself is
-    derived from SECRET_KEY and a nonce kept with the outbox message that mails it (`auth.links`).
+    derived from SECRET_KEY and a nonce kept with the outbox message that mails it (`accounts.links`).
 
     Usable once (`used_at`), until `expires_at`, and only while it is the account's newest link:
     issuing another, using one, or disabling the account sets `revoked_at` on the others.
     """
 
     __tablename__ = "password_tokens"
-    __table_args__ = (Index("ix_password_tokens_user_open", "user_id", "used_at", "revoked_at"),)
+    __table_args__ = (Index("ix_password_tokens_user_open", "user_id", "used_at", "revoked_at"),
+                      CheckConstraint(column("purpose", String).in_(PURPOSES), name="purpose"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: SHA-256 (hex) of the link's token.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     purpose: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -148,7 +180,9 @@ class UserScope(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: The structure this scope applies in (not the account's own unit's).
     structure: Mapped[str] = mapped_column(String(8))
+    #: The unit of that structure the account is scoped to.
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
 
     unit: Mapped[Unit] = relationship()

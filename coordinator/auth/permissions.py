@@ -11,6 +11,7 @@ from flask import abort, current_app
 from flask_login import current_user
 
 from coordinator.auth.models import ADMIN, COORDINATOR, OPERATOR, ORGANIZER
+from coordinator.auth.scopes import scope_unit
 from coordinator.units.models import Unit
 
 ALL_ROLES = frozenset({ADMIN, ORGANIZER, COORDINATOR, OPERATOR})
@@ -53,8 +54,6 @@ def can(user, permission: str, unit: Unit | None = None) -> bool:
     if user.role not in PERMISSIONS[permission]:
         return False
     if unit is not None and user.role == COORDINATOR:
-        from coordinator.auth.scopes import scope_unit
-
         own = scope_unit(user, unit.structure)  # the scope in the unit's structure (auth.scopes)
         return own is not None and own.contains(unit)
     return True
@@ -87,8 +86,6 @@ def scope_path(user, structure: str | None = None) -> str | None:
     `unit_structure`; None: the account's own unit's), or None for no limit. A coordinator
     without a unit there is limited to nothing ("/nothing/")."""
     if user.role == COORDINATOR:
-        from coordinator.auth.scopes import scope_unit
-
         unit = scope_unit(user, structure)
         return unit.path if unit is not None else "/nothing/"
     return None

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from flask import g, has_request_context
 from sqlalchemy import select
 
-from coordinator.auth.models import COORDINATOR, UserScope
+from coordinator.auth.models import ADMIN, COORDINATOR, ORGANIZER, User, UserScope
 from coordinator.extensions import db
+from coordinator.units import succession
 from coordinator.units.models import STRUCTURES, Unit
 
 ASSIGNED, OWN, SUCCESSION, MISSING = "assigned", "own", "succession", "missing"
@@ -40,8 +41,6 @@ class ScopeMissing(Exception):
 
 
 def _resolve(user, structure: str) -> Scope:
-    from coordinator.units import succession
-
     own = user.unit
     if own is not None and own.structure == structure:
         return Scope(structure, own, OWN)
@@ -115,8 +114,6 @@ def assign(user, structure: str, unit: Unit | None) -> bool:
 
 def contacts_to_ask(limit: int = 5) -> list:
     """Whom a coordinator without a scope asks: active organizers, then admins."""
-    from coordinator.auth.models import ADMIN, ORGANIZER, User
-
     rows = db.session.scalars(select(User).where(User.active.is_(True), User.role.in_((ORGANIZER, ADMIN)))
                               .order_by(User.role.desc(), User.email).limit(limit))
     return list(rows)

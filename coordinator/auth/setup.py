@@ -1,13 +1,17 @@
-"""Wires Flask-Login: users from the session cookie, or from an `Authorization: Bearer` token."""
+"""Wires Flask-Login: users from the session cookie, or from an `Authorization: Bearer` token;
+and the templates' `can(permission, unit=None)`: what the signed-in user may do."""
 from __future__ import annotations
 
-from flask import Flask, g, redirect, request, url_for
-from flask_login import LoginManager
+from flask import Flask, abort, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+
+from coordinator.auth.permissions import can
+from coordinator.auth.scopes import ScopeMissing, contacts_to_ask
+from coordinator.auth.services import user_for_session, user_for_token
 
 
 def init_auth(app: Flask, login_manager: LoginManager) -> None:
-    from coordinator.auth.services import user_for_session, user_for_token
-
     login_manager.init_app(app)
     # "basic": a changed IP or browser marks the session non-fresh instead of ending it, so an
     # official on a mobile connection that changes address is not signed out mid-form.
@@ -25,7 +29,7 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
     @login_manager.request_loader
     def load_user_from_bearer(req):
         header = req.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             user = user_for_token(token.strip())
             if user is not None:
@@ -35,22 +39,17 @@ def init_auth(app: Flask, login_manager: LoginManager) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized():
-        from flask import abort
-
         if request.path.startswith("/api/"):
             abort(401, "authentication required: sign in, or send 'Authorization: Bearer <token>'")
         return redirect(url_for("auth.login", next=request.full_path))
 
-    from coordinator.auth.scopes import ScopeMissing
+    @app.context_processor
+    def permissions():
+        return {"can": lambda permission, unit=None: can(current_user, permission, unit)}
 
     @app.errorhandler(ScopeMissing)
     def _no_scope(error: ScopeMissing):
         """Never a bare 404: which unit the account lacks in this structure, and whom to ask."""
-        from flask import jsonify, render_template
-        from flask_babel import gettext as _
-
-        from coordinator.auth.scopes import contacts_to_ask
-
         scope = error.scope
         ask = contacts_to_ask()
         if request.path.startswith("/api/"):

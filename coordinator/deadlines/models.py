@@ -20,10 +20,13 @@ class DeadlineFulfilment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    #: When the unit met it; None while it has not (or no longer does: its endpoints were deleted).
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Met after the due time.
     late: Mapped[bool] = mapped_column(default=False)
-    # For document requests: the unit's focal contact for the dossier.
+    #: For document requests: the unit's focal contact for the dossier, and their phone (E.164).
     contact_name: Mapped[str] = mapped_column(String(200), default="")
+    #: See contact_name.
     contact_phone: Mapped[str] = mapped_column(String(20), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,43 +1,21 @@
-"""Deadlines: per-unit fulfilment, the registration window (open / late / closed), closing and reopening."""
+"""Deadlines: per-unit fulfilment (each kind's rule: `kinds.py`), closing and reopening. The
+registration window (open / late / closed) lives in `events.windows`; its names are re-exported here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from coordinator.audit import services as audit
+from coordinator.deadlines.kinds import kind_of
 from coordinator.deadlines.models import DeadlineFulfilment
-from coordinator.events.models import CANCELLED, FINISHED, Deadline, Event
+from coordinator.events.models import Deadline, Event
 from coordinator.events.windows import (CLOSED, LATE, OPEN, REGISTRATION_KINDS, RegistrationClosed,  # noqa: F401
                                        Window, ensure_open, registration_window)
 from coordinator.extensions import db
-from coordinator.messages import N_, Message
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
-
-def _units_meeting(event: Event, kind: str, among: set[int], now: datetime) -> dict[int, datetime]:
-    """Which of `among` meet a registration deadline of `kind`, and since when, from the data
-    itself: `endpoints` by an endpoint of their own (since its creation) or by attending at
-    another's, `focal_contacts` by a technical contact on their endpoint (since the first one's)."""
-    from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
-
-    # A few units: ask about them; thousands (an import): one pass over the event is cheaper.
-    narrow = (lambda column: column.in_(among)) if len(among) <= 500 else (lambda column: True)
-    found: dict[int, datetime] = {}
-    if kind == "endpoints":
-        found.update(db.session.execute(select(Endpoint.unit_id, Endpoint.created_at).where(
-            Endpoint.event_id == event.id, narrow(Endpoint.unit_id))).all())
-        for unit_id, host_created in db.session.execute(
-                select(HostedUnit.unit_id, Endpoint.created_at).join(Endpoint, HostedUnit.endpoint_id == Endpoint.id)
-                .where(HostedUnit.event_id == event.id, narrow(HostedUnit.unit_id))):
-            found.setdefault(unit_id, host_created)
-    else:
-        found.update(db.session.execute(select(Endpoint.unit_id, func.min(Contact.created_at)).join(Contact).where(
-            Endpoint.event_id == event.id, Contact.role == "technical", narrow(Endpoint.unit_id))
-            .group_by(Endpoint.unit_id)).all())
-    return {unit_id: at or now for unit_id, at in found.items() if unit_id in among}
 
 
 def refresh(event: Event, units: Iterable[Unit], now: datetime | None = None) -> None:
@@ -67,12 +45,8 @@ def refresh_deadline(event: Event, deadline: Deadline, now: datetime | None = No
 
 
 def _refresh_deadline(event: Event, deadline: Deadline, concerned: set[int], now: datetime) -> None:
-    if deadline.kind == "documents":
-        from coordinator.documents.services import is_complete
-
-        met = {unit_id: now for unit_id in concerned if is_complete(deadline, unit_id)}
-    else:
-        met = _units_meeting(event, deadline.kind, concerned, now)
+    kind = kind_of(deadline)  # its fulfilment rule (coordinator.deadlines.kinds)
+    met = kind.met(event, deadline, concerned, now)
     stmt = select(DeadlineFulfilment.id, DeadlineFulfilment.unit_id, DeadlineFulfilment.fulfilled_at).where(
         DeadlineFulfilment.deadline_id == deadline.id)
     if len(concerned) <= 500:
@@ -83,8 +57,8 @@ def _refresh_deadline(event: Event, deadline: Deadline, concerned: set[int], now
     for unit_id in concerned:
         row = stored.get(unit_id)
         at = met.get(unit_id)
-        if at is not None and deadline.kind == "documents" and row is not None and row.fulfilled_at is not None:
-            at = row.fulfilled_at  # a dossier stays complete since it was completed
+        if at is not None and kind.keeps_first and row is not None and row.fulfilled_at is not None:
+            at = row.fulfilled_at  # e.g. a dossier stays complete since it was completed
         if at is not None and row is None:
             inserts.append({"deadline_id": deadline.id, "unit_id": unit_id, "fulfilled_at": at, "late": at > due,
                             "contact_name": "", "contact_phone": "", "updated_at": now})

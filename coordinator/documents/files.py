@@ -1,7 +1,9 @@
 """The files of document requests: what an upload may be (extension, content matching it, size),
 its bytes stored under `<instance>/uploads/<key[:2]>/<key>` (written to a temporary file and moved
 into place atomically, hashed on the way), file and folder names cleaned (diacritics kept, what
-Windows or a ZIP cannot hold removed), and the refusal that says which rule failed.
+Windows or a ZIP cannot hold removed), and the refusal that says which rule failed (`refuse`:
+a `coordinator.problems.Invalid` whose problem's field is "file", "slot", "contact_name",
+"contact_phone", or "" for the request as a whole).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import BinaryIO
 from flask import current_app
 
 from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 from coordinator.text import nfc
 
 log = logging.getLogger(__name__)
@@ -62,29 +65,9 @@ _WINDOWS_ILLEGAL = re.compile(r'[\\/:*?"<>|]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
-@dataclass
-class Problem:
-    field: str  # "file", "slot", "contact_name", "contact_phone", or "" for the request as a whole
-    msg: Message
-
-    def localized(self) -> str:
-        return self.msg.localized()
-
-
-class DocumentRefused(Exception):
-    """Nothing was saved; `problems` say which rule failed."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("; ".join(f"{p.field}: {p.msg}" if p.field else str(p.msg) for p in problems))
-
-    @property
-    def msg(self) -> Message:
-        return self.problems[0].msg
-
-
-def refuse(field_name: str, template: str, **params) -> DocumentRefused:
-    return DocumentRefused([Problem(field_name, Message(template, params))])
+def refuse(field_name: str, template: str, **params) -> Invalid:
+    """The refusal to raise: nothing was saved, the problem says which rule failed."""
+    return Invalid(Problem(field_name, Message(template, params)))
 
 
 # --- storage ---------------------------------------------------------------------------------------
@@ -120,7 +103,7 @@ class Stored:
 
 def store(stream: BinaryIO, display_name: str, ext: str) -> Stored:
     """Copy `stream` to its final place, checking size and type on the way; raises
-    DocumentRefused with nothing left on disk."""
+    Invalid with nothing left on disk."""
     key = uuid.uuid4().hex
     final = file_path(key)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,17 @@ class DocumentFile(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     deadline_id: Mapped[int] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
-    slot: Mapped[int] = mapped_column(default=0)  # which of the deadline's required_files it answers
+    #: Which of the deadline's required_files it answers (an index into that list).
+    slot: Mapped[int] = mapped_column(default=0)
+    #: The name the official gave the file, diacritics included.
     filename: Mapped[str] = mapped_column(String(255))
+    #: The MIME type, from the file's extension.
     content_type: Mapped[str] = mapped_column(String(100))
+    #: In bytes.
     size: Mapped[int] = mapped_column()
+    #: Of the stored bytes (hex).
     sha256: Mapped[str] = mapped_column(String(64))
+    #: A random name of the file under instance/uploads/ (never the official's filename).
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

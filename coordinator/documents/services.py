@@ -3,7 +3,8 @@ focal contact, and the organizer downloads everything as one ZIP with an index s
 
 Callable without a request. Every write checks the actor's scope (a coordinator: its unit's
 subtree), the request's window (late uploads accepted and marked late until the organizer
-closes it), records an audit entry and refreshes the unit's fulfilment, in one transaction.
+closes it), records an audit entry and sends `documents_changed` (the unit's deadline fulfilment
+follows), in one transaction.
 
 The bytes and names of files are `files.py`'s, the organizer's ZIP `archive.py`'s. Bytes a change
 makes obsolete (a replaced or deleted file) are removed only after the database commit succeeded,
@@ -20,14 +21,15 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from coordinator import signals
 from coordinator.audit import services as audit
 from coordinator.auth.permissions import can, scope_path
 from coordinator.auth.scopes import scope_unit
 from coordinator.events.labels import STATUS_LABELS
 from coordinator.deadlines import services as deadlines
 from coordinator.deadlines.models import DeadlineFulfilment
-from coordinator.documents.files import (CONTENT_TYPES, DocumentRefused, Problem, clean_filename, file_path, refuse,
-                                         remove_bytes, split_name, store)
+from coordinator.documents.files import (CONTENT_TYPES, clean_filename, file_path, refuse, remove_bytes, split_name,
+                                         store)
 from coordinator.documents.models import DocumentFile
 from coordinator.endpoints.phones import PhoneError, national, parse_phone
 from coordinator.endpoints.services import ScopeError
@@ -35,11 +37,12 @@ from coordinator.events.models import CANCELLED, FINISHED, Deadline, Event
 from coordinator.extensions import db
 from coordinator.fields import clean_text, rule
 from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 from coordinator.text import nfc
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 
-__all__ = ["ScopeError", "DocumentRefused", "upload", "set_contact", "delete", "list_for", "units_for",
+__all__ = ["ScopeError", "upload", "set_contact", "delete", "list_for", "units_for",
            "is_complete", "get_file", "unit_statuses"]
 
 
@@ -90,7 +93,7 @@ def upload(deadline: Deadline, unit: Unit, slot, filename: str, stream: BinaryIO
            replaces: DocumentFile | None = None) -> DocumentFile:
     """Store one file for `unit` in slot `slot` of `deadline`. A file of the same name for the
     same unit is replaced, as is `replaces` (the official's "replace" button). Raises
-    ScopeError or DocumentRefused (nothing saved, nothing left on disk)."""
+    ScopeError or Invalid (nothing saved, nothing left on disk)."""
     event = _check_request(deadline, unit, actor)
     index, spec = _slot_spec(deadline, slot)
     if replaces is not None and (replaces.deadline_id != deadline.id or replaces.unit_id != unit.id):
@@ -125,7 +128,7 @@ def upload(deadline: Deadline, unit: Unit, slot, filename: str, stream: BinaryIO
         record.size, record.sha256, record.storage_key = stored.size, stored.sha256, stored.key
         record.uploaded_at, record.uploaded_by_id = utcnow(), getattr(actor, "id", None)
         db.session.flush()
-        deadlines.refresh(event, [unit])
+        signals.documents_changed.send(event, units=[unit])  # the unit's dossier may be complete now
         audit.record("document.replace" if previous is not None else "document.upload", "document_file", record.id,
                      actor=actor, event=event.slug, deadline=deadline.id, unit=unit.code, slot=index,
                      filename=name, size=stored.size, sha256=stored.sha256, late=record.uploaded_at > deadline.due_at)
@@ -153,7 +156,7 @@ def delete(file: DocumentFile, actor) -> None:
     try:
         db.session.delete(file)
         db.session.flush()
-        deadlines.refresh(event, [unit])
+        signals.documents_changed.send(event, units=[unit])
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -176,7 +179,7 @@ def set_contact(deadline: Deadline, unit: Unit, name: str, phone_raw: str, actor
     except PhoneError as exc:
         problems.append(Problem("contact_phone", exc.msg))
     if problems:
-        raise DocumentRefused(problems)
+        raise Invalid(problems)
     row = db.session.scalar(select(DeadlineFulfilment).where(
         DeadlineFulfilment.deadline_id == deadline.id, DeadlineFulfilment.unit_id == unit.id))
     if row is None:
@@ -184,7 +187,7 @@ def set_contact(deadline: Deadline, unit: Unit, name: str, phone_raw: str, actor
         db.session.add(row)
     row.contact_name, row.contact_phone = name, phone.e164
     db.session.flush()
-    deadlines.refresh(event, [unit])
+    signals.documents_changed.send(event, units=[unit])
     audit.record("document.contact", "deadline", deadline.id, actor=actor, event=event.slug, unit=unit.code,
                  name=name, phone=phone.e164)
     db.session.commit()

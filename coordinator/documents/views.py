@@ -20,6 +20,7 @@ from coordinator.documents.models import DocumentFile
 from coordinator.events.labels import TIER_LABELS
 from coordinator.events.models import Deadline
 from coordinator.extensions import db
+from coordinator.problems import Invalid
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
 from coordinator.web.views import safe_next
@@ -175,7 +176,7 @@ def upload(slug: str, deadline_id: int, code: str):
                                  replaces=replaces)
     except services.ScopeError:
         abort(404)
-    except services.DocumentRefused as exc:
+    except Invalid as exc:
         return _rerender(event, deadline, unit, {key: [p.localized() for p in exc.problems]})
     flash(_("%(name)s uploaded for %(unit)s.", name=record.filename, unit=unit.name), "success")
     return _after_write(event, deadline, unit)
@@ -192,7 +193,7 @@ def contact(slug: str, deadline_id: int, code: str):
         services.set_contact(deadline, unit, name, phone, current_user)
     except services.ScopeError:
         abort(404)
-    except services.DocumentRefused as exc:
+    except Invalid as exc:
         errors: dict = {}
         for p in exc.problems:
             errors.setdefault((unit.id, p.field or "contact_phone"), []).append(p.localized())
@@ -211,7 +212,7 @@ def delete(slug: str, file_id: int):
         services.delete(file, current_user)
     except services.ScopeError:
         abort(404)
-    except services.DocumentRefused as exc:
+    except Invalid as exc:
         return _rerender(event, deadline, unit, {(unit.id, f"file-{file_id}"): [p.localized() for p in exc.problems]})
     flash(_("%(name)s deleted.", name=name), "success")
     return _after_write(event, deadline, unit)

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from coordinator import signals
 from coordinator.audit import services as audit
-from coordinator.deadlines import services as deadlines
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
-from coordinator.endpoints.services import ENDPOINT_FIELDS, touch_registry
+from coordinator.endpoints.rules import ENDPOINT_FIELDS
+from coordinator.endpoints.services import touch_registry
 from coordinator.events.models import Event
 from coordinator.extensions import db
-from coordinator.invitations import services as invitations
 from coordinator.messages import N_, Message
 from coordinator.units import succession
 from coordinator.units.models import Unit
@@ -192,8 +192,8 @@ def copy_registrations(source: Event, target: Event, *, actor) -> CopyPlan:
         touch_registry(target.id)
         units = {e.unit_id: e.unit for e in created}
         units.update({h.unit_id: h.unit for e in created for h in e.hosted})
-        deadlines.refresh(target, units.values())
-        invitations.sync_endpoints(target, [e.id for e in created])
+        # Deadline fulfilment of the units registered; invitations to the copied contacts.
+        signals.endpoints_changed.send(target, units=list(units.values()), endpoint_ids=[e.id for e in created])
     audit.record("event.copy_registrations", "event", target.id, actor=actor, event=target.slug,
                  source=source.slug, copied=len(created), contacts=plan.contacts,
                  review=len([r for r in plan.review if r.reason != ALREADY_REGISTERED]))

@@ -11,19 +11,19 @@ district (its subtree only: the 2024 structure's grouping).
 
 Reads light rows (tuples, not ORM objects) in a handful of queries whatever the size of the
 subtree, folds in Python (SQLite and PostgreSQL share no accent-folding function), and builds
-objects for the page's rows only.
+objects for the page's rows only. Which units are late is read by `coordinator.deadlines` (which
+keeps deadline fulfilment) through `register_late_units`.
 """
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 
-from coordinator.deadlines.models import DeadlineFulfilment
 from coordinator.endpoints.models import Contact, Endpoint, HostedUnit
 from coordinator.events.models import Event
 from coordinator.extensions import db
@@ -112,30 +112,28 @@ def _contacts_by_endpoint(endpoint_ids: list[int]) -> dict[int, list[tuple[str, 
     return out
 
 
-def _late_units(event: Event, units: list[_Light], now: datetime) -> dict[int, list[tuple[str, str]]]:
-    """unit id -> (kind, title) of the deadlines of its tier that it missed (due and unmet) or met late,
-    read against the deadlines as they are now."""
-    due = [d for d in event.deadlines if d.due_at is not None]
-    if not due:
-        return {}
+# Which units of the list are late is read from deadline fulfilment, which `coordinator.deadlines`
+# (above this package) keeps: it registers its reading here at app start (`register_late_units`,
+# from `coordinator.deadlines.listing`). Given the event, the ids of the listed units by tier and
+# the time, it returns unit id -> (kind, title) of each deadline of its tier missed or met late.
+LateUnits = Callable[[Event, Mapping[str, set[int]], datetime], Mapping[int, list[tuple[str, str]]]]
+_late_units: list[LateUnits] = []
+
+
+def register_late_units(fn: LateUnits) -> None:
+    """Make `fn` the reading of late units (idempotent for the same function)."""
+    if _late_units and _late_units[0] is not fn:
+        raise ValueError(f"late units are already read by {_late_units[0].__module__}")
+    _late_units[:] = [fn]
+
+
+def _late(event: Event, units: list[_Light], now: datetime) -> Mapping[int, list[tuple[str, str]]]:
+    if not _late_units:
+        raise LookupError("nothing reads late units (coordinator.wiring connects coordinator.deadlines.listing)")
     ids_by_tier: dict[str, set[int]] = defaultdict(set)
     for u in units:
         ids_by_tier[u.tier].add(u.id)
-    met: dict[tuple[int, int], datetime] = {}
-    ids = [u.id for u in units]
-    for chunk in _chunks(ids):
-        for deadline_id, unit_id, at in db.session.execute(
-                select(DeadlineFulfilment.deadline_id, DeadlineFulfilment.unit_id, DeadlineFulfilment.fulfilled_at)
-                .where(DeadlineFulfilment.deadline_id.in_([d.id for d in due]),
-                       DeadlineFulfilment.unit_id.in_(chunk), DeadlineFulfilment.fulfilled_at.is_not(None))):
-            met[(deadline_id, unit_id)] = at
-    out: dict[int, list[tuple[str, str]]] = defaultdict(list)  # (kind, title): a short label, the full title
-    for d in due:
-        for unit_id in ids_by_tier.get(d.tier, ()):
-            at = met.get((d.id, unit_id))
-            if (at is None and d.due_at < now) or (at is not None and at > d.due_at):
-                out[unit_id].append((d.kind, d.title or d.kind))
-    return out
+    return _late_units[0](event, ids_by_tier, now)
 
 
 def registration_list(event: Event, root: Unit, filters: Filters = Filters(), *, per_page: int = PER_PAGE,
@@ -163,7 +161,7 @@ def registration_list(event: Event, root: Unit, filters: Filters = Filters(), *,
             hosted_by[unit_id] = name
             hosts[eid] += 1
     contacts = _contacts_by_endpoint([e[0] for e in endpoints.values()])
-    late = _late_units(event, units, now)
+    late = _late(event, units, now)
 
     counts = {"registered": len(endpoints), "hosted": len([u for u in hosted_by if u not in endpoints]),
               "total": len(units)}

@@ -21,6 +21,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import selectinload
 
 from coordinator.endpoints.models import Endpoint, HostedUnit
+from coordinator.endpoints.rules import ENDPOINT_FIELDS
 from coordinator.extensions import db
 
 _CHUNK = 500  # ids per IN (...)
@@ -113,8 +114,6 @@ def check_version(endpoint: Endpoint | None, expected: int | Collection[int] | N
 
 def state(endpoint: Endpoint) -> tuple:
     """What a version stands for: the endpoint's fields, its contacts and its hosted units."""
-    from coordinator.endpoints.services import ENDPOINT_FIELDS
-
     return (tuple(getattr(endpoint, a) for a in ENDPOINT_FIELDS),
             sorted((c.phone, c.role, c.name, c.position, c.phone_type, c.email, c.language, c.focal)
                    for c in endpoint.contacts),

@@ -1,25 +1,27 @@
 """The provincial coordinator's pages: the units of its subtree and their endpoints, and the
-endpoint form. Organizers and operators see the same pages for any province."""
+endpoint form. Organizers and operators see the same pages for any province. Thin: the list is
+`listing.py`, the reads `queries.py`, the writes `services.py`; what higher packages show here
+(the endpoint's history, the unit's calendar feed) comes as page parts (`coordinator.web.parts`)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
-from coordinator.events.lookup import event_or_404
-from coordinator.web.views import safe_next
 from coordinator.auth.permissions import authorize, can, require, scope_path
 from coordinator.auth.scopes import require_scope, scope_unit
-from coordinator.deadlines.services import RegistrationClosed, registration_window
-from coordinator.endpoints import listing, services
+from coordinator.endpoints import copying, listing, queries, rules, services
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS, EndpointForm
+from coordinator.endpoints.locking import EndpointConflict
 from coordinator.endpoints.phones import foreign_note, national
 from coordinator.events.labels import DEADLINE_LABELS, TIER_LABELS
-from coordinator.extensions import db
-from coordinator.invitations import feeds
+from coordinator.events.lookup import event_or_404
+from coordinator.events.services import list_events
+from coordinator.events.windows import RegistrationClosed, registration_window
+from coordinator.problems import Invalid
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
+from coordinator.web.views import safe_next
 
 bp = Blueprint("endpoints", __name__, url_prefix="/events/<slug>")
 
@@ -28,8 +30,6 @@ bp = Blueprint("endpoints", __name__, url_prefix="/events/<slug>")
 def labels():
     return {"TIER_LABELS": TIER_LABELS, "PROTOCOL_LABELS": PROTOCOL_LABELS, "ROLE_LABELS": ROLE_LABELS,
             "DEADLINE_LABELS": DEADLINE_LABELS, "national_phone": national, "current_app": current_app}
-
-
 
 
 def _unit(event, code, permission="registration.view"):
@@ -51,9 +51,7 @@ def overview(slug):
         require_scope(current_user, event.unit_structure)  # no unit there: say which and whom to ask
         code = scope_unit(current_user, event.unit_structure).code
     if not code:
-        provinces = db.session.scalars(select(Unit).where(Unit.structure == event.unit_structure,
-                                                          Unit.tier == "province").order_by(Unit.code)).all()
-        return render_template("endpoints/provinces.html", event=event, provinces=provinces)
+        return render_template("endpoints/provinces.html", event=event, provinces=queries.provinces(event))
     root = _unit(event, code)
     filters = listing_filters(request.args, event.tiers)
     result = listing.registration_list(event, root, filters)
@@ -88,11 +86,11 @@ def registration_status_labels() -> dict[str, str]:
 def edit(slug, code):
     event = event_or_404(slug)
     unit = _unit(event, code)
-    endpoint = services.endpoint_of_unit(event, unit)
+    endpoint = queries.endpoint_of_unit(event, unit)
     if request.method == "POST":
         authorize("registration.manage", unit)
     form = EndpointForm(obj=None) if request.method == "POST" else EndpointForm(data=_form_data(endpoint))
-    candidates = services.may_host(event, unit, without_endpoint=True)
+    candidates = queries.may_host(event, unit, without_endpoint=True)
     form.hosted.choices = [(u.code, f"{u.code} – {u.name}") for u in candidates]
     window = registration_window(event, unit.tier)
     # The version the form was filled from (0: none yet), sent back with it: a save is refused when
@@ -101,17 +99,17 @@ def edit(slug, code):
     conflict = None
     if request.method == "POST" and form.validate_on_submit():
         data, rows = form.to_input()
-        values = services.clean_endpoint(data)
+        values = rules.clean_endpoint(data)
         expected = version if version is not None else (-1 if endpoint is not None else 0)
         try:
             saved = services.save_endpoint(event, unit, values, actor=current_user, endpoint=endpoint,
                                            expected_version=expected)
-        except services.EndpointConflict as exc:
+        except EndpointConflict as exc:
             # Nothing saved. Theirs is shown beside what was typed (kept in the form); saving again
             # now replaces theirs, knowingly.
             conflict, endpoint = exc, exc.reload()
             version = endpoint.version if endpoint is not None else 0
-        except services.EndpointInvalid as exc:
+        except Invalid as exc:
             for message in form.attach(exc.problems, rows):
                 flash(message, "error")
         except RegistrationClosed as exc:
@@ -125,12 +123,8 @@ def edit(slug, code):
             return redirect(url_for("endpoints.overview", slug=slug, unit=_province_code(unit), focus=unit.code)
                             + f"#u-{unit.code}")
     invalid = request.method == "POST" and conflict is None
-    from coordinator.history.services import history_for_endpoint
-
-    history = history_for_endpoint(endpoint.id) if endpoint is not None else []
-    return render_template("endpoints/form.html", event=event, audit_history=history,
-                           unit_feed=feeds.unit_feed_url(event, unit) if feeds.is_listed(event) else None, webcal=feeds.webcal, unit=unit, endpoint=endpoint, form=form,
-                           window=window, host=services.host_of_unit(event, unit),
+    return render_template("endpoints/form.html", event=event, unit=unit, endpoint=endpoint, form=form,
+                           window=window, host=queries.host_of_unit(event, unit),
                            may_manage=can(current_user, "registration.manage", unit),
                            invalid=invalid, version=version, conflict=conflict), \
         409 if conflict else 400 if invalid else 200
@@ -157,7 +151,7 @@ def _province_code(unit: Unit) -> str:
 def _form_data(endpoint) -> dict:
     if endpoint is None:
         return {"contacts": [{"role": "chair"}, {"role": "technical"}]}
-    data = services.as_input(endpoint)
+    data = queries.as_input(endpoint)
     data["contacts"] = [{**c, "phone": national(c["phone"])} for c in data["contacts"]]
     data["hosted"] = data.pop("hosted_unit_codes")
     return data
@@ -168,13 +162,13 @@ def _form_data(endpoint) -> dict:
 def delete(slug, code):
     event = event_or_404(slug)
     unit = _unit(event, code, "registration.manage")
-    endpoint = services.endpoint_of_unit(event, unit)
+    endpoint = queries.endpoint_of_unit(event, unit)
     if endpoint is not None:
         try:
             # The page's version when it sent one (a removal without it, from elsewhere, still works).
             services.delete_endpoint(event, endpoint, actor=current_user, expected_version=_submitted_version())
             flash(_("Endpoint removed."), "success")
-        except services.EndpointConflict as exc:
+        except EndpointConflict as exc:
             if exc.current is not None:
                 flash(_("Someone else changed this endpoint after you opened the page, so it was not removed. "
                         "It is shown below as they saved it: check it before removing it."), "error")
@@ -194,7 +188,7 @@ def attend_at_parent(slug, code):
             services.stop_attending(event, unit, actor=current_user)
         else:
             services.attend_at_parent(event, unit, actor=current_user)
-    except services.EndpointInvalid as exc:
+    except Invalid as exc:
         for problem in exc.problems:
             flash(problem.localized(), "error")
     except RegistrationClosed as exc:
@@ -209,9 +203,6 @@ def attend_at_parent(slug, code):
 def copy_registrations(slug):
     """Copy another event's registrations here: first what would be copied and what needs review
     (GET with `source`), then the copy (POST), and the list to review after it."""
-    from coordinator.endpoints import copying
-    from coordinator.events.services import list_events
-
     event = event_or_404(slug)
     sources = [e for e in list_events() if e.id != event.id]
     chosen = request.values.get("source") or ""

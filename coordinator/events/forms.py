@@ -12,7 +12,8 @@ from wtforms import (BooleanField, EmailField, FieldList, Form, FormField, Selec
 from wtforms.validators import Email, Length, Optional, ValidationError
 
 from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, TIER_LABELS
-from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE, PlanError
+from coordinator.events.plans import SLUG_MESSAGE, SLUG_RE
+from coordinator.problems import Problem
 from coordinator.timeutil import DISPLAY_FORMAT, common_timezones
 
 class LocalDateTimeField(StringField):
@@ -156,20 +157,20 @@ class EventForm(FlaskForm):
         index = {name: {plan_i: form_i for plan_i, (form_i, _) in enumerate(r)} for name, r in rows.items()}
         return data, index
 
-    def attach_errors(self, errors: list[PlanError], index: dict[str, dict[int, int]]) -> list[str]:
-        """Put each plan error next to its field; return those that belong to no field."""
+    def attach_errors(self, problems: list[Problem], index: dict[str, dict[int, int]]) -> list[str]:
+        """Put each problem of the plan next to its field (its key path); return those that belong
+        to no field."""
         leftover = []
-        for err in errors:
-            field = self._field_for(err.path, index)
+        for problem in problems:
+            path = problem.field or ""
+            field = self._field_for(path, index)
             if field is None:
-                leftover.append(f"{err.path}: {err.localized()}" if err.path else err.localized())
+                leftover.append(f"{path}: {problem.localized()}" if path else problem.localized())
             elif not field.errors:  # a field that failed to parse already says why
-                field.errors = [err.localized()]
+                field.errors = [problem.localized()]
         return leftover
 
     def _field_for(self, path: str, index):
-        import re
-
         if path.startswith("organizer."):
             return getattr(self, "organizer_" + path.split(".", 1)[1], None)
         m = re.match(r"^(tiers|sessions|deadlines)\[(\d+)\](?:\.(\w+))?(?:\[.*)?$", path)

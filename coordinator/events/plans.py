@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from coordinator.events.models import (DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS, Deadline,
                                        Event, EventSession, ReminderRule, TierRole)
+from coordinator.events import reminder_texts
 from coordinator.fields import TextRule, clean_text, rule
 from coordinator.messages import N_, Message
-from coordinator.reminders import templates as reminder_templates
+from coordinator.problems import Invalid, Problem
 from coordinator.timeutil import is_valid_timezone
 
 # The tiers each administrative structure has, top-down.
@@ -161,40 +161,19 @@ TEXT_RULES: dict[tuple[str, str], TextRule] = {
 }
 
 
+def plan_problem(path: str, template: str, params: dict[str, Any] | None = None) -> Problem:
+    """One problem of a plan: its key path ("sessions[1].ends_at"; "" for the whole file) is the
+    Problem's field, the English message template is translated where it is shown."""
+    return Problem(path, Message(template, params or {}))
+
+
 def clean_plan_text(value: Any, path: str, text_rule: TextRule) -> str:
     """One text changed outside a plan (a session's place, a cancellation's reason) under the same
-    rules; raises PlanInvalid naming `path`."""
+    rules; raises Invalid naming `path`."""
     text, problem = clean_text(value, text_rule)
     if problem is not None:
-        raise PlanInvalid([PlanError(path, problem.template, problem.params)])
+        raise Invalid(Problem(path, problem))
     return text
-
-
-@dataclass(frozen=True)
-class PlanError:
-    """One problem in a plan: the key path ("sessions[1].ends_at") and an English message
-    template with its parameters, translated for the page that shows it."""
-
-    path: str
-    template: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def message(self) -> str:
-        return Message(self.template, self.params).text
-
-    def localized(self) -> str:
-        return Message(self.template, self.params).localized()
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-class PlanInvalid(Exception):
-    def __init__(self, errors: list[PlanError], source: str = ""):
-        self.errors = errors
-        self.source = source
-        super().__init__("\n".join(f"{source}: {e}" if source else str(e) for e in errors))
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -228,30 +207,30 @@ _PYDANTIC_MESSAGES = {
 }
 
 
-def _from_pydantic(err: dict) -> PlanError:
+def _from_pydantic(err: dict) -> Problem:
     if err["type"] == "value_error" and SLUG_MESSAGE in err["msg"]:
-        return PlanError(_path(err["loc"]), N_(SLUG_MESSAGE))
+        return plan_problem(_path(err["loc"]), N_(SLUG_MESSAGE))
     if err["type"] == "text_field":  # coordinator.fields' own message, translatable
-        return PlanError(_path(err["loc"]), err["ctx"]["template"], err["ctx"]["params"])
+        return plan_problem(_path(err["loc"]), err["ctx"]["template"], err["ctx"]["params"])
     if err["type"] == "string_too_long":
-        return PlanError(_path(err["loc"]), N_("at most %(max)s characters"), {"max": err["ctx"]["max_length"]})
+        return plan_problem(_path(err["loc"]), N_("at most %(max)s characters"), {"max": err["ctx"]["max_length"]})
     template = _PYDANTIC_MESSAGES.get(err["type"])
     if template is None:  # rarer type errors: pydantic's own (English) words, escaped for %-formatting
-        return PlanError(_path(err["loc"]), "%(detail)s", {"detail": err["msg"]})
-    return PlanError(_path(err["loc"]), template)
+        return plan_problem(_path(err["loc"]), "%(detail)s", {"detail": err["msg"]})
+    return plan_problem(_path(err["loc"]), template)
 
 
 def parse_plan(data: dict[str, Any]) -> PlanSpec:
-    """Validate a plan; raises PlanInvalid listing every error with its key path."""
+    """Validate a plan; raises Invalid listing every problem with its key path (the field)."""
     if "timezone" not in data and has_app_context():
         data = {**data, "timezone": current_app.config["DEFAULT_TIMEZONE"]}
     try:
         plan = PlanSpec.model_validate(data)
     except ValidationError as exc:
-        raise PlanInvalid([_from_pydantic(err) for err in exc.errors()]) from None
-    errors = _semantic_errors(plan)
-    if errors:
-        raise PlanInvalid(errors)
+        raise Invalid([_from_pydantic(err) for err in exc.errors()]) from None
+    problems = _semantic_errors(plan)
+    if problems:
+        raise Invalid(problems)
     tz = plan.timezone
     for s in plan.sessions:
         s.starts_at, s.ends_at = _naive_local(s.starts_at, tz), _naive_local(s.ends_at, tz)
@@ -279,11 +258,11 @@ def session_hours(length: timedelta) -> str:
     return f"{length.total_seconds() / 3600:.1f}".removesuffix(".0")
 
 
-def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
-    errors: list[PlanError] = []
+def _semantic_errors(plan: PlanSpec) -> list[Problem]:
+    errors: list[Problem] = []
 
     def add(path: str, template: str, **params: Any) -> None:
-        errors.append(PlanError(path, template, params))
+        errors.append(plan_problem(path, template, params))
 
     if not is_valid_timezone(plan.timezone):
         add("timezone", N_("unknown time zone '%(zone)s' (use an IANA name such as 'Asia/Ho_Chi_Minh')"),
@@ -365,7 +344,7 @@ def _semantic_errors(plan: PlanSpec) -> list[PlanError]:
                 audience=r.audience, known=", ".join(REMINDER_AUDIENCES))
         elif r.audience == "units_missing_deadline" and kind != "deadline":
             add(f"reminders[{i}].audience", N_("'units_missing_deadline' needs a deadline anchor"))
-        problem = reminder_templates.check(r.template, kind)
+        problem = reminder_texts.check(r.template, kind)
         if problem is not None:
             add(f"reminders[{i}].template", problem.template, **problem.params)
         key = (r.anchor, r.offset, r.channel, r.audience)
@@ -380,15 +359,15 @@ def read_plan_file(path: str | Path) -> PlanSpec:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PlanInvalid([PlanError("", N_("file not found"))], str(path)) from None
+        raise Invalid(plan_problem("", N_("file not found")), str(path)) from None
     except UnicodeDecodeError as exc:
-        raise PlanInvalid([PlanError("", N_("not UTF-8 text: %(detail)s"), {"detail": str(exc)})], str(path)) from None
+        raise Invalid(plan_problem("", N_("not UTF-8 text: %(detail)s"), {"detail": str(exc)}), str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise PlanInvalid([PlanError("", N_("TOML syntax error: %(detail)s"), {"detail": str(exc)})], str(path)) from None
+        raise Invalid(plan_problem("", N_("TOML syntax error: %(detail)s"), {"detail": str(exc)}), str(path)) from None
     try:
         return parse_plan(data)
-    except PlanInvalid as exc:
-        raise PlanInvalid(exc.errors, str(path)) from None
+    except Invalid as exc:
+        raise Invalid(exc.problems, str(path)) from None
 
 
 def shift_plan(plan: PlanSpec, first_day: date) -> PlanSpec:

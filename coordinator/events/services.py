@@ -1,4 +1,11 @@
-"""Events: create or update from a plan, publish, cancel, finish. Callable without a request."""
+"""Events: create or update from a plan, publish, cancel, finish. Callable without a request.
+
+What a change calls for elsewhere (invitations, reminders, deadline fulfilment) is done by the
+receivers of the signal it sends (`coordinator.signals`: event_published, event_cancelled,
+sessions_moved, event_changed, deadlines_changed), in the same transaction: this module imports
+none of them. A preview makes the change in a savepoint, sends the same signals and
+`change_previewed`, reads what the receivers report, and rolls it all back.
+"""
 from __future__ import annotations
 
 import uuid
@@ -10,7 +17,9 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from coordinator import signals
 from coordinator.audit import services as audit
+from coordinator.events.consequences import Consequences, Queued
 from coordinator.events.labels import STATUS_LABELS
 from coordinator.events.models import (
     CANCELLED,
@@ -28,22 +37,21 @@ from coordinator.events.plans import (
     SESSION_TOO_LONG,
     DeadlineSpec,
     OrganizerSpec,
-    PlanError,
-    PlanInvalid,
     PlanSpec,
     ReminderSpec,
     RequiredFileSpec,
     SessionSpec,
     TierSpec,
     clean_plan_text,
+    plan_problem,
     session_hours,
 )
 from coordinator.extensions import db
 from coordinator.fields import rule
-from coordinator.invitations import services as invitations
-from coordinator.reminders import services as reminders
 from coordinator.messages import N_
+from coordinator.problems import Invalid
 from coordinator.timeutil import from_local, to_local, utcnow
+from coordinator.units.services import loaded_structures
 
 
 class EventStateError(Exception):
@@ -81,7 +89,7 @@ def new_ical_uid() -> str:
 
 def preview_plan(plan: PlanSpec, *, expected_slug: str | None = None, now: datetime | None = None) -> Consequences:
     """What applying `plan` to its (published) event would send: updates and cancellations of
-    invitations, nothing changed. Raises PlanInvalid as apply_plan would."""
+    invitations, nothing changed. Raises Invalid as apply_plan would."""
     now = now or utcnow()
     with _rolled_back():
         _, queued = _apply(plan, None, expected_slug)
@@ -101,38 +109,36 @@ def apply_plan(plan: PlanSpec, *, actor=None, expected_slug: str | None = None) 
     return result
 
 
-def _apply(plan: PlanSpec, actor, expected_slug: str | None) -> tuple[ApplyResult, invitations.SyncResult]:
+def _apply(plan: PlanSpec, actor, expected_slug: str | None) -> tuple[ApplyResult, Queued]:
     slug = expected_slug or plan.slug
     event = get_event(slug)
     created = event is None
     if created:
         if db.session.scalar(select(Event.id).where(Event.slug == plan.slug)):
-            raise PlanInvalid([PlanError("slug", N_("an event with slug '%(slug)s' already exists"), {"slug": plan.slug})])
+            raise Invalid(plan_problem("slug", N_("an event with slug '%(slug)s' already exists"), {"slug": plan.slug}))
         event = Event(slug=plan.slug, status=DRAFT)
         db.session.add(event)
     elif plan.slug != event.slug:
-        raise PlanInvalid([PlanError("slug", N_("the slug of an existing event cannot change"))])
+        raise Invalid(plan_problem("slug", N_("the slug of an existing event cannot change")))
 
     try:
         changes = _sync(event, plan)
-    except PlanInvalid:
+    except Invalid:
         db.session.rollback()  # nothing of a refused plan stays in the session
         raise
 
     changed_deadlines = [d for d in event.deadlines if f"deadline:{d.kind}:{d.tier}" in changes]
     if changed_deadlines:  # created or moved: who met it, on time or late, from the data as it is
-        from coordinator.deadlines.services import refresh_deadline
-
         db.session.flush()
-        for deadline in changed_deadlines:
-            refresh_deadline(event, deadline)
-    queued = invitations.SyncResult()
+        signals.deadlines_changed.send(event, deadlines=changed_deadlines)
+    queued = Queued()
     if created or changes:
         audit.record("event.create" if created else "event.update", "event", slug, actor=actor, changes=changes)
     if changes and not created:
         event.updated_at = utcnow()  # also when only sessions or tiers changed: feeds show it
-        queued = invitations.sync(event)  # a moved session goes out as an update, in the same transaction
-        reminders.supersede_outdated(event)  # reminders queued for the old time are not sent
+        # A moved session goes out as an update, reminders queued for the old time are not sent:
+        # in the same transaction.
+        queued = Queued.total(signals.results(signals.event_changed.send(event, changes=changes)))
     return ApplyResult(event, created, changes), queued
 
 
@@ -141,9 +147,9 @@ def _sync(event: Event, plan: PlanSpec) -> list[str]:
     tz = plan.timezone
     if event.status != DRAFT and event.unit_structure and plan.unit_structure != event.unit_structure:
         # Every registration, scope and invitation is in the published structure's units.
-        raise PlanInvalid([PlanError("unit_structure", N_(
+        raise Invalid(plan_problem("unit_structure", N_(
             "the administrative structure cannot change after publishing (it is %(structure)s)"),
-            {"structure": event.unit_structure})])
+            {"structure": event.unit_structure}))
     for attr, value in (
         ("title", plan.title),
         ("short_title", plan.short_title),
@@ -202,9 +208,9 @@ def _sync_sessions(event: Event, specs: list[SessionSpec], tz: str, changes: lis
                 changes.append(f"session:{spec.kind}")
         wanted.append(session)
     if by_kind and event.status != DRAFT:
-        raise PlanInvalid([PlanError("sessions", N_("session '%(kind)s' cannot be removed from a %(status)s event; "
-                                                    "cancel the event instead"), {"kind": kind, "status": STATUS_LABELS[event.status]})
-                           for kind in by_kind])
+        raise Invalid([plan_problem("sessions", N_("session '%(kind)s' cannot be removed from a %(status)s event; "
+                                                   "cancel the event instead"), {"kind": kind, "status": STATUS_LABELS[event.status]})
+                       for kind in by_kind])
     changes.extend(f"session-removed:{k}" for k in by_kind)
     event.sessions = wanted
 
@@ -287,27 +293,7 @@ class UnitsMissing(EventStateError):
         self.structure = structure
 
 
-@dataclass
-class Consequences:
-    """What an action would send, computed by doing it in a savepoint and rolling it back."""
-
-    invitations: dict[str, int] = field(default_factory=dict)  # per session kind
-    recipients: int = 0
-    updates: int = 0
-    cancellations: int = 0
-    reminders: int = 0  # reminder rules still to fire
-    first_reminder_at: datetime | None = None
-    sender: str = ""  # the mail's From
-    reply_to: str | None = None  # where answers go (None: to the From address)
-
-    @property
-    def messages(self) -> int:
-        return sum(self.invitations.values())
-
-
 def _check_publishable(event: Event) -> None:
-    from coordinator.units.services import loaded_structures
-
     if event.status == PUBLISHED:
         return
     if event.status != DRAFT:
@@ -316,10 +302,10 @@ def _check_publishable(event: Event) -> None:
         raise UnitsMissing(event.unit_structure)
 
 
-def _publish(event: Event, actor=None) -> invitations.SyncResult:
+def _publish(event: Event, actor=None) -> Queued:
     event.status = PUBLISHED
     event.published_at = utcnow()
-    queued = invitations.sync(event)
+    queued = Queued.total(signals.results(signals.event_published.send(event, actor=actor)))
     audit.record("event.publish", "event", event.slug, actor=actor, invitations=queued.queued)
     return queued
 
@@ -342,23 +328,19 @@ def preview_publish(event: Event, now: datetime | None = None) -> Consequences:
     now = now or utcnow()
     with _rolled_back():
         queued = _publish(event)
-        planned = [p for p in reminders.plan(event, now) if p.state in ("scheduled", "due") and p.fire_at]
         result = Consequences(invitations=dict(queued.per_session), recipients=len(queued.recipients),
-                              reminders=len(planned),
-                              first_reminder_at=min((p.fire_at for p in planned), default=None))
-    result.sender, result.reply_to = mail_sender(event)
+                              **_previewed(event, "publish", now))
     return result
 
 
-def mail_sender(event: Event) -> tuple[str, str | None]:
-    """The From and Reply-To of the event's mail, as headers (Unicode names kept)."""
-    from email.header import decode_header, make_header
-
-    from coordinator.outbox.senders import office_sender
-
-    sender, reply_to = office_sender(event.organizer_office or event.organizer_name, event.organizer_email)
-    readable = lambda value: str(make_header(decode_header(value))) if value else value  # noqa: E731
-    return readable(sender), readable(reply_to)
+def _previewed(event: Event, action: str, now: datetime) -> dict:
+    """What the receivers of `change_previewed` know of a change made in a savepoint, as
+    Consequences fields (reminders: how many are still to fire, the first one's time; the
+    invitations' From and Reply-To when publishing)."""
+    found: dict = {}
+    for fields in signals.results(signals.change_previewed.send(event, action=action, now=now)):
+        found.update(fields)
+    return found
 
 
 class _rolled_back:
@@ -385,20 +367,21 @@ def cancel(event: Event, *, actor=None, reason: str = "") -> Event:
     if event.status == FINISHED:
         raise EventStateError("a finished event cannot be cancelled")
     if not reason:
-        raise PlanInvalid([PlanError("reason", N_("give the reason for the cancellation: it is sent to everyone "
-                                                  "invited"))])
+        raise Invalid(plan_problem("reason", N_("give the reason for the cancellation: it is sent to everyone "
+                                                "invited")))
     event.status = CANCELLED
     event.cancelled_at = utcnow()
     event.cancel_reason = reason[:1000]
-    queued = invitations.sync(event)  # every invitation sent is withdrawn (METHOD:CANCEL)
-    sms = reminders.on_cancel(event, reason)  # queued reminders dropped; those reminded by SMS are told
+    # Every invitation sent is withdrawn (METHOD:CANCEL); queued reminders dropped, those reminded
+    # by SMS told.
+    queued = Queued.total(signals.results(signals.event_cancelled.send(event, reason=reason, actor=actor)))
     audit.record("event.cancel", "event", event.slug, actor=actor, reason=reason, cancellations=queued.cancelled,
-                 cancellation_sms=sms)
+                 cancellation_sms=queued.sms)
     db.session.commit()
     return event
 
 
-def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple[EventSession, bool, invitations.SyncResult]:
+def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple[EventSession, bool, Queued]:
     session = event.session(kind)
     if session is None:
         raise LookupError(kind)
@@ -407,18 +390,19 @@ def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple
     new = (starts_at or session.starts_at, ends_at or session.ends_at,
            session.location if location is None else clean_plan_text(location, "location", rule(EventSession.location)))
     if new[1] <= new[0]:
-        raise PlanInvalid([PlanError("ends_at", N_("the end must be after the start"))])
+        raise Invalid(plan_problem("ends_at", N_("the end must be after the start")))
     length = new[1].astimezone(timezone.utc) - new[0].astimezone(timezone.utc)  # real hours, whatever the zones
     if length > MAX_SESSION:
-        raise PlanInvalid([PlanError("ends_at", SESSION_TOO_LONG, {"hours": session_hours(length)})])
+        raise Invalid(plan_problem("ends_at", SESSION_TOO_LONG, {"hours": session_hours(length)}))
     old = (session.starts_at, session.ends_at, session.location)
     if new == old:
-        return session, False, invitations.SyncResult()
+        return session, False, Queued()
     session.starts_at, session.ends_at, session.location = new
     session.sequence += 1
     event.updated_at = utcnow()  # what calendar feeds show changed
-    queued = invitations.sync(event)
-    reminders.supersede_outdated(event)  # its reminders fire again for the new time; the old ones are dropped
+    # Everyone concerned is sent an update; its reminders fire again for the new time, the old
+    # ones are dropped.
+    queued = Queued.total(signals.results(signals.sessions_moved.send(event, sessions=[session])))
     audit.record("session.move", "event", event.slug, actor=actor, session=kind,
                  before={"starts_at": old[0].isoformat(), "ends_at": old[1].isoformat(), "location": old[2]},
                  after={"starts_at": new[0].isoformat(), "ends_at": new[1].isoformat(), "location": new[2]})
@@ -428,7 +412,7 @@ def _move(event: Event, kind: str, starts_at, ends_at, location, actor) -> tuple
 def move_session(event: Event, kind: str, *, starts_at: datetime | None = None, ends_at: datetime | None = None,
                  location: str | None = None, actor=None) -> EventSession:
     """Change a session's time or place (aware datetimes). A real change raises its SEQUENCE and
-    sends everyone concerned an update. Raises PlanInvalid (nothing changed) or EventStateError."""
+    sends everyone concerned an update. Raises Invalid (nothing changed) or EventStateError."""
     session, changed, _ = _move(event, kind, starts_at, ends_at, location, actor)
     if changed:
         db.session.commit()
@@ -441,11 +425,9 @@ def preview_move(event: Event, kind: str, *, starts_at: datetime | None = None, 
     now = now or utcnow()
     with _rolled_back():
         _, _, queued = _move(event, kind, starts_at, ends_at, location, None)
-        planned = [p for p in reminders.plan(event, now) if p.state in ("scheduled", "due") and p.fire_at]
         result = Consequences(invitations=dict(queued.per_session), recipients=len(queued.recipients),
                               updates=queued.updated + queued.invited, cancellations=queued.cancelled,
-                              reminders=len(planned),
-                              first_reminder_at=min((p.fire_at for p in planned), default=None))
+                              **_previewed(event, "move", now))
     return result
 
 

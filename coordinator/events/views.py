@@ -1,4 +1,7 @@
-"""Organizer pages: list, create, edit, view, publish, cancel. Thin: services do the work."""
+"""Organizer pages: list, create, edit, view, publish, cancel. Thin: services do the work.
+
+What the pages show of the invitations and the outbox comes from page parts those packages
+register (`coordinator.web.parts`): "invitation_counts", "event_messages_stalled"."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,12 +9,15 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import require
 from coordinator.events import services
+from coordinator.events.defaults import default_reminders
 from coordinator.events.forms import EventForm, files_text
 from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS, STATUS_LABELS, TIER_LABELS
-from coordinator.events.plans import PlanInvalid, parse_plan
+from coordinator.events.lookup import event_or_404
+from coordinator.events.plans import parse_plan
+from coordinator.problems import Invalid
+from coordinator.web.parts import part
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 DEFAULT_DOSSIER = [{"label": "Hồ sơ", "types": ["pdf", "jpg", "jpeg", "png", "doc", "docx"]}]
@@ -23,8 +29,6 @@ def labels():
             "DEADLINE_LABELS": DEADLINE_LABELS, "STATUS_LABELS": STATUS_LABELS}
 
 
-
-
 @bp.get("/")
 @require("events.view")
 def list_events():
@@ -34,16 +38,8 @@ def list_events():
 @bp.get("/<slug>")
 @require("events.view")
 def show(slug: str):
-    from flask_login import current_user
-
-    from coordinator.auth.permissions import can
-    from coordinator.outbox.labels import CHANNEL_LABELS
-    from coordinator.outbox.waiting import stalled
-
-    event = event_or_404(slug)
-    # Who sees the messages sees when they are stuck (the warning names the provider's errors).
-    stuck = stalled(event.id) if can(current_user, "messages.view") else []
-    return render_template("events/show.html", event=event, stalled=stuck, CHANNEL_LABELS=CHANNEL_LABELS)
+    # Who sees the messages sees when they are stuck: the page part "event_messages_stalled".
+    return render_template("events/show.html", event=event_or_404(slug))
 
 
 def _form_data(event) -> dict:
@@ -80,8 +76,6 @@ def _save(form: EventForm, event=None):
     fields_ok = form.validate()
     data, index = form.to_plan_data(_reminder_dicts(event))
     if event is None and not form.errors:  # a new event starts with the sensible reminder plan
-        from coordinator.events.defaults import default_reminders
-
         data["reminders"] = default_reminders([s["kind"] for s in data["sessions"]],
                                               [d["kind"] for d in data["deadlines"]])
     # A document request's files: as typed on the form (one per line), or else kept as they were,
@@ -92,8 +86,8 @@ def _save(form: EventForm, event=None):
             d["required_files"] = files.get((d["kind"], d["tier"])) or (DEFAULT_DOSSIER if d["kind"] == "documents" else [])
     try:
         plan = parse_plan(data)
-    except PlanInvalid as exc:
-        for message in form.attach_errors(exc.errors, index):
+    except Invalid as exc:
+        for message in form.attach_errors(exc.problems, index):
             flash(message, "error")
         return None
     if not fields_ok:
@@ -102,16 +96,16 @@ def _save(form: EventForm, event=None):
         # A published event: say first what the change will send, and let the organizer confirm.
         try:
             preview = services.preview_plan(plan, expected_slug=event.slug)
-        except PlanInvalid as exc:
-            for message in form.attach_errors(exc.errors, index):
+        except Invalid as exc:
+            for message in form.attach_errors(exc.problems, index):
                 flash(message, "error")
             return None
         if preview.messages:
             return preview
     try:
         return services.apply_plan(plan, expected_slug=event.slug if event else None).event
-    except PlanInvalid as exc:
-        for message in form.attach_errors(exc.errors, index):
+    except Invalid as exc:
+        for message in form.attach_errors(exc.problems, index):
             flash(message, "error")
         return None
 
@@ -148,9 +142,7 @@ def edit(slug: str):
 
 
 def _pending_invitations(event) -> int:
-    from coordinator.invitations.services import counts
-
-    return sum(row["counts"]["pending"] for row in counts(event))
+    return sum(row["counts"]["pending"] for row in part("invitation_counts", event))
 
 
 @bp.get("/<slug>/publish")
@@ -198,21 +190,17 @@ def confirm_cancel(slug: str):
 
 
 def _sent_invitations(event) -> int:
-    from coordinator.invitations.services import counts
-
-    return sum(row["counts"]["current"] + row["counts"]["pending"] for row in counts(event))
+    return sum(row["counts"]["current"] + row["counts"]["pending"] for row in part("invitation_counts", event))
 
 
 @bp.post("/<slug>/cancel")
 @require("events.manage")
 def cancel(slug: str):
-    from coordinator.events.plans import PlanInvalid
-
     event = event_or_404(slug)
     try:
         services.cancel(event, reason=request.form.get("reason", ""))
         flash(_("Event cancelled: %(n)s cancellations are being sent.", n=_pending_invitations(event)), "success")
-    except PlanInvalid:
+    except Invalid:
         flash(_("Give the reason for the cancellation: it is sent to everyone invited."), "error")
         return render_template("events/confirm.html", event=event, action="cancel", preview=None,
                                units_missing=None, sent=_sent_invitations(event), reason_missing=True), 422

@@ -12,7 +12,12 @@ from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy import or_, select
 
+from coordinator.audit.models import AuditEntry
+from coordinator.auth.models import User
+from coordinator.endpoints.models import Endpoint
+from coordinator.events.models import Deadline, Event, ReminderRule
 from coordinator.extensions import db
+from coordinator.units.models import Unit
 
 CHUNK = 500  # ids per IN (...)
 
@@ -132,12 +137,6 @@ class Names:
 
     @classmethod
     def load(cls, entries: Iterable) -> Names:
-        from coordinator.audit.models import AuditEntry
-        from coordinator.auth.models import User
-        from coordinator.endpoints.models import Endpoint
-        from coordinator.events.models import Deadline, Event, ReminderRule
-        from coordinator.units.models import Unit
-
         entries = list(entries)
         names = cls()
         user_ids, rule_ids, deadline_ids, endpoint_ids, event_ids = set(), set(), set(), set(), set()

@@ -12,12 +12,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_request_context
+from flask import current_app
 from sqlalchemy import String, and_, cast, exists, false, func, literal_column, or_, select, text
 
 from coordinator.audit.models import AuditEntry
+from coordinator.auth.models import User
+from coordinator.endpoints.models import Endpoint
+from coordinator.endpoints.phones import PhoneError, parse_phone
+from coordinator.events.models import Deadline, Event, ReminderRule
 from coordinator.extensions import db
+from coordinator.history.sentences import describe_all
+from coordinator.history.words import SYSTEM_ACTORS
 from coordinator.messages import N_, Message
+from coordinator.text import fold
+from coordinator.units.models import Unit
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -120,10 +128,6 @@ def _endpoints_recorded(*where):
 
 def _endpoint_condition(endpoint_id: int):
     """An endpoint's own entries, and the readiness confirmations that name it."""
-    from coordinator.endpoints.models import Endpoint
-    from coordinator.events.models import Event
-    from coordinator.units.models import Unit
-
     own = and_(AuditEntry.object_type == "endpoint", AuditEntry.object_id == str(endpoint_id))
     found = db.session.execute(select(Event.slug, Unit.code).join(Endpoint, Endpoint.event_id == Event.id)
                                .join(Unit, Endpoint.unit_id == Unit.id).where(Endpoint.id == endpoint_id)).first()
@@ -157,11 +161,6 @@ def _confirmations_naming(endpoint_ids: list[int]):
 def resolve(filters: Filters) -> Resolved:
     """The SQL conditions of `filters`, each typed text matched without regard to diacritics or case.
     A constant number of queries: the event, the units and their endpoints, the users."""
-    from coordinator.endpoints.models import Endpoint
-    from coordinator.events.models import Deadline, Event, ReminderRule
-    from coordinator.text import fold
-    from coordinator.units.models import Unit
-
     out = Resolved()
     where = out.conditions
 
@@ -265,11 +264,6 @@ def _actor_condition(typed: str):
     """Who acted: users whose name or email holds `typed` (diacritics and case ignored), and the
     recorded labels that hold it: an email kept after its user was removed, "scheduler", a phone
     number (typed in any form), or the label's words in the reader's language ("bộ lập lịch")."""
-    from coordinator.history.sentences import SYSTEM_ACTORS
-    from coordinator.auth.models import User
-    from coordinator.endpoints.phones import PhoneError, parse_phone
-    from coordinator.text import fold
-
     folded = fold(typed)
     lowered = typed.lower()
     ids = [uid for uid, name, email in db.session.execute(select(User.id, User.display_name, User.email))
@@ -320,8 +314,6 @@ def page(filters: Filters, *, before: int | None = None, after: int | None = Non
     `size` oldest newer than `after`. A constant number of queries whatever `size`: the filters'
     own (at most one each), the page, one to know whether there is a page on the other side, and
     the names the sentences mention (`Names.load`)."""
-    from coordinator.history.sentences import describe_all
-
     size = max(1, min(size, MAX_PAGE_SIZE))
     resolved = resolve(filters)
     if resolved.empty:
@@ -353,8 +345,6 @@ def history_for_endpoint(endpoint_id: int, limit: int = 20) -> list[Line]:
     incidents opened on it and the readiness confirmations naming it; as sentences in the
     request's language. Two queries (the endpoint's event and unit, the entries) and the names'
     (`Names.load`: at most seven), whatever `limit`."""
-    from coordinator.history.sentences import describe_all
-
     rows = list(db.session.scalars(select(AuditEntry).where(_endpoint_condition(endpoint_id))
                                    .order_by(AuditEntry.id.desc()).limit(limit)))
     return [Line(e, s) for e, s in zip(rows, describe_all(rows))]

@@ -3,10 +3,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from sqlalchemy import select
 
-from coordinator.history import services
 from coordinator.audit.actions import ACTION_LABELS, FAMILIES
 from coordinator.auth.permissions import require
+from coordinator.events.models import Event
 from coordinator.extensions import db
+from coordinator.history import services
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PAGE_SIZE = services.PAGE_SIZE
@@ -15,8 +16,6 @@ PAGE_SIZE = services.PAGE_SIZE
 @bp.get("/")
 @require("audit.view")
 def index():
-    from coordinator.events.models import Event
-
     filters = services.Filters.from_args(request.args)
     size = request.args.get("n", type=int) or PAGE_SIZE
     result = services.page(filters, before=request.args.get("before", type=int),

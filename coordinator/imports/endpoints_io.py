@@ -12,24 +12,25 @@ One row per contact; an endpoint with two contacts takes two rows with the same 
 - `validation.py`: `validate`, every row checked against the event (units, scope, registration
   window, the field rules of `endpoints.services`, rows of one unit that agree), every problem
   with its row (as Excel numbers it), its column (the template's header and the file's column
-  letter) and a reason (`problems.py`: `RowError`, `ImportInvalid`).
-- `importing.py`: `import_endpoints`, the all-or-nothing import in one transaction with bulk
-  statements (a national file is ~23,000 rows); a column the file does not have is not mentioned:
-  what is stored for it is kept.
+  letter) and a reason: `coordinator.problems.Problem`s in one `Invalid` (`spreadsheets.problems`).
+- `importing.py`: `import_endpoints`, the all-or-nothing import in one transaction; the rows are
+  written by `endpoints.bulk` with bulk statements (a national file is ~23,000 rows); a column the
+  file does not have is not mentioned: what is stored for it is kept.
 - `template.py`: the template (pre-filled with a province's units when asked) and its guide, and
   the export (same columns, so an export can be edited and uploaded again).
 """
 from __future__ import annotations
 
-from coordinator.spreadsheets.columns import (COLUMNS, EXAMPLE_ROWS, EXAMPLES, HEADERS, LEGACY_KEYS, SHEET_TITLE,
-                                              TEMPLATE_HEADERS, Column, column_letter, field_of_header, header_key)
 from coordinator.imports.importing import Counts, ImportResult, import_endpoints
-from coordinator.spreadsheets.problems import ImportInvalid, RowError
 from coordinator.imports.rows import MAX_ROWS, Rows, read_rows
 from coordinator.imports.template import export_endpoints, export_rows, template_csv, template_units, template_xlsx
 from coordinator.imports.validation import validate
+from coordinator.problems import Invalid
+from coordinator.spreadsheets.columns import (COLUMNS, EXAMPLE_ROWS, EXAMPLES, HEADERS, LEGACY_KEYS, SHEET_TITLE,
+                                              TEMPLATE_HEADERS, Column, column_letter, field_of_header, header_key)
+from coordinator.spreadsheets.problems import as_dicts
 
 __all__ = ["COLUMNS", "EXAMPLE_ROWS", "EXAMPLES", "HEADERS", "LEGACY_KEYS", "SHEET_TITLE", "TEMPLATE_HEADERS",
            "Column", "column_letter", "field_of_header", "header_key", "Counts", "ImportResult", "import_endpoints",
-           "ImportInvalid", "RowError", "MAX_ROWS", "Rows", "read_rows", "export_endpoints", "export_rows",
+           "Invalid", "as_dicts", "MAX_ROWS", "Rows", "read_rows", "export_endpoints", "export_rows",
            "template_csv", "template_units", "template_xlsx", "validate"]

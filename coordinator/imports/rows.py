@@ -14,10 +14,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 from coordinator.spreadsheets import limits
 from coordinator.spreadsheets.columns import (BY_KEY, CONTACT_KEYS, IGNORE, LABEL, REQUIRED, REQUIRED_WITH_CONTACTS,
                                               TEMPLATE_HEADERS, UNKNOWN, column_letter, field_of_header, row_error)
-from coordinator.spreadsheets.problems import ImportInvalid, RowError
+from coordinator.spreadsheets.problems import row_problem
 from coordinator.spreadsheets.reading import DELIMITERS, Formula, cell_text, csv_rows, csv_text, xlsx_rows
 
 MAX_ROWS = limits.MAX_ROWS  # data rows (below the header): ~4x the national file
@@ -41,7 +42,7 @@ def read_rows(filename: str, data: bytes) -> Rows:
     The header row is the first (of the first HEADER_SEARCH_ROWS) that names two known columns;
     a second header row below it (sub-headers under a merged "Cán bộ đầu mối") and a row of column
     numbers ("(1) (2) (3)") are taken in. Rows with nothing but a unit's code and name (a
-    pre-filled template's rows not filled in) are skipped. Raises ImportInvalid for a file that
+    pre-filled template's rows not filled in) are skipped. Raises Invalid for a file that
     cannot be read or whose header is wrong (unknown, repeated or missing columns).
     """
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
@@ -50,7 +51,7 @@ def read_rows(filename: str, data: bytes) -> Rows:
     elif ext == "csv":
         raw = csv_rows(data, delimiter=_csv_delimiter(data))
     else:
-        raise ImportInvalid([row_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
+        raise Invalid([row_error(None, None, N_("'%(name)s' is not an .xlsx or .csv file (an old .xls workbook "
                                                       "must be saved as .xlsx first)"), name=filename)])
     return _table(iter(raw))
 
@@ -91,12 +92,12 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     if header is None:
         candidates = [i for i, (_, _, f) in enumerate(seen) if any(f)]
         if not candidates:
-            raise ImportInvalid([row_error(1, None, N_("the file is empty: the first row must be the template's header"))])
+            raise Invalid([row_error(1, None, N_("the file is empty: the first row must be the template's header"))])
         # The row naming most known columns, to say what is wrong with it; if none names any,
         # the file has no header row at all (one error, not one per cell of its first row).
         header = max(candidates, key=lambda i: (_known(seen[i][2]), -i))
         if not _known(seen[header][2]):
-            raise ImportInvalid([row_error(seen[header][0], None, N_(
+            raise Invalid([row_error(seen[header][0], None, N_(
                 "no header row: no cell of the first rows names a column of the template; keep the template's "
                 "header row above the data (the headers are: %(expected)s)"), expected=", ".join(TEMPLATE_HEADERS))])
     header_number, header_cells, fields = seen[header]
@@ -130,20 +131,20 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     before_data = numbering_row or header_number
 
     # 3. Each header's meaning: unknown, repeated and missing columns are all said at once.
-    errors: list[RowError] = []
+    errors: list[Problem] = []
     positions: dict[str, int] = {}
     expected = ", ".join(TEMPLATE_HEADERS)
     for i, (f, text) in enumerate(zip(fields, texts)):
         letter = column_letter(i)
         if f == UNKNOWN:
-            errors.append(RowError(header_number, text, Message(N_(
+            errors.append(row_problem(header_number, text, Message(N_(
                 "'%(found)s' is not a column of the template; the headers are: %(expected)s (other usual names such "
                 "as SĐT or Họ tên are recognised; STT and Ghi chú are ignored)"), {"found": text, "expected": expected}),
                 letter))
         elif f in BY_KEY:
             if f in positions and BY_KEY[f].saved:
                 first = positions[f]
-                errors.append(RowError(header_number, LABEL[f], Message(N_(
+                errors.append(row_problem(header_number, LABEL[f], Message(N_(
                     "'%(found)s' is the same column as %(other)s ('%(first)s'): keep one of them"),
                     {"found": text, "other": column_letter(first), "first": texts[first]}), letter))
             positions.setdefault(f, i)
@@ -151,11 +152,11 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
     if any(k in positions for k in CONTACT_KEYS):
         missing += [k for k in REQUIRED_WITH_CONTACTS if k not in positions]
     if missing:
-        errors.append(RowError(header_number, None, Message(N_(
+        errors.append(row_problem(header_number, None, Message(N_(
             "the header row (row %(row)s) lacks the column(s) %(missing)s; the headers are: %(expected)s"),
             {"row": header_number, "missing": ", ".join(LABEL[k] for k in missing), "expected": expected})))
     if errors:
-        raise ImportInvalid(errors)
+        raise Invalid(errors)
 
     # 4. The data rows.
     saved = {k: i for k, i in positions.items() if BY_KEY[k].saved}
@@ -167,7 +168,7 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
         if not any(cells) and cells.count(None) + cells.count("") == len(cells):
             continue  # an empty row (openpyxl fills the rows a sheet skips with them; CSV: ;;;;)
         if number - before_data > MAX_ROWS:
-            raise ImportInvalid([row_error(number, None, N_(
+            raise Invalid([row_error(number, None, N_(
                 "the file has more than %(max)s data rows (row %(number)s is the first one beyond the limit; the "
                 "header is not counted): split the list into several files"), max=MAX_ROWS, number=number)])
         values = {}
@@ -181,11 +182,11 @@ def _table(raw: Iterator[tuple[int, Sequence[Any]]]) -> Rows:
         if any(v for k, v in values.items() if k != "unit_code"):
             rows.append((number, values))
     if unheaded:
-        raise ImportInvalid([RowError(number, None, Message(N_(
+        raise Invalid([row_problem(number, None, Message(N_(
             "this column has values but no header: give it one of the template's headers (%(expected)s) or empty it"),
             {"expected": expected}), column_letter(i)) for i, number in sorted(unheaded.items())])
     if not rows:
-        raise ImportInvalid([row_error(None, None, N_("the file has no rows below the header"))])
+        raise Invalid([row_error(None, None, N_("the file has no rows below the header"))])
     return rows
 
 
@@ -195,7 +196,7 @@ def _csv_delimiter(data: bytes) -> str | None:
     None when no separator finds any (then the first line decides)."""
     try:
         head = "\n".join(csv_text(data).split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS])
-    except ImportInvalid:
+    except Invalid:
         return None  # said when the rows are read
     best, score = None, 0
     for delimiter in DELIMITERS:

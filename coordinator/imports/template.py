@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from coordinator.endpoints.phones import national
-from coordinator.endpoints.services import CONTACT_TEXT, ENDPOINT_TEXT, list_endpoints
+from coordinator.endpoints.queries import list_endpoints
+from coordinator.endpoints.rules import CONTACT_TEXT, ENDPOINT_TEXT
 from coordinator.events.models import Event
 from coordinator.extensions import db
 from coordinator.spreadsheets import limits

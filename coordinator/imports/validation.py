@@ -1,7 +1,8 @@
 """Checking an upload's rows against the event before anything is saved: every unit known, in the
 user's area and its registration window open; the endpoint and contact fields by the rules of the
-form and API (`endpoints.services`); formula cells refused; rows of one unit that agree and one row
-per person. Every problem of the file is raised at once (`ImportInvalid`); otherwise what to save.
+form and API (`endpoints.rules`); formula cells refused; rows of one unit that agree and one row
+per person. Every problem of the file is raised at once (`coordinator.problems.Invalid`, each
+`Problem` with its row, column and letter); otherwise what to save.
 """
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from typing import Any
 from sqlalchemy import select
 
 from coordinator.auth.permissions import can
-from coordinator.deadlines import services as deadlines
 from coordinator.endpoints.models import Endpoint
-from coordinator.endpoints.services import ContactValues, EndpointValues, clean_contact, clean_endpoint, formula_error
+from coordinator.endpoints.rules import ContactValues, EndpointValues, clean_contact, clean_endpoint, formula_error
 from coordinator.events.models import Event
+from coordinator.events.windows import RegistrationClosed, ensure_open, registration_window
 from coordinator.extensions import db
 from coordinator.fields import clean_text
 from coordinator.messages import N_
+from coordinator.problems import Invalid, Problem
 from coordinator.spreadsheets.columns import (CONTACT_ATTRS, CONTACT_COLUMN, CONTACT_KEYS, ENDPOINT_KEYS, EXAMPLES, KEYS,
                                               LABEL, row_error)
-from coordinator.spreadsheets.problems import ImportInvalid, RowError
+from coordinator.spreadsheets.problems import row_problem
 from coordinator.spreadsheets.reading import Formula
 from coordinator.units.models import Unit
 
@@ -60,16 +62,16 @@ def _is_example(row: dict[str, Any]) -> bool:
 
 
 def validate(event: Event, user, rows: Iterable[tuple[int, dict[str, Any]]]) -> list[PlannedEndpoint]:
-    """Check every row; raise ImportInvalid with all the problems, or return what to save."""
+    """Check every row; raise Invalid with all the problems, or return what to save."""
     letters = getattr(rows, "letters", None)
     rows = list(rows)
     present = set().union(*(r.keys() for _, r in rows)) if rows else set()
     contact_attrs = ("name", "phone_type") + tuple(a for k, a in CONTACT_ATTRS.items() if k in present)
     units = _event_units(event)
     stored = _stored_endpoints(event)
-    windows = {tier: deadlines.registration_window(event, tier) for tier in event.tiers}
+    windows = {tier: registration_window(event, tier) for tier in event.tiers}
     planned: dict[str, PlannedEndpoint] = {}  # by unit code, in the file's order
-    errors: list[RowError] = []
+    errors: list[Problem] = []
     for number, row in rows:
         if _is_example(row):
             errors.append(row_error(number, "unit_code", N_("this is an example row of the template: delete it")))
@@ -109,7 +111,7 @@ def validate(event: Event, user, rows: Iterable[tuple[int, dict[str, Any]]]) -> 
         if letters:
             errors = [e if e.letter or e.column not in letters else replace(e, letter=letters[e.column])
                       for e in errors]
-        raise ImportInvalid(errors)
+        raise Invalid(errors)
     return [p for p in planned.values() if p.unit is not None]
 
 
@@ -126,7 +128,7 @@ def _row_unit(event, user, units, windows, number, row, errors, formulas=frozens
         return None
     err = clean_text(code)[1] or formula_error(code)
     if err:
-        errors.append(RowError(number, LABEL["unit_code"], err))
+        errors.append(row_problem(number, LABEL["unit_code"], err))
         return None
     unit = units.get(code)
     if unit is None:
@@ -145,21 +147,22 @@ def _row_unit(event, user, units, windows, number, row, errors, formulas=frozens
         return None
     if not windows[unit.tier].accepts:
         try:
-            deadlines.ensure_open(event, unit)
-        except deadlines.RegistrationClosed as exc:  # the window said closed: this is the message why
-            errors.append(RowError(number, LABEL["unit_code"], exc.msg))
+            ensure_open(event, unit)
+        except RegistrationClosed as exc:  # the window said closed: this is the message why
+            errors.append(row_problem(number, LABEL["unit_code"], exc.msg))
         return None
     return unit
 
 
 def _row_endpoint(number: int, row: dict[str, Any], raw: dict[str, Any], plan: PlannedEndpoint | None,
-                  errors: list[RowError], formulas=frozenset()) -> EndpointValues | None:
+                  errors: list[Problem], formulas=frozenset()) -> EndpointValues | None:
     """The endpoint fields of the unit's first row (`raw`: the row's, or what is stored for a
     column the file lacks); on a later row, blank fields repeat the first row's and filled ones
     must agree with it."""
     if plan is None:
         values = clean_endpoint(raw)
-        errors.extend(RowError(number, LABEL.get(p.field), p.msg) for p in values.problems if p.field not in formulas)
+        errors.extend(row_problem(number, LABEL.get(p.field), p.msg) for p in values.problems
+                      if p.field not in formulas)
         return None if values.problems else values
     given = [k for k in ENDPOINT_KEYS if row.get(k)]
     if not given:
@@ -167,7 +170,7 @@ def _row_endpoint(number: int, row: dict[str, Any], raw: dict[str, Any], plan: P
     merged = {k: row.get(k) or plan.raw[k] for k in ENDPOINT_KEYS}
     values = clean_endpoint(merged)
     bad = {p.field for p in values.problems}
-    errors.extend(RowError(number, LABEL[p.field], p.msg) for p in values.problems
+    errors.extend(row_problem(number, LABEL[p.field], p.msg) for p in values.problems
                   if p.field in given and p.field not in formulas)
     if plan.values is None:
         return None  # the first row is wrong already: said there
@@ -180,12 +183,12 @@ def _row_endpoint(number: int, row: dict[str, Any], raw: dict[str, Any], plan: P
     return plan.values
 
 
-def _row_contact(number: int, row: dict[str, Any], plan: PlannedEndpoint, errors: list[RowError],
+def _row_contact(number: int, row: dict[str, Any], plan: PlannedEndpoint, errors: list[Problem],
                  formulas=frozenset()) -> None:
     if not any(row.get(k) for k in CONTACT_KEYS):
         return  # an endpoint row without a person
     contact, problems = clean_contact({f: row.get(key) for f, key in CONTACT_COLUMN.items()})
-    errors.extend(RowError(number, LABEL[CONTACT_COLUMN[p.field]], p.msg) for p in problems
+    errors.extend(row_problem(number, LABEL[CONTACT_COLUMN[p.field]], p.msg) for p in problems
                   if CONTACT_COLUMN[p.field] not in formulas)
     if contact is None:
         return

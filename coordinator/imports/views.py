@@ -9,14 +9,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from coordinator.web.downloads import named
-from coordinator.events.lookup import event_or_404
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.auth.scopes import scope_unit
-from coordinator.deadlines import services as deadlines
 from coordinator.events.labels import TIER_LABELS
+from coordinator.events.lookup import event_or_404
+from coordinator.events.windows import OPEN, registration_window
 from coordinator.imports import endpoints_io
+from coordinator.problems import Invalid
 from coordinator.units.services import get_unit
+from coordinator.web.downloads import named
 
 bp = Blueprint("spreadsheets", __name__)
 
@@ -42,8 +43,6 @@ COLUMN_HELP = {
 }
 
 
-
-
 def _user():
     return current_user._get_current_object()  # the audit log and scope checks want the real user
 
@@ -60,8 +59,8 @@ def import_endpoints(slug: str):
     try:
         rows = endpoints_io.read_rows(upload.filename, upload.read())
         result = endpoints_io.import_endpoints(event, _user(), rows, filename=upload.filename)
-    except endpoints_io.ImportInvalid as exc:
-        return _page(event, errors=exc.as_dicts(), filename=upload.filename), 422
+    except Invalid as exc:
+        return _page(event, errors=endpoints_io.as_dicts(exc.problems), filename=upload.filename), 422
     flash(_("%(file)s imported: %(created)s created, %(updated)s updated, %(unchanged)s unchanged (endpoints: "
             "%(e_created)s new, %(e_updated)s changed; contacts: %(c_created)s new, %(c_updated)s changed).",
             file=upload.filename, created=result.created, updated=result.updated, unchanged=result.unchanged,
@@ -71,11 +70,11 @@ def import_endpoints(slug: str):
 
 
 def _page(event, *, errors=None, filename=None):
-    windows = [(tier, deadlines.registration_window(event, tier)) for tier in event.tiers]
+    windows = [(tier, registration_window(event, tier)) for tier in event.tiers]
     columns = [(endpoints_io.column_letter(i), c) for i, c in enumerate(endpoints_io.COLUMNS)]
     return render_template("spreadsheets/import.html", event=event, columns=columns, help=COLUMN_HELP,
                            errors=errors, filename=filename, own_unit=_own_unit(event),
-                           windows=[(t, w) for t, w in windows if w.state != deadlines.OPEN], TIER_LABELS=TIER_LABELS)
+                           windows=[(t, w) for t, w in windows if w.state != OPEN], TIER_LABELS=TIER_LABELS)
 
 
 def _own_unit(event):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from email.header import decode_header, make_header
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -23,6 +24,7 @@ from flask_babel import gettext as _
 from jinja2 import Environment, select_autoescape
 
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
+from coordinator.events.models import Event
 from coordinator.invitations import calendar
 from coordinator.invitations.models import CANCEL
 from coordinator.outbox import mime
@@ -84,6 +86,14 @@ def subject(payload: dict, ctx: dict) -> str:
     if ctx["update"]:
         return _("Updated invitation: %(summary)s (%(when)s)", summary=payload["summary"], when=stamp)
     return _("Invitation: %(summary)s (%(when)s)", summary=payload["summary"], when=stamp)
+
+
+def sender_of(event: Event) -> tuple[str, str | None]:
+    """The From and Reply-To of the event's invitations as `compose` writes them, readable (Unicode
+    names kept): what the publish preview shows."""
+    sender, reply_to = office_sender(event.organizer_office or event.organizer_name, event.organizer_email)
+    readable = lambda value: str(make_header(decode_header(value))) if value else value  # noqa: E731
+    return readable(sender), readable(reply_to)
 
 
 def _message_id(key: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
@@ -29,10 +29,14 @@ from sqlalchemy import func, insert, select, update
 
 from coordinator.endpoints.models import Contact, Endpoint
 from coordinator.endpoints.phones import national
+from coordinator.events.consequences import Queued
 from coordinator.events.models import CANCELLED, PUBLISHED, Event, EventSession
 from coordinator.extensions import db
+from coordinator.invitations.feed_links import contact_feed_url
 from coordinator.invitations.models import CANCEL, REQUEST, Invitation
 from coordinator.outbox import services as outbox
+from coordinator.outbox.models import FAILED, PENDING, SENDING, SENT, SUPERSEDED, OutboxMessage
+from coordinator.outbox.waiting import RETRYING, explain, latest_error
 from coordinator.timeutil import utcnow
 from coordinator.units.models import TIERS, Unit
 
@@ -40,17 +44,9 @@ KIND = "invitation"
 _CHUNK = 500
 
 
-@dataclass
-class SyncResult:
-    invited: int = 0
-    updated: int = 0
-    cancelled: int = 0
-    per_session: dict[str, int] = field(default_factory=dict)  # session kind -> messages queued
-    recipients: set[str] = field(default_factory=set)  # addresses written to
-
-    @property
-    def queued(self) -> int:
-        return self.invited + self.updated + self.cancelled
+class SyncResult(Queued):
+    """What one `sync` queued: invited, updated, cancelled, per session kind, the addresses written
+    to. A `Queued`: the report the events services add up from the receivers of their signals."""
 
 
 @dataclass
@@ -199,8 +195,6 @@ def sync(event: Event, *, emails: Iterable[str] | None = None) -> SyncResult:
                              for inv in db.session.scalars(stmt.where(Invitation.email.in_(wanted[i:i + _CHUNK])))})
     if not recipients and not existing:
         return result
-    from coordinator.invitations.feeds import contact_feed_url  # feeds imports this module
-
     tier_roles = {t.tier: (t.chair, t.attendees) for t in event.tier_roles}
     support = _support_contacts(event) if recipients else {}
     now = utcnow()
@@ -303,8 +297,6 @@ def recipient_at(endpoint: Endpoint, contact: Contact | None = None) -> _Recipie
 def counts(event: Event) -> list[dict]:
     """Per session: invitations current (the latest sent), pending (queued or retrying), failed,
     and withdrawn (a cancellation sent)."""
-    from coordinator.outbox.models import FAILED, PENDING, SENDING, SENT, SUPERSEDED, OutboxMessage
-
     rows = db.session.execute(
         select(Invitation.session_id, Invitation.method, OutboxMessage.status, func.count())
         .join(OutboxMessage, OutboxMessage.key == Invitation.message_key)
@@ -333,17 +325,12 @@ class Retrying:
 
     @property
     def error(self):
-        from coordinator.outbox.waiting import explain
-
         return explain(self.last_error)
 
 
 def retrying(event: Event) -> dict[int, Retrying]:
     """Per session id (every session of the event): its invitations being retried. A grouped query,
     and two small ones per session that has any."""
-    from coordinator.outbox.models import OutboxMessage
-    from coordinator.outbox.waiting import RETRYING, latest_error
-
     out = {s.id: Retrying() for s in event.sessions}
     rows = db.session.execute(
         select(Invitation.session_id, func.count(), func.min(OutboxMessage.next_attempt_at))

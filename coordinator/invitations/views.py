@@ -11,7 +11,7 @@ from coordinator.auth.permissions import require
 from coordinator.endpoints.models import Contact, Endpoint
 from coordinator.events.labels import SESSION_LABELS, STATUS_LABELS
 from coordinator.extensions import db
-from coordinator.invitations import feeds
+from coordinator.invitations import feed_links, feeds
 from coordinator.invitations import services as invitations
 from coordinator.outbox import services as outbox
 from coordinator.outbox.labels import CHANNEL_LABELS
@@ -33,7 +33,7 @@ def index(slug: str):
                            retrying=invitations.retrying(event),
                            stalled=[w for w in stalled(event.id) if w.channel == "email"], CHANNEL_LABELS=CHANNEL_LABELS,
                            failed=failed, SESSION_LABELS=SESSION_LABELS, STATUS_LABELS=STATUS_LABELS,
-                           public_feed=feeds.public_feed_url(event), webcal=feeds.webcal)
+                           public_feed=feed_links.public_feed_url(event), webcal=feed_links.webcal)
 
 
 @bp.post("/events/<slug>/invitations/retry")
@@ -64,7 +64,7 @@ def _ics(body: bytes, name: str) -> Response:
 def public_feed(slug: str):
     """The event's sessions for anyone (no personal data): a link for the ministry's website."""
     event = event_or_404(slug)
-    if not feeds.is_listed(event):
+    if not feed_links.is_listed(event):
         abort(404)
     return _ics(feeds.public_feed(event), event.slug)
 
@@ -73,7 +73,7 @@ def public_feed(slug: str):
 def unit_feed(slug: str, code: str, token: str):
     event = event_or_404(slug)
     unit = get_unit(event.unit_structure, code)
-    if unit is None or not feeds.check_token(token, "unit", event.id, unit.id) or not feeds.is_listed(event):
+    if unit is None or not feed_links.check_token(token, "unit", event.id, unit.id) or not feed_links.is_listed(event):
         abort(404)
     return _ics(feeds.unit_feed(event, unit), f"{event.slug} {unit.name}")
 
@@ -81,7 +81,7 @@ def unit_feed(slug: str, code: str, token: str):
 @bp.get("/calendar/<slug>/contact/<int:contact_id>/<token>.ics")
 def contact_feed(slug: str, contact_id: int, token: str):
     event = event_or_404(slug)
-    if not feeds.check_token(token, "contact", event.id, contact_id) or not feeds.is_listed(event):
+    if not feed_links.check_token(token, "contact", event.id, contact_id) or not feed_links.is_listed(event):
         abort(404)
     contact = db.session.scalar(select(Contact).join(Endpoint).where(Contact.id == contact_id,
                                                                       Endpoint.event_id == event.id))

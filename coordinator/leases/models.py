@@ -16,8 +16,12 @@ class SchedulerLease(db.Model):
 
     __tablename__ = "scheduler_leases"
 
+    #: Which lease: "scheduler" (the one there is).
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The process holding it: "<host>:<pid>:<random>".
     holder: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the holder last renewed it.
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: After this a standby may take it over (without PostgreSQL's advisory lock).
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

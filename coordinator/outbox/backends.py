@@ -1,5 +1,6 @@
-"""Where messages go. Chosen by configuration: MAIL_BACKEND=file (default) or smtp for email,
-SMS_BACKEND=log (default) or twilio for SMS (`coordinator.sms.backends`).
+"""Where email goes. Chosen by configuration: MAIL_BACKEND=file (default) or smtp. Each channel's
+backend is registered in `outbox.registry` (email by `outbox.handlers`, SMS by `sms.handlers`:
+SMS_BACKEND=log or twilio, `coordinator.sms.backends`).
 
 A backend's `connect()` is a context manager giving a connection whose `send(row, content)`
 delivers one message and returns the provider's reference for it, or raises SendError.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from coordinator.outbox.mime import OutgoingEmail
 from coordinator.outbox.models import OutboxMessage
-from coordinator.outbox.services import SendError, Unreachable
+from coordinator.outbox.errors import SendError, Unreachable
 
 
 class FileMailBackend:
@@ -155,16 +156,11 @@ class SmtpMailBackend:
             conn.close()
 
 
-def backend_for(channel: str, config: dict):
-    if channel == "email":
-        kind = config["MAIL_BACKEND"]
-        if kind == "file":
-            return FileMailBackend(config["MAIL_FILE_DIR"])
-        if kind == "smtp":
-            return SmtpMailBackend(config)
-        raise Unreachable(f"unknown MAIL_BACKEND {kind!r}: use file or smtp")
-    if channel == "sms":
-        from coordinator.sms.backends import sms_backend
-
-        return sms_backend(config)
-    raise Unreachable(f"no backend for channel {channel!r}")
+def mail_backend(config) -> FileMailBackend | SmtpMailBackend:
+    """The email channel's backend (registered by `outbox.handlers`)."""
+    kind = config["MAIL_BACKEND"]
+    if kind == "file":
+        return FileMailBackend(config["MAIL_FILE_DIR"])
+    if kind == "smtp":
+        return SmtpMailBackend(config)
+    raise Unreachable(f"unknown MAIL_BACKEND {kind!r}: use file or smtp")

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
 
 from coordinator.extensions import db
+from coordinator.outbox.backoff import nominal_delay
 from coordinator.outbox.models import CHANNELS, PENDING, SENDING, OutboxMessage
 from coordinator.timeutil import utcnow
 
@@ -100,14 +101,9 @@ def explain(reason: str) -> Explained:
 
 
 def _nominal_delay(attempts: int, urgent: bool) -> timedelta:
-    """The backoff `services.retry_delay` draws around (without its ±20 % jitter)."""
-    from coordinator.outbox.services import URGENT_RETRY_BASE_SECONDS
-
-    base = float(current_app.config["OUTBOX_RETRY_BASE_SECONDS"])
-    if urgent:
-        base = min(base, URGENT_RETRY_BASE_SECONDS)
-    cap = float(current_app.config["OUTBOX_RETRY_MAX_SECONDS"])
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+    """The backoff `backoff.retry_delay` draws around (without its ±20 % jitter)."""
+    return nominal_delay(attempts, urgent, float(current_app.config["OUTBOX_RETRY_BASE_SECONDS"]),
+                         float(current_app.config["OUTBOX_RETRY_MAX_SECONDS"]))
 
 
 RETRYING = and_(OutboxMessage.status == PENDING, OutboxMessage.attempts >= 1, OutboxMessage.last_error != "")

@@ -1,7 +1,8 @@
 """Readiness confirmations: a contact taps the link of a reminder (`confirm_link`) or answers "OK"
 by SMS (`confirm_by_sms`), and every endpoint of the event where their number is listed is
-confirmed ready for the session (a `Confirmation` once per session and contact, the dashboard's
-readiness through `status.confirm_ready`; never a connection). `confirmations` counts them.
+confirmed ready for the session (a `Confirmation` once per session and contact; the dashboard's
+readiness follows through the `readiness_confirmed` signal, received by `coordinator.status`:
+never a connection). `confirmations` counts them.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from coordinator import signals
 from coordinator.audit import services as audit
 from coordinator.endpoints.models import Contact, Endpoint
 from coordinator.events.models import PUBLISHED, Event, EventSession
@@ -36,6 +38,7 @@ def _contacts_of(event_id: int, phone: str) -> list[tuple[int, int, str]]:
 
 
 def _confirm(session: EventSession, contacts: list[tuple[int, int, str]], channel: str, now: datetime) -> ConfirmResult:
+    """Record the confirmations, in the caller's transaction (it commits)."""
     event = session.event
     if event.status != PUBLISHED or now >= session.ends_at:
         return ConfirmResult("expired", session, event)
@@ -46,8 +49,6 @@ def _confirm(session: EventSession, contacts: list[tuple[int, int, str]], channe
     if not new:
         first = min(existing.values(), key=lambda c: c.created_at)
         return ConfirmResult("already", session, event, names, first.created_at)
-    from coordinator.status import services as status
-
     confirmed_endpoints = set()
     for contact_id, endpoint_id, _ in new:
         try:
@@ -58,11 +59,10 @@ def _confirm(session: EventSession, contacts: list[tuple[int, int, str]], channe
             continue
         if endpoint_id not in confirmed_endpoints:  # readiness on the dashboard (never a connection)
             confirmed_endpoints.add(endpoint_id)
-            status.confirm_ready(event, session, [endpoint_id], "self" if channel == "link" else "sms",
-                                 actor_label=f"contact:{contact_id}", now=now, commit=False)
+            signals.readiness_confirmed.send(session, endpoint_ids=[endpoint_id], channel=channel, at=now,
+                                             actor_label=f"contact:{contact_id}")
     audit.record("session.confirm", "event", event.slug, actor_label=f"{channel}", session=session.kind,
                  endpoints=[e for _, e, _ in new])
-    db.session.commit()
     return ConfirmResult("confirmed", session, event, names, now)
 
 
@@ -78,12 +78,16 @@ def confirm_link(token: str, now: datetime | None = None) -> ConfirmResult:
     contact = db.session.get(Contact, parsed[1])
     if session is None or contact is None or contact.endpoint.event_id != session.event_id:
         return ConfirmResult("not_found")
-    return _confirm(session, _contacts_of(session.event_id, contact.phone), "link", now)
+    result = _confirm(session, _contacts_of(session.event_id, contact.phone), "link", now)
+    if result.state == "confirmed":
+        db.session.commit()
+    return result
 
 
 def confirm_by_sms(phone: str, now: datetime | None = None) -> ConfirmResult:
     """"OK" or "1" from a known number: ready for the next session (the earliest not yet ended)
-    of a published event where the number is a contact."""
+    of a published event where the number is a contact. In the caller's transaction: the SMS
+    webhook, which sends `sms_received` and commits."""
     now = now or utcnow()
     candidates = db.session.execute(
         select(EventSession).join(Event, EventSession.event_id == Event.id)

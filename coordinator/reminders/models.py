@@ -1,15 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coordinator.extensions import db
+from coordinator.status.models import CONFIRMATION_CHANNELS
 from coordinator.timeutil import UTCDateTime, utcnow
 
-# What became of one firing of a rule for one version of its anchor.
-SENT, SKIPPED = "sent", "skipped"
+
+class RunStatus(StrEnum):
+    """What became of one firing of a rule for one version of its anchor: its messages were queued,
+    or it was skipped (with the reason)."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+SENT, SKIPPED = RunStatus.SENT, RunStatus.SKIPPED
+RUN_STATUSES = tuple(RunStatus)
 
 
 class ReminderRun(db.Model):
@@ -19,17 +30,23 @@ class ReminderRun(db.Model):
     that could not be sent (its anchor passed while the scheduler was down) is kept with the reason."""
 
     __tablename__ = "reminder_runs"
-    __table_args__ = (UniqueConstraint("rule_id", "anchor_version"),)
+    __table_args__ = (UniqueConstraint("rule_id", "anchor_version"),
+                      CheckConstraint(column("status", String).in_(RUN_STATUSES), name="status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[int] = mapped_column(ForeignKey("reminder_rules.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    #: Which version it fired for: the anchor's time (UTC) and the rule's offset, "20241205T0130Z-86400"
+    #: (a moved session is a new version).
     anchor_version: Mapped[str] = mapped_column(String(64))
+    #: When it was due (the anchor's time plus the rule's offset).
     fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16))  # sent | skipped
+    status: Mapped[str] = mapped_column(String(16))
+    #: Why it was skipped ("anchor_passed", "overtaken:<rule id>"); "" when sent.
     reason: Mapped[str] = mapped_column(Text, default="")
-    queued: Mapped[int] = mapped_column(default=0)  # messages queued (after dropping duplicates)
-    # Recipients the channel cannot reach (no mobile number, opted out), listed for the organizer.
+    #: Messages queued (after dropping duplicates).
+    queued: Mapped[int] = mapped_column(default=0)
+    #: Recipients the channel cannot reach (no mobile number, opted out), listed for the organizer.
     unreachable: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -39,11 +56,13 @@ class Confirmation(db.Model):
     or by replying OK where two-way SMS exists). Once per session and contact."""
 
     __tablename__ = "confirmations"
-    __table_args__ = (UniqueConstraint("session_id", "contact_id"), Index("ix_confirmations_endpoint", "endpoint_id"))
+    __table_args__ = (UniqueConstraint("session_id", "contact_id"), Index("ix_confirmations_endpoint", "endpoint_id"),
+                      CheckConstraint(column("channel", String).in_(CONFIRMATION_CHANNELS), name="channel"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(8))  # "link" or "sms"
+    #: How the contact confirmed (a ConfirmedVia: the link or an SMS reply).
+    channel: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,32 +1,22 @@
 """Editing an event's reminder rules (the organizer's page and the API). Each change is checked
-as a whole before anything is saved, audited, and leaves no reminder queued for a version that is
-no longer current."""
+as a whole before anything is saved (a refusal: `coordinator.problems.Invalid`, a problem per
+field), audited, and leaves no reminder queued for a version that is no longer current."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from coordinator.audit import services as audit
-from coordinator.events.models import (DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS, Event,
-                                      ReminderRule)
+from coordinator.events import reminder_texts as texts
+from coordinator.events.models import REMINDER_ANCHORS, REMINDER_AUDIENCES, REMINDER_CHANNELS, Event, ReminderRule
 from coordinator.extensions import db
 from coordinator.fields import TextRule, clean_text
 from coordinator.messages import N_, Message
+from coordinator.problems import Invalid, Problem
 from coordinator.reminders import services
-from coordinator.reminders import templates as texts
 
 FIELDS = ("anchor", "offset_seconds", "channel", "audience", "template", "strip_diacritics", "active")
 # Reminders more than 90 days before (or after) their anchor are almost certainly a typo.
 MAX_OFFSET_SECONDS = 90 * 86400
 # Every anchor a rule can have; an event offers those of its own sessions and deadlines (anchors_of).
-ANCHORS = tuple(f"session:{k}" for k in SESSION_KINDS) + tuple(f"deadline:{k}" for k in DEADLINE_KINDS)
-
-
-@dataclass
-class RuleInvalid(Exception):
-    errors: dict[str, Message] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return "; ".join(f"{k}: {m.text}" for k, m in self.errors.items())
+ANCHORS = REMINDER_ANCHORS
 
 
 def anchors_of(event: Event) -> list[str]:
@@ -61,7 +51,7 @@ def _check(event: Event, values: dict, rule: ReminderRule | None) -> None:
                           for r in event.reminder_rules if r is not rule):
         errors["offset_seconds"] = Message(N_("this event already has the same reminder (anchor, offset, channel and audience)"))
     if errors:
-        raise RuleInvalid(errors)
+        raise Invalid([Problem(name, message) for name, message in errors.items()])
 
 
 def _values(data: dict, rule: ReminderRule | None) -> dict:

@@ -22,19 +22,20 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import services as audit
+from coordinator.deadlines.models import DeadlineFulfilment
 from coordinator.endpoints.models import Contact, Endpoint
 from coordinator.endpoints.phones import is_foreign
+from coordinator.events import reminder_texts as texts
 from coordinator.events.labels import SESSION_LABELS
 from coordinator.events.models import PUBLISHED, Deadline, Event, EventSession, ReminderRule
 from coordinator.extensions import db
 from coordinator.outbox import services as outbox
 from coordinator.outbox.models import PENDING, SENDING, SENT, OutboxMessage
 from coordinator.reminders import links
-from coordinator.reminders import templates as texts
 from coordinator.reminders.models import SENT as RUN_SENT
 from coordinator.reminders.models import SKIPPED, ReminderRun
 from coordinator.sms.services import opted_out_among
@@ -178,8 +179,6 @@ _ROLES = {"chairs": ("chair",), "technical": ("technical",), "all_contacts": ("c
 
 
 def _units_missing(event: Event, anchor: Anchor) -> list[Unit]:
-    from coordinator.deadlines.models import DeadlineFulfilment
-
     deadline = anchor.deadline
     met = select(DeadlineFulfilment.unit_id).where(DeadlineFulfilment.deadline_id == deadline.id,
                                                    DeadlineFulfilment.fulfilled_at.is_not(None))
@@ -260,8 +259,6 @@ def _names(names: list[str]) -> str:
 
 def _longest_endpoint_name(event: Event) -> str:
     """For samples: the event's longest endpoint name, so that the cost shown is the worst case."""
-    from sqlalchemy import func
-
     name = db.session.scalar(select(Endpoint.name).where(Endpoint.event_id == event.id)
                              .order_by(func.length(Endpoint.name).desc()).limit(1))
     return name or "Hội trường Ủy ban nhân dân tỉnh"

@@ -10,16 +10,19 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from coordinator.auth.permissions import require
-from coordinator.events.labels import SESSION_LABELS
+from coordinator.events import reminder_texts as texts
+from coordinator.events.labels import DEADLINE_LABELS, SESSION_LABELS
+from coordinator.events.lookup import event_or_404
+from coordinator.events.models import ReminderRule
 from coordinator.extensions import csrf, limiter
+from coordinator.leases import leader
+from coordinator.problems import Invalid
 from coordinator.reminders import confirmations, labels, links
 from coordinator.reminders import rules as rule_service
 from coordinator.reminders import services
 from coordinator.reminders.forms import ReminderForm
-from coordinator.leases import leader
 from coordinator.sms.encoding import cost, saves_segments, without_diacritics
-from coordinator.timeutil import utcnow
-from coordinator.events.lookup import event_or_404
+from coordinator.timeutil import format_local, utcnow
 
 bp = Blueprint("reminders", __name__)
 
@@ -30,8 +33,6 @@ def _labels():
 
 
 def _anchor_choices(event):
-    from coordinator.events.labels import DEADLINE_LABELS
-
     out = [(f"session:{s.kind}", s.title or str(SESSION_LABELS.get(s.kind, s.kind))) for s in event.sessions]
     for kind in dict.fromkeys(d.kind for d in event.deadlines):
         out.append((f"deadline:{kind}", _("Deadline: %(name)s", name=DEADLINE_LABELS.get(kind, kind))))
@@ -67,9 +68,6 @@ def index(slug: str):
 def _preview(event, values: dict) -> dict:
     """The composer's preview: the text as one recipient would get it, its cost, and the cost
     without diacritics."""
-    from coordinator.events.models import ReminderRule
-    from coordinator.reminders import templates as texts
-
     rule = ReminderRule(**{**values, "id": 0})
     anchor_kind = values["anchor"].partition(":")[0]
     problem = texts.check(values["template"] or "", anchor_kind) if values["template"] else None
@@ -80,8 +78,6 @@ def _preview(event, values: dict) -> dict:
     plain = without_diacritics(text)
     c, pc = cost(text), cost(plain)
     fire_at = services.fire_time(rule, anchor)
-    from coordinator.timeutil import format_local
-
     return {"error": "", "text": plain if values["strip_diacritics"] else text,
             "cost": {"encoding": c.encoding, "characters": c.characters, "segments": c.segments,
                      "per_segment": c.per_segment, "remaining": c.remaining},
@@ -111,10 +107,10 @@ def _compose(event, rule=None):
                 rule_service.update_rule(rule, form.values(), actor=current_user)
                 flash(_("The reminder was saved."), "success")
             return redirect(url_for("reminders.index", slug=event.slug))
-        except rule_service.RuleInvalid as exc:
-            for name, message in exc.errors.items():
-                field = form["amount"] if name == "offset_seconds" else form[name]
-                field.errors = list(field.errors or []) + [message.localized()]
+        except Invalid as exc:
+            for problem in exc.problems:
+                field = form["amount"] if problem.field == "offset_seconds" else form[problem.field]
+                field.errors = list(field.errors or []) + [problem.localized()]
     if rule is None and not form.is_submitted():
         form.template.data = ""
     who = None

@@ -36,7 +36,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from coordinator.leases.leader import Leadership
 from coordinator.scheduling import jobs
+from coordinator.timeutil import utcnow
 
 JOBS_TABLE = "apscheduler_jobs"
 log = logging.getLogger(__name__)
@@ -72,8 +74,6 @@ def build_scheduler(app: Flask, scheduler_class=BackgroundScheduler):
 def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Wait to become the active scheduler, run the jobs while active, renew every heartbeat; on
     losing leadership go back to waiting. Returns when `stop` is set (SIGTERM, Ctrl+C)."""
-    from coordinator.leases.leader import Leadership
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The outbox job runs every few seconds: log what it sends (jobs.py), not each run.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
@@ -110,6 +110,4 @@ def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
 
 
 def _now():
-    from coordinator.timeutil import utcnow
-
     return utcnow()

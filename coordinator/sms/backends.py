@@ -26,7 +26,7 @@ import urllib3.exceptions
 
 from coordinator.endpoints.phones import is_foreign
 from coordinator.outbox.models import OutboxMessage
-from coordinator.outbox.services import LookupUnavailable, SendError, Unreachable
+from coordinator.outbox.errors import LookupUnavailable, SendError, Unreachable
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,16 @@ def opted_out_among(phones: set[str]) -> set[str]:
     return found
 
 
+OPTED_OUT = "not sent: the number has opted out of SMS"
+
+
+def opted_out_rows(rows: list[OutboxMessage]) -> list[tuple[OutboxMessage, str]]:
+    """The outbox's pre-send filter for SMS: a message queued before its number opted out (STOP,
+    21610, an organizer) is not sent; it fails with the reason."""
+    blocked = opted_out_among({row.recipient for row in rows})
+    return [(row, OPTED_OUT) for row in rows if row.recipient in blocked]
+
+
 def opt_out(phone: str, source: str, *, note: str = "", actor=None, actor_label: str = "") -> bool:
     """Stop SMS to `phone`. In the caller's transaction; False when it was already opted out."""
     if db.session.get(SmsOptOut, phone) is not None:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from coordinator import signals
 from coordinator.auth.permissions import require
 from coordinator.endpoints.phones import PhoneError, national, parse_phone
 from coordinator.extensions import csrf, db
@@ -56,8 +57,6 @@ def inbound():
     """A text to our number: STOP / START manage the opt-out; OK or 1 confirms readiness for the
     sender's next session. (Vietnam has no two-way SMS on Twilio; elsewhere this works.)"""
     _verified()
-    from coordinator.reminders.confirmations import confirm_by_sms
-
     sender = request.form.get("From", "")
     try:
         phone = parse_phone(sender).e164
@@ -72,12 +71,11 @@ def inbound():
         services.opt_in(phone, actor_label=phone)
         db.session.commit()
         return _twiml()
-    if kind == "confirm":
-        result = confirm_by_sms(phone)
-        if result.state in ("confirmed", "already"):
-            return _twiml(f"Đã ghi nhận: điểm cầu {', '.join(result.endpoints)} sẵn sàng cho "
-                          f"{result.session.title or result.event.title}.")
-    return _twiml()
+    # Anything else is for the packages that listen (reminders: "OK" confirms readiness); the first
+    # reply goes back to the sender.
+    replies = signals.results(signals.sms_received.send(phone, kind=kind, body=request.form.get("Body", "")))
+    db.session.commit()
+    return _twiml(replies[0] if replies else None)
 
 
 @bp.route("/sms/opt-outs", methods=["GET", "POST"])

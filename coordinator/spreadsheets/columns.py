@@ -11,7 +11,8 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 
 from coordinator.messages import Message
-from coordinator.spreadsheets.problems import RowError
+from coordinator.problems import Problem
+from coordinator.spreadsheets.problems import row_problem
 from coordinator.text import fold
 
 
@@ -113,7 +114,7 @@ def header_key(text: str) -> str:
 
 def header_words(text: str) -> str:
     """A header's words, folded: "Mã đơn vị (*)" and "MÃ ĐƠN VỊ" are "ma don vi" (the account import's
-    headers, `auth.sheets`)."""
+    headers, `accounts.sheets`)."""
     return re.sub(r"[^a-z0-9 ]", "", fold(re.sub(r"\(.*?\)", "", text))).strip()
 
 
@@ -163,6 +164,6 @@ def column_letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
-def row_error(row: int | None, key: str | None, template: str, **params: Any) -> RowError:
+def row_error(row: int | None, key: str | None, template: str, **params: Any) -> Problem:
     """A problem of a row (None: of the file) in the column of `key` (None: of the row as a whole)."""
-    return RowError(row, LABEL[key] if key else None, Message(template, params))
+    return row_problem(row, LABEL[key] if key else None, Message(template, params))

@@ -1,41 +1,30 @@
-"""The problems of an uploaded spreadsheet: each with its row (as Excel numbers it), its column and
-a reason, all of a file raised at once (`ImportInvalid`, nothing saved). Shared by the endpoint
-import and the account import (`auth.sheets`), the pages and the API.
+"""The problems of an uploaded spreadsheet, in the one shape of validation errors
+(`coordinator.problems`): a `Problem` without a field, with its row (as Excel numbers it), its
+column (the template's header, or a header as written) and that column's letter in the file; all
+the problems of a file raised at once in one `Invalid` (nothing saved). Shared by the endpoint
+import and the account import; the pages list them with `as_dicts`, the API's error handler
+renders the same problems.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from coordinator.messages import Message
+from coordinator.problems import Problem
 
 
-@dataclass(frozen=True)
-class RowError:
-    row: int | None  # as Excel numbers it
-    column: str | None  # the Vietnamese label of the column (COLUMNS), or an unknown header as written
-    msg: Message
-    letter: str | None = None  # the column's letter in the file (A, B, …, AA)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"row": self.row, "column": self.column, "message": self.msg.localized()}
-        if self.letter:
-            out["letter"] = self.letter
-        return out
+def row_problem(row: int | None, column: str | None, msg: Message, letter: str | None = None) -> Problem:
+    """A problem at a row (None: the whole file) and a column (None: the whole row)."""
+    return Problem(None, msg, row=row, column=column, letter=letter)
 
 
-class ImportInvalid(Exception):
-    """The file has problems; nothing was saved. `errors` lists every one of them."""
-
-    def __init__(self, errors: list[RowError]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} problem(s): " + "; ".join(
-            f"row {e.row} {e.letter or ''} {e.column}: {e.msg.text}" for e in errors[:5]))
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [e.as_dict() for e in self.errors]
-
-
-def problem(template: str, **params: Any) -> RowError:
+def problem(template: str, **params: Any) -> Problem:
     """A problem of the whole file (no row, no column)."""
-    return RowError(None, None, Message(template, params))
+    return row_problem(None, None, Message(template, params))
+
+
+def as_dicts(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    """The problems as the upload pages list them: `{"row", "column", "message"}` in the request's
+    language, and the column's `letter` when known (what the API's `details` say too)."""
+    return [p.detail() for p in problems]

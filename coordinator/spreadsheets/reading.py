@@ -2,7 +2,7 @@
 values) of the first sheet, the first `limits.MAX_COLUMNS` columns, formulas told apart (`Formula`),
 Excel's _xHHHH_ escapes decoded, CSV in UTF-8 or UTF-16 with our exports' apostrophes taken off,
 and each cell as the text the official typed (`cell_text`). Knows nothing of the columns: shared
-by the endpoint import (`rows.py`) and the account import (`auth.sheets`).
+by the endpoint import (`imports.rows`) and the account import (`accounts.sheets`).
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from openpyxl import load_workbook
 from openpyxl.cell.read_only import EMPTY_CELL
 
 from coordinator.messages import N_
+from coordinator.problems import Invalid
 from coordinator.spreadsheets import limits
-from coordinator.spreadsheets.problems import ImportInvalid, RowError, problem
+from coordinator.spreadsheets.problems import problem, row_problem
 from coordinator.spreadsheets.safe import FORMULA_TRIGGERS
 from coordinator.text import nfc
 
@@ -49,11 +50,11 @@ def xlsx_rows(data: bytes, formulas: bool = False) -> Iterator[tuple[int, Sequen
     try:
         limits.check_xlsx(data)
     except limits.TooLarge as exc:
-        raise ImportInvalid([RowError(None, None, exc.msg)]) from None
+        raise Invalid([row_problem(None, None, exc.msg)]) from None
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=not formulas)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise ImportInvalid([problem(N_("the file could not be read as an Excel workbook (.xlsx): "
+        raise Invalid([problem(N_("the file could not be read as an Excel workbook (.xlsx): "
                                         "%(detail)s"), detail=str(exc) or type(exc).__name__)]) from None
     try:
         ws = wb.worksheets[0]  # the first sheet is the data; a guide may follow
@@ -77,10 +78,10 @@ def xlsx_rows(data: bytes, formulas: bool = False) -> Iterator[tuple[int, Sequen
                 yield number, ()  # an empty row (a sheet that skips to row 1,048,576 has a million)
                 continue
             yield number, [_formula(c.value) if c.data_type == "f" else _unescape(c.value) for c in cells]
-    except ImportInvalid:
+    except Invalid:
         raise
     except Exception as exc:  # a damaged sheet: whatever the parser trips on, the file is unreadable
-        raise ImportInvalid([problem(N_("the file could not be read as an Excel workbook (.xlsx): "
+        raise Invalid([problem(N_("the file could not be read as an Excel workbook (.xlsx): "
                                         "%(detail)s"), detail=str(exc) or type(exc).__name__)]) from None
     finally:
         wb.close()
@@ -97,13 +98,13 @@ def csv_text(data: bytes) -> str:
     try:
         text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportInvalid([problem(N_(
+        raise Invalid([problem(N_(
             "the CSV file is not in UTF-8; in Excel choose 'CSV UTF-8 (Comma delimited)' when saving, "
             "or upload the .xlsx"))]) from None
     try:
         limits.check_csv(text)
     except limits.TooLarge as exc:
-        raise ImportInvalid([RowError(None, None, exc.msg)]) from None
+        raise Invalid([row_problem(None, None, exc.msg)]) from None
     return text
 
 
@@ -125,7 +126,7 @@ def csv_rows(data: bytes, delimiter: str | None = None) -> Iterator[tuple[int, S
             yield number, [c[1:] if c.startswith("'") and c[1:].startswith(FORMULA_TRIGGERS) else c
                            for c in cells[:limits.MAX_COLUMNS]]
     except csv.Error as exc:
-        raise ImportInvalid([problem(N_("the CSV file could not be read: %(detail)s"),
+        raise Invalid([problem(N_("the CSV file could not be read: %(detail)s"),
                                     detail=str(exc))]) from None
 
 

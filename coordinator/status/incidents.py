@@ -28,8 +28,11 @@ from sqlalchemy import bindparam, case, func, insert, or_, select, update
 
 from coordinator.audit.models import AuditEntry
 from coordinator.endpoints.models import Contact, Endpoint
-from coordinator.events.models import Event, EventSession
+from coordinator.endpoints.phones import PhoneError, parse_phone
+from coordinator.events.models import PUBLISHED, Event, EventSession
 from coordinator.extensions import db
+from coordinator.outbox import services as outbox
+from coordinator.sms.services import opted_out_among
 from coordinator.status import texts
 from coordinator.status.models import Incident, IncidentDigest
 from coordinator.units.models import ROOT_CODE, Unit
@@ -45,6 +48,12 @@ CHUNK = 500
 
 def window() -> timedelta:
     return timedelta(seconds=current_app.config["ESCALATION_DIGEST_SECONDS"])
+
+
+def in_window(session: EventSession, now: datetime) -> bool:
+    """Inside the escalation window of a session: from STATUS_WINDOW_BEFORE_SECONDS before it to its end."""
+    before = timedelta(seconds=current_app.config["STATUS_WINDOW_BEFORE_SECONDS"])
+    return session.starts_at - before <= now <= session.ends_at
 
 
 def _insert_dialect():
@@ -69,8 +78,6 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
     """Open incidents for failures (endpoint id, cause, detail, layer, code) that have none open;
     text their people; note the provinces in `changes`. In the caller's transaction; returns the
     endpoints whose incident opened now."""
-    from coordinator.outbox import services as outbox
-
     if not failures:
         return []
     wanted: dict[int, tuple] = {}
@@ -133,8 +140,6 @@ def _own_messages(event: Event, session: EventSession, opened: dict[int, int], r
     """The SMS to the failed endpoints' own technical contacts: one per person (naming every one of
     their endpoints that failed now), none for an endpoint texted within the escalation window,
     none to a province's focal contact about the province's other endpoints (the digest tells them)."""
-    from coordinator.sms.services import opted_out_among
-
     recent = set()
     ids = list(opened)
     since = now - window()
@@ -262,8 +267,6 @@ def flush_digests(session: EventSession, now: datetime, provinces: set[str] | No
 
 def national_phones() -> list[str]:
     """ESCALATION_NATIONAL_PHONES as E.164 mobiles (anything else is left out, with a warning)."""
-    from coordinator.endpoints.phones import PhoneError, parse_phone
-
     raw = current_app.config.get("ESCALATION_NATIONAL_PHONES") or ""
     out = []
     for part in raw.replace(";", ",").split(","):
@@ -288,9 +291,6 @@ def _digests(event: Event, session: EventSession, scopes: list[str], now: dateti
              phones: list[str] | None = None) -> list[IncidentDigest]:
     """One digest per scope (province codes, or NATIONAL alone), covering that scope's open
     incidents not yet reported: rows, marks on the incidents, SMS and audit entries in bulk."""
-    from coordinator.outbox import services as outbox
-    from coordinator.sms.services import opted_out_among
-
     national = scopes == [NATIONAL]
     column = Incident.national_digest_id if national else Incident.digest_id
     digests = {scope: IncidentDigest(event_id=event.id, session_id=session.id, scope=scope, created_at=now,
@@ -353,9 +353,6 @@ def _short_name(name: str) -> str:
 
 def flush_all(now: datetime) -> int:
     """The scheduler's tick: digests due in every published event's sessions under way (in window)."""
-    from coordinator.events.models import PUBLISHED
-    from coordinator.status.recording import in_window
-
     made = 0
     for session in db.session.scalars(select(EventSession).join(Event, EventSession.event_id == Event.id)
                                       .where(Event.status == PUBLISHED)):

@@ -318,6 +318,24 @@ def open_incident_of(endpoint_id: int, session_id: int) -> Incident | None:
 
 # --- incidents ------------------------------------------------------------------------------------------
 
+def endpoint_paths(event: Event, endpoint_ids: list[int]) -> dict[int, str]:
+    """The unit path of each of `endpoint_ids` that is an endpoint of `event` (the others are left
+    out): whether a batch of checks is all of the event, and in a coordinator's scope."""
+    ids = sorted(set(endpoint_ids))
+    found: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        found.update(dict(db.session.execute(select(Endpoint.id, Unit.path).join(Unit, Endpoint.unit_id == Unit.id)
+                                             .where(Endpoint.id.in_(ids[i:i + 500]),
+                                                    Endpoint.event_id == event.id)).all()))
+    return found
+
+
+def open_incident_count(session: EventSession, endpoint_ids: list[int]) -> int:
+    """How many of these endpoints (at most 1,000) have an incident open in `session`."""
+    return db.session.scalar(select(func.count()).select_from(Incident).where(
+        Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(endpoint_ids[:1000])))
+
+
 def list_incidents(event: Event, session: EventSession, *, scope: str | None = None, province: str | None = None,
                    tier: str | None = None, cause: str | None = None, open_: bool | None = True, page: int = 1,
                    per_page: int = 50) -> tuple[list[dict], int]:

@@ -18,6 +18,7 @@ from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import BULK_ROWS, db, refresh_statistics
 from coordinator.status import incidents, rule, versions
+from coordinator.status.incidents import in_window  # the escalation window (re-exported)
 from coordinator.status.models import READY, SOURCES, EndpointStatus, StatusEvent, StatusVersion
 from coordinator.status.rule import CONNECTED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
@@ -44,12 +45,6 @@ class StatusError(ValueError):
 
 def hold() -> timedelta:
     return timedelta(seconds=current_app.config["STATUS_HUMAN_HOLD_SECONDS"])
-
-
-def in_window(session: EventSession, now: datetime) -> bool:
-    """Inside the escalation window of a session: from STATUS_WINDOW_BEFORE_SECONDS before it to its end."""
-    before = timedelta(seconds=current_app.config["STATUS_WINDOW_BEFORE_SECONDS"])
-    return session.starts_at - before <= now <= session.ends_at
 
 
 def _blank(endpoint_id: int, session_id: int, province: str, tier: str) -> dict:

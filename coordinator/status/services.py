@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from coordinator.status.incidents import INCIDENT_KIND, URGENT, flush_all, flush_digests  # noqa: F401
 from coordinator.status.queries import (FILTERS, SORTS, UnitPage, apply_filter, current_session,  # noqa: F401
+                                        endpoint_paths, open_incident_count,
                                         freshness, has_grandchildren, list_incidents, open_incident_of, open_incidents, rollup,
                                         status_of, summary, timeline, unit_page, unit_view)
 from coordinator.status.recording import (PEOPLE, ProbeSummary, StatusError, after_bulk_write,  # noqa: F401
@@ -21,14 +22,13 @@ from coordinator.status.recording import (PEOPLE, ProbeSummary, StatusError, aft
                                           expire_holds, has_expired_holds, in_window, record, record_many,
                                           record_probes)
 from coordinator.status.rule import CONNECTED, DEGRADED, FAILED, STATES, UNKNOWN, reachability  # noqa: F401
-from coordinator.status.versions import Fingerprint, fingerprint  # noqa: F401
+from coordinator.status.versions import Fingerprint, fingerprint, structure_of, unit_path  # noqa: F401
+from coordinator.timeutil import utcnow
 
 
 def tick(now=None) -> tuple[int, int]:
     """The scheduler's `status.tick`: holds that ended give way to the probes, due digests go out.
     Returns (rows re-derived, digests sent)."""
-    from coordinator.timeutil import utcnow
-
     now = now or utcnow()
     return expire_holds(now), flush_all(now)
 

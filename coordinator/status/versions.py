@@ -14,14 +14,16 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from coordinator.endpoints.models import RegistryVersion
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
-from coordinator.status.models import ProbeSweep, StatusVersion
-from coordinator.timeutil import UTCDateTime
-from coordinator.units.models import ROOT_CODE
+from coordinator.leases.models import SchedulerLease
+from coordinator.status.models import EndpointStatus, ProbeSweep, StatusVersion
+from coordinator.timeutil import UTCDateTime, utcnow
+from coordinator.units.models import ROOT_CODE, Unit
 
 
 class Changes:
@@ -135,8 +137,6 @@ def fingerprint(slug: str, session_kind: str | None, province: str | None = None
     or of every row (ROOT_CODE) — with `grouped`, only of what a grouped page shows of them; None
     when the event or the session does not exist. One query when the session's kind is given (the
     dashboards' polls give it), two otherwise."""
-    from coordinator.timeutil import utcnow
-
     if not session_kind:
         sessions = db.session.execute(
             select(EventSession.kind, EventSession.starts_at, EventSession.ends_at)
@@ -161,9 +161,6 @@ def _fingerprint_query(shape: str, grouped: bool):
     """The fingerprint's one query for a shape of page ("national", "all" rows, one "province"),
     built once: every poll only binds its slug, session kind, province and time (building the
     statement cost more than running it)."""
-    from coordinator.leases.models import SchedulerLease
-    from coordinator.status.models import EndpointStatus
-
     counter = (StatusVersion.tile_version if shape == "national"
                else StatusVersion.head_version if grouped else StatusVersion.version)
     counters = select(func.coalesce(func.sum(counter), 0)).where(StatusVersion.session_id == EventSession.id)
@@ -189,3 +186,17 @@ def _fingerprint_query(shape: str, grouped: bool):
                    .limit(1).scalar_subquery())
             .join(Event, EventSession.event_id == Event.id)
             .where(Event.slug == bindparam("slug"), EventSession.kind == bindparam("kind")))
+
+
+def structure_of(slug: str) -> str | None:
+    """The unit structure of the event `slug` (None: no such event), without loading the event."""
+    return db.session.scalar(select(Event.unit_structure).where(Event.slug == slug))
+
+
+def unit_path(slug: str, code: str) -> tuple[str, bool] | None:
+    """(path, whether its page is grouped: its children have children) of the unit `code` in the
+    structure of the event `slug`, in one query; None when there is no such unit."""
+    child, grandchild = aliased(Unit), aliased(Unit)
+    grouped = exists().where(child.parent_id == Unit.id, grandchild.parent_id == child.id)
+    return db.session.execute(select(Unit.path, grouped).join(Event, Event.unit_structure == Unit.structure)
+                              .where(Event.slug == slug, Unit.code == code)).first()

@@ -1,6 +1,8 @@
 """The connection-status pages: national, a unit's, an endpoint's, the incident list, the wall screen.
 
-Thin: `status.services` computes everything in a few grouped queries. The changing part of the
+Thin: `status.services` computes everything in a few grouped queries. The page of an endpoint
+shows parts that higher packages contribute (`web.parts`): its history ("endpoint_history", from
+`history`); its "Probe now" button posts to `probes.views`. The changing part of the
 national and unit pages is also served alone (`/status/live`): the page's script asks every
 DASHBOARD_POLL_SECONDS with If-None-Match. The ETag is answered from `versions.fingerprint` (two
 small queries) before the event is loaded; it moves only when what the fragment shows moves (a
@@ -16,23 +18,22 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectChoice, SelectField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from coordinator.auth.models import COORDINATOR
-from coordinator.history.services import history_for_endpoint
 from coordinator.auth.permissions import can, require, scope_path
 from coordinator.auth.scopes import require_scope, scope_unit
 from coordinator.endpoints import services as endpoints
 from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
-from coordinator.extensions import cache, db
-from coordinator.status import services as status
+from coordinator.extensions import cache
+from coordinator.status import incident_views, services as status
 from coordinator.status.labels import (CAUSE_LABELS, FILTER_LABELS, FLAG_CHOICES, LAYER_LABELS, REACHABILITY_LABELS,
                                        SORT_LABELS, SOURCE_LABELS, STATE_LABELS)
 from coordinator.status.models import STATES
 from coordinator.timeutil import to_local, utcnow
-from coordinator.units.models import ROOT_CODE, Unit
+from coordinator.units.models import ROOT_CODE
 from coordinator.units.services import get_unit
 from coordinator.events.lookup import event_or_404
 
@@ -69,8 +70,6 @@ class CheckForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2, "maxlength": 2000})
 
     def validate_state(self, field):
-        from wtforms.validators import ValidationError
-
         if field.data not in ("connected", "degraded", "failed"):
             raise ValidationError(_("Choose what you observed."))
 
@@ -81,7 +80,7 @@ def _flag(value: str | None) -> bool | None:
 
 # --- lookups ------------------------------------------------------------------------------------------
 
-def _session(event, kind: str | None):
+def session_or_404(event, kind: str | None):
     """The session asked for (?session=<kind>), else the one operators are watching; 404 when none."""
     if kind:
         session = event.session(kind)
@@ -102,7 +101,7 @@ def _unit_or_404(event, code: str):
     return unit
 
 
-def _endpoint_or_404(event, endpoint_id: int, permission: str = "status.view"):
+def endpoint_or_404(event, endpoint_id: int, permission: str = "status.view"):
     endpoint = endpoints.get_endpoint(endpoint_id, current_user)
     if endpoint is None or endpoint.event_id != event.id or not can(current_user, permission, endpoint.unit):
         abort(404)
@@ -202,7 +201,7 @@ def dashboard(slug: str):
             require_scope(current_user, event.unit_structure)  # says which unit is missing, whom to ask
         return redirect(url_for("status.unit", slug=slug, code=own.code,
                                 session=request.args.get("session") or None, wall=1 if wall else None))
-    session = _session(event, request.args.get("session"))
+    session = session_or_404(event, request.args.get("session"))
     sort = _sort(wall)
     fp = _fingerprint_or_404(slug, session.kind, None)
     etag = _tag(fp, "-", "", int(wall), sort, 1)
@@ -222,10 +221,10 @@ def live(slug: str):
     wall = _wall()
     sort = _sort(wall)
     page = _page()
-    scope = scope_path(current_user, _structure_of(slug)) if current_user.role == COORDINATOR else None
+    scope = scope_path(current_user, status.structure_of(slug)) if current_user.role == COORDINATOR else None
     province, grouped = None, False
     if code:
-        found = db.session.execute(_unit_path(slug, code)).first()
+        found = status.unit_path(slug, code)
         if found is None or (scope is not None and not found[0].startswith(scope)):
             abort(404)
         province = ROOT_CODE if found[0].count("/") <= 2 else _province_of(found[0])
@@ -249,30 +248,9 @@ def live(slug: str):
     return response
 
 
-def _structure_of(slug: str) -> str | None:
-    from sqlalchemy import select
-
-    from coordinator.events.models import Event
-
-    return db.session.scalar(select(Event.unit_structure).where(Event.slug == slug))
-
-
-def _unit_path(slug: str, code: str):
-    """(path, whether its page is grouped: its children have children) of a unit: one query."""
-    from sqlalchemy import exists, select
-    from sqlalchemy.orm import aliased
-
-    from coordinator.events.models import Event
-
-    child, grandchild = aliased(Unit), aliased(Unit)
-    grouped = exists().where(child.parent_id == Unit.id, grandchild.parent_id == child.id)
-    return (select(Unit.path, grouped).join(Event, Event.unit_structure == Unit.structure)
-            .where(Event.slug == slug, Unit.code == code))
-
-
 def _render_fragment(slug, fp, code, filter_, wall, sort, page) -> str:
     event = event_or_404(slug)
-    session = _session(event, fp.session_kind)
+    session = session_or_404(event, fp.session_kind)
     if not code:
         return render_template("status/_national.html", event=event, session=session, wall=wall,
                                **_national(event, session, sort, fp))
@@ -286,16 +264,12 @@ def _render_fragment(slug, fp, code, filter_, wall, sort, page) -> str:
 def incidents(slug: str):
     """Every incident of a session, newest first, filtered and paginated on the server, with
     downloads (.xlsx, .csv) of what the filters select."""
-    from coordinator.status import incident_views
-
     return incident_views.page(slug)
 
 
 @bp.get("/events/<slug>/status/incidents.<fmt>")
 @require("status.view")
 def incidents_export(slug: str, fmt: str):
-    from coordinator.status import incident_views
-
     return incident_views.export(slug, fmt)
 
 
@@ -305,7 +279,7 @@ def unit(slug: str, code: str):
     """A unit: its counts, its endpoints (grouped by child unit, or filtered a page at a time)."""
     event = event_or_404(slug)
     unit_ = _unit_or_404(event, code)
-    session = _session(event, request.args.get("session"))
+    session = session_or_404(event, request.args.get("session"))
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()
     page = _page()
@@ -329,9 +303,9 @@ def endpoint(slug: str, endpoint_id: int):
     """One endpoint: its three facts, the state they give, contacts to call, timeline, incident,
     and the operator's check form."""
     event = event_or_404(slug)
-    endpoint_ = _endpoint_or_404(event, endpoint_id)
+    endpoint_ = endpoint_or_404(event, endpoint_id)
     _release_holds()
-    session = _session(event, request.args.get("session"))
+    session = session_or_404(event, request.args.get("session"))
     form = CheckForm(data={"session": session.kind})
     return _endpoint_page(event, endpoint_, session, form)
 
@@ -342,7 +316,6 @@ def _endpoint_page(event, endpoint_, session, form, code: int = 200):
     return render_template("status/endpoint.html", event=event, endpoint=endpoint_, session=session, form=form,
                            current=status.status_of(endpoint_.id, session.id), events=events, contacts=contacts,
                            incident=status.open_incident_of(endpoint_.id, session.id),
-                           audit_history=history_for_endpoint(endpoint_.id),
                            hold_minutes=round(current_app.config["STATUS_HUMAN_HOLD_SECONDS"] / 60)), code
 
 
@@ -350,9 +323,9 @@ def _endpoint_page(event, endpoint_, session, form, code: int = 200):
 @require("status.check")
 def check(slug: str, endpoint_id: int):
     event = event_or_404(slug)
-    endpoint_ = _endpoint_or_404(event, endpoint_id, "status.check")
+    endpoint_ = endpoint_or_404(event, endpoint_id, "status.check")
     form = CheckForm()
-    session = _session(event, form.session.data)
+    session = session_or_404(event, form.session.data)
     if not form.validate_on_submit():
         flash(_("The check was not recorded: see the form below."), "error")
         return _endpoint_page(event, endpoint_, session, form, 400)
@@ -363,29 +336,4 @@ def check(slug: str, endpoint_id: int):
     if status.open_incident_of(endpoint_.id, session.id) is not None and state == "failed":
         message += " " + _("An incident is open: its technical contacts are notified by SMS once.")
     flash(message, "success")
-    return redirect(url_for("status.endpoint", slug=slug, endpoint_id=endpoint_id, session=session.kind))
-
-
-@bp.post("/events/<slug>/status/endpoints/<int:endpoint_id>/probe")
-@require("probes.run")
-def probe(slug: str, endpoint_id: int):
-    """Probe this endpoint now (a few seconds at most: PROBE_TIMEOUT_SECONDS)."""
-    from coordinator.probes import services as probes
-
-    event = event_or_404(slug)
-    endpoint_ = _endpoint_or_404(event, endpoint_id, "probes.run")
-    session = _session(event, request.form.get("session"))
-    summary = probes.sweep(event, session=session, endpoint_ids=[endpoint_.id], origin="endpoint")
-    current = status.status_of(endpoint_.id, session.id)
-    if summary.probed == 0 or current is None or current.probed_at is None:
-        flash(_("Nothing to probe: the endpoint has no dial address that can be probed."), "warning")
-    else:
-        parts = [str(REACHABILITY_LABELS.get(status.reachability(current.probe_state), current.probe_state)),
-                 str(LAYER_LABELS.get(current.probe_layer, current.probe_layer))]
-        if current.probe_code:
-            parts.append(str(current.probe_code))
-        if current.probe_rtt_ms is not None:
-            parts.append(f"{current.probe_rtt_ms:.0f} ms")
-        flash(_("Probe result: %(result)s.", result=", ".join(parts)),
-              "success" if current.probe_state == "connected" else "warning")
     return redirect(url_for("status.endpoint", slug=slug, endpoint_id=endpoint_id, session=session.kind))

@@ -1,11 +1,33 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
 
-TIERS = ("central", "province", "district", "commune")
+
+class Tier(StrEnum):
+    """The tiers of administrative units, highest first (2025 has no districts)."""
+
+    CENTRAL = "central"
+    PROVINCE = "province"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+
+
+class Share(StrEnum):
+    """What part of a unit went into its successor (`UnitSuccession.share`)."""
+
+    WHOLE = "whole"  # entirely into the new unit
+    MAIN = "main"  # a divided unit: its main part
+    PART = "part"  # a divided unit: another part
+
+
+TIERS = tuple(Tier)
+# The bundled structures: names of data sets (units/data/), not a state, so the database does not
+# restrict them (a new structure is a data release, not a migration).
 STRUCTURES = ("2024", "2025")
 ROOT_CODE = "TW"  # "Trung ương": the central root above the provinces, in every structure
 PATH_SEPARATOR = "/"
@@ -23,16 +45,20 @@ class Unit(db.Model):
         UniqueConstraint("structure", "code"),
         Index("ix_units_structure_path", "structure", "path"),
         Index("ix_units_structure_tier", "structure", "tier"),
+        CheckConstraint(column("tier", String).in_(TIERS), name="tier"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: Which structure the unit belongs to (one of STRUCTURES: "2024", "2025").
     structure: Mapped[str] = mapped_column(String(8))
+    #: The unit's official code, unique within its structure; ROOT_CODE for the central root.
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
-    # Lower-case, without diacritics: lets "khanh hoa" find "Tỉnh Khánh Hòa".
+    #: Lower-case, without diacritics: lets "khanh hoa" find "Tỉnh Khánh Hòa".
     search_name: Mapped[str] = mapped_column(String(200))
     tier: Mapped[str] = mapped_column(String(16))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    #: The codes from the root down to this unit, "/TW/56/568/22333/": a subtree is a prefix.
     path: Mapped[str] = mapped_column(String(128))
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
@@ -58,12 +84,15 @@ class UnitSuccession(db.Model):
 
     __tablename__ = "unit_successions"
     __table_args__ = (UniqueConstraint("from_structure", "from_code", "to_structure", "to_code"),
-                      Index("ix_unit_successions_to", "to_structure", "to_code"))
+                      Index("ix_unit_successions_to", "to_structure", "to_code"),
+                      CheckConstraint(column("tier", String).in_(TIERS), name="tier"),
+                      CheckConstraint(column("share", String).in_(tuple(Share)), name="share"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     from_structure: Mapped[str] = mapped_column(String(8))
     from_code: Mapped[str] = mapped_column(String(16))
     to_structure: Mapped[str] = mapped_column(String(8))
     to_code: Mapped[str] = mapped_column(String(16))
+    #: The tier of the unit before (a province's successor is a province, a commune's a commune).
     tier: Mapped[str] = mapped_column(String(16))
-    share: Mapped[str] = mapped_column(String(8), default="whole")
+    share: Mapped[str] = mapped_column(String(8), default=Share.WHOLE)

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import func, insert, select, update
 
 from coordinator.audit import services as audit
 from coordinator.extensions import db
 from coordinator.text import fold, nfc
 from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, STRUCTURES, TIERS, Unit
+from coordinator.units.succession import load_successions
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ROOT_NAME = "Trung ương"
@@ -123,8 +125,6 @@ def load_structure(
         audit.record("units.load", "unit_structure", structure, inserted=result.inserted, updated=result.updated)
     # The succession between the structures is refreshed with either: it is by codes, and a
     # table of a few thousand rows.
-    from coordinator.units.succession import load_successions
-
     result.successions = load_successions()
     db.session.commit()
     return result
@@ -137,8 +137,6 @@ def loaded_structures() -> list[str]:
 def default_structure() -> str:
     """The structure used when a request names none: the configured default if it is loaded,
     else the only one loaded."""
-    from flask import current_app
-
     preferred = current_app.config["DEFAULT_UNIT_STRUCTURE"]
     loaded = loaded_structures()
     if preferred in loaded or len(loaded) != 1:

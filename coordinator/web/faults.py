@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask_babel import force_locale, gettext as _
 from sqlalchemy import event, exc as sa_exc
 from sqlalchemy.orm import Session
+
+from coordinator.extensions import db
+from coordinator.web.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,20 @@ def _render_bare(template: str, **context) -> str:
 
 # "Your change was saved" means: a transaction of this request that recorded an audit entry was
 # committed (every change a person makes is audited, in the same transaction). Housekeeping
-# commits (a sign-in session's last-seen time) record none and do not count.
-def _note_audited(session_: Session, flush_context) -> None:
-    from coordinator.audit.models import AuditEntry
+# commits (a sign-in session's last-seen time) record none and do not count. The audit entry's
+# model is registered (`count_as_saved`, by `coordinator.history.handlers`): web knows no domain.
+_SAVED_MARKS: list[type] = []
 
-    if any(isinstance(obj, AuditEntry) for obj in session_.new):
+
+def count_as_saved(model: type) -> None:
+    """Rows of `model` added in a committed transaction mean the request saved a change."""
+    if model not in _SAVED_MARKS:
+        _SAVED_MARKS.append(model)
+
+
+def _note_audited(session_: Session, flush_context) -> None:
+    marks = tuple(_SAVED_MARKS)
+    if marks and any(isinstance(obj, marks) for obj in session_.new):
         session_.info["_audited"] = True
 
 
@@ -78,8 +90,6 @@ def _forget_audited(session_: Session, previous_transaction=None) -> None:
 def database_unavailable(error: Exception):
     if not is_unavailable(error):
         raise error
-    from coordinator.extensions import db
-
     try:
         db.session.rollback()
     except Exception:  # the connection is gone: the server has rolled back already
@@ -96,8 +106,6 @@ def database_unavailable(error: Exception):
             message = _("The database is not answering at the moment. Nothing was saved: please try again in "
                         "a minute.")
         if _wants_json():
-            from coordinator.api import error_body
-
             return error_body(503, message, {"saved": saved, "retry_after_seconds": RETRY_AFTER_SECONDS},
                               code="unavailable"), 503, headers
         body = _render_bare("errors/unavailable.html", message=message, code=503, current_locale=_locale())
@@ -114,11 +122,7 @@ def too_large(error):
     message = _("The file is larger than the %(mb)s MB limit. Nothing was saved: choose a smaller file "
                 "(or split it) and send it again.", mb=_megabytes(limit))
     if _wants_json():
-        from coordinator.api import error_body
-
         return error_body(413, message, {"max_bytes": limit}, code="too_large"), 413
-    from flask import render_template
-
     return render_template("errors/error.html", code=413, message=message), 413
 
 

@@ -1,10 +1,10 @@
-"""Jinja filters and globals: times in the event's zone as dd/mm/yyyy HH:MM."""
+"""Jinja filters and globals: times in the event's zone as dd/mm/yyyy HH:MM, the page's language.
+(`can(permission, unit)` comes from `coordinator.auth.setup`: web knows no domain.)"""
 from __future__ import annotations
 
 from flask import Flask
 from flask_babel import get_locale
 
-from coordinator.auth.permissions import can
 from coordinator.timeutil import DATE_FORMAT, format_local
 
 
@@ -14,7 +14,4 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def inject():
-        from flask_login import current_user
-
-        return {"can": lambda permission, unit=None: can(current_user, permission, unit),
-                "current_locale": str(get_locale() or "vi")}
+        return {"current_locale": str(get_locale() or "vi")}

@@ -12,6 +12,8 @@ from flask import Flask, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
+from coordinator.web.errors import error_body
+
 
 def _has_nul() -> bool:
     if "%00" in request.query_string.decode("latin-1").lower() or "\x00" in request.path:
@@ -27,7 +29,5 @@ def register(app: Flask) -> None:
         message = _("The request contains a NUL character (code 0), which no field can hold. "
                     "Nothing was saved.")
         if request.path.startswith("/api/"):
-            from coordinator.api import error_body
-
             return jsonify(error_body(400, message, code="invalid_character")), 400
         raise BadRequest(message)

@@ -14,7 +14,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from conftest import PASSWORD, csrf_from, login
+from factories import PASSWORD, csrf_from, login
 from fakes.smtp_server import SmtpServer
 
 LINK_RE = re.compile(r"https?://[^\s\"<>]+/password/[A-Za-z0-9_-]{20,}")
@@ -622,7 +622,7 @@ def test_cli_prompts_for_the_password_on_a_terminal(app, database):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from factories import ROOT
 
     master, slave = pty.openpty()
     env = {**os.environ, "DATABASE_URL": database.url, "SECRET_KEY": "test-secret-key"}

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from conftest import csrf_from, form_values, login
+from factories import csrf_from, form_values, login
 
 ENGLISH = {"Accept-Language": "en"}
 

@@ -44,3 +44,30 @@ def test_pages_keep_html_errors(client):
 
 def test_health_check(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_every_api_module_finds_the_event_with_the_one_lookup(app, client, make_user, token_for, nd49):
+    """events.lookup.event_or_404 for every operation naming an event (issue 15: three API modules
+    had their own): an unknown slug is the same 404, and a coordinator whose account has no unit in
+    the event's structure is told so (403 `no_scope`), as the event's pages tell it."""
+    from datetime import date
+
+    from coordinator.events.plans import read_plan_file, shift_plan
+    from coordinator.events.services import apply_plan
+    from factories import ROOT
+
+    with app.app_context():
+        e2025 = apply_plan(shift_plan(read_plan_file(ROOT / "schedules" / "example-2025-two-tier.toml"),
+                                      date(2027, 4, 1))).event.slug
+    make_user("org@example.gov.vn", "organizer")
+    make_user("nhatrang@example.gov.vn", "coordinator", "568", "2024")  # a 2024 district: no 2025 unit
+    org, nhatrang = token_for("org@example.gov.vn"), token_for("nhatrang@example.gov.vn")
+    for path in ("", "/registration", "/endpoints", "/reminders", "/invitations"):
+        response = client.get(f"/api/v1/events/nowhere{path}", headers=org)
+        assert response.status_code == 404 and response.get_json()["error"]["message"] == "no event 'nowhere'", path
+    for response in (client.get(f"/api/v1/events/{e2025}", headers=nhatrang),
+                     client.get(f"/api/v1/events/{e2025}/endpoints", headers=nhatrang),
+                     client.post(f"/api/v1/events/{e2025}/endpoints/import", headers=nhatrang, data={},
+                                 content_type="multipart/form-data")):
+        assert response.status_code == 403 and response.get_json()["error"]["code"] == "no_scope"
+    assert client.get(f"/api/v1/events/{nd49}", headers=nhatrang).status_code == 200

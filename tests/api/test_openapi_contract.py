@@ -162,7 +162,7 @@ def test_an_api_write_without_credentials_is_401_not_a_csrf_failure(client, make
 
 
 def test_a_signed_in_browser_without_the_csrf_token_is_still_refused(client, make_user, nd49):
-    from conftest import csrf_from, login
+    from factories import csrf_from, login
 
     make_user("org@example.gov.vn", "organizer")
     login(client, "org@example.gov.vn")
@@ -179,7 +179,8 @@ def test_the_schemas_say_which_values_the_rules_accept(client):
     from coordinator.endpoints.models import CONTACT_ROLES, PROTOCOLS
     from coordinator.events.models import REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS
     from coordinator.outbox.models import CHANNELS, STATUSES
-    from coordinator.reminders import rules, templates
+    from coordinator.events import reminder_texts as templates
+    from coordinator.reminders import rules
     from coordinator.units.models import TIERS
 
     spec = client.get("/api/v1/openapi.json").get_json()

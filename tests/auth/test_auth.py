@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, csrf_from, login
+from factories import PASSWORD, csrf_from, login
 
 
 def test_sign_in_and_out(client, make_user):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import PASSWORD, ROOT, csrf_from
+from factories import PASSWORD, ROOT, csrf_from
 
 EN = {"Accept-Language": "en"}
 

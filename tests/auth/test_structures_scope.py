@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from conftest import ROOT, csrf_from, login
+from factories import ROOT, csrf_from, login
 
 
 def load_shifted(app, name: str, first_day: date) -> str:

@@ -8,7 +8,7 @@ import email.policy
 import re
 from pathlib import Path
 
-from conftest import ARTIFACTS, sign_in
+from factories import ARTIFACTS, sign_in
 
 ADMIN = "admin@example.gov.vn"
 NEW = "dieuphoi.kh@khanhhoa.example.gov.vn"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 
-from conftest import ARTIFACTS, NOT_VIETNAMESE, PASSWORD, vi  # tests/ is on sys.path (rootdir conftest, no package)
+from factories import ARTIFACTS, NOT_VIETNAMESE, PASSWORD, vi  # tests/ is on sys.path (rootdir conftest, no package)
 
 ORGANIZER = "organizer@example.gov.vn"
 TITLE = "Hội nghị trực tuyến thử nghiệm Khánh Hòa"

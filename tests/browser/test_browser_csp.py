@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import sign_in, vi
+from factories import sign_in, vi
 
 UTC = timezone.utc
 SLUG = "nd49-2024"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ARTIFACTS, sign_in, vi
+from factories import ARTIFACTS, sign_in, vi
 
 
 def test_organizer_publishes_and_follows_the_invitations(app, page, context, make_user, nd49):

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS, PASSWORD, TIMEOUT_MS, sign_in
+from factories import ARTIFACTS, PASSWORD, TIMEOUT_MS, sign_in
 
 SLUG = "nd49-2024"
 HN_COORDINATOR = "hanoi@example.gov.vn"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ARTIFACTS, PASSWORD, vi
+from factories import ARTIFACTS, PASSWORD, vi
 
 KH_COORDINATOR = "kh@example.gov.vn"
 HEADER = ["Mã đơn vị", "Tên điểm cầu", "Địa chỉ", "Giao thức", "Địa chỉ kết nối", "Họ và tên", "Chức vụ",

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from conftest import ARTIFACTS, sign_in, vi
+from factories import ARTIFACTS, sign_in, vi
 
 UTC = timezone.utc
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from conftest import ARTIFACTS, sign_in
+from factories import ARTIFACTS, sign_in
 
 UTC = timezone.utc
 SLUG = "nd49-2024"

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from conftest import ROOT, csrf_from, login
+from factories import ROOT, csrf_from, login
 
 EN = {"Accept-Language": "en"}
 SLUG = "khanh-hoa-2024-ho-so"
@@ -364,6 +364,7 @@ def test_service_scope_error(app, request_id, uploads):
     from coordinator.documents import services
     from coordinator.events.models import Deadline
     from coordinator.extensions import db
+    from coordinator.problems import Invalid
     from coordinator.units.services import get_unit
 
     with app.app_context():
@@ -374,7 +375,7 @@ def test_service_scope_error(app, request_id, uploads):
         with pytest.raises(services.ScopeError):
             services.set_contact(deadline, get_unit("2024", BA_DINH), "A", "0913123456", kh)
         # A unit of another tier is not addressed by the request.
-        with pytest.raises(services.DocumentRefused):
+        with pytest.raises(Invalid):
             services.upload(deadline, get_unit("2024", KH), 0, "a.pdf", io.BytesIO(PDF), kh)
         assert [u.code for u in services.units_for(deadline, kh)] == [str(c) for c in range(568, 577)]
         assert services.list_for(deadline, kh) == []

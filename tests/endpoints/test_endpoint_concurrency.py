@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from conftest import csrf_from, form_values, login
+from factories import csrf_from, form_values, login
 from liveserver import live_server
 
 KH, NHA_TRANG, CAM_RANH = "56", "568", "569"

@@ -143,7 +143,7 @@ def test_closed_registration_refuses_changes(client, people, app):
 
 
 def test_api_writes_with_a_session_cookie_need_the_csrf_header(client, people, make_user):
-    from conftest import csrf_from, login
+    from factories import csrf_from, login
 
     login(client, "kh@example.gov.vn")
     body = {"unit_code": KH, "name": "Hội trường Sở"}

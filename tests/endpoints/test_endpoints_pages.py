@@ -1,10 +1,11 @@
 """The coordinator's registration pages, through HTTP forms."""
 from __future__ import annotations
 
+import re
 from html import unescape
 
 import pytest
-from conftest import csrf_from, form_values, login
+from factories import csrf_from, form_values, login
 
 EN = {"Accept-Language": "en"}
 
@@ -122,3 +123,43 @@ def test_every_registration_route_refuses_another_province(client, make_user, to
     focal = client.get("/events/nd49-2024/focal-contacts.csv").get_data(as_text=True)
     assert "Ba Đình" not in exported and "Lê C" not in focal
     assert client.get(f"/api/v1/endpoints/{created['id']}", headers=hn).get_json() == before
+
+
+def test_late_only_lists_the_units_that_missed_or_met_a_deadline_late(kh_client):
+    """The "late" filter and badge read deadline fulfilment (registered by coordinator.deadlines into
+    the list, which does not import it): nd49's province deadline (20/6/2024) has passed, so
+    Khánh Hòa missed it, then met it late; its districts and communes have no deadline."""
+    def late_rows():
+        html = kh_client.get("/events/nd49-2024/registration", query_string={"late": "1"}, headers=EN)
+        return re.findall(r'<tr id="u-([0-9A-Z]+)"', html.get_data(as_text=True))
+
+    assert late_rows() == ["56"]
+    page = kh_client.get("/events/nd49-2024/units/56/endpoint").get_data(as_text=True)
+    form = form_values(page, "")
+    form.update({"name": "Hội trường UBND tỉnh", "contacts-1-role": "technical", "contacts-1-name": "Lý Thị E",
+                 "contacts-1-phone": "0905 111 223"})
+    assert kh_client.post("/events/nd49-2024/units/56/endpoint", data=form).status_code == 302
+    assert late_rows() == ["56"]  # met, but after the due date
+
+
+def test_the_form_shows_the_endpoints_history_and_the_units_calendar_as_page_parts(kh_client, app):
+    """History (coordinator.history) and the unit's calendar feed (coordinator.invitations) come as
+    page parts; the feed only once the event is no longer a draft."""
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+
+    url = "/events/nd49-2024/units/568/endpoint"
+    page = kh_client.get(url, headers=EN).get_data(as_text=True)
+    assert 'id="audit-history"' not in page  # no endpoint yet: no history
+    form = form_values(page, "")
+    form.update({"name": "Hội trường UBND TP Nha Trang"})
+    assert kh_client.post(url, data=form).status_code == 302
+    page = kh_client.get(url, headers=EN).get_data(as_text=True)
+    history = page[page.index('id="audit-history"'):]
+    assert "<li>" in history and "Nothing recorded" not in history
+    for status, shown in (("published", True), ("draft", False)):
+        with app.app_context():
+            get_event("nd49-2024").status = status
+            db.session.commit()
+        page = kh_client.get(url).get_data(as_text=True)
+        assert ('id="unit-calendar"' in page) is shown and ('href="webcal://' in page) is shown

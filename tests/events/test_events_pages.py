@@ -1,49 +1,7 @@
 """The organizer's pages: create, edit, publish and cancel an event through HTTP forms."""
 from __future__ import annotations
 
-import re
-from html import unescape
-
-from conftest import csrf_from, form_values
-
-EN = {"Accept-Language": "en"}
-
-
-def new_event_form(**overrides) -> dict:
-    data = {
-        "title": "Hội nghị trực tuyến tập huấn Nghị định 49 tại Khánh Hòa",
-        "slug": "tap-huan-kh",
-        "legal_reference": "Nghị định số 49/2024/NĐ-CP",
-        "timezone": "Asia/Ho_Chi_Minh",
-        "unit_structure": "2024",
-        "organizer_name": "Sở Thông tin và Truyền thông Khánh Hòa",
-        "organizer_office": "Phòng Thông tin - Báo chí - Xuất bản",
-        "organizer_email": "ttbcxb.stttt.kh@example.gov.vn",
-        "organizer_phone": "0258.3563535",
-        "tiers-0-tier": "central", "tiers-0-chair": "Lãnh đạo Bộ chủ trì.",
-        "tiers-1-tier": "province", "tiers-1-chair": "Lãnh đạo Sở chủ trì.",
-        "tiers-2-tier": "district", "tiers-2-chair": "Lãnh đạo Phòng Văn hóa - Thông tin chủ trì.",
-        "tiers-3-tier": "commune", "tiers-3-may_attend_at_parent": "y",
-        "sessions-0-kind": "connectivity_test", "sessions-0-starts_at": "27/06/2024 14:00",
-        "sessions-0-ends_at": "27/06/2024 17:00",
-        "sessions-1-kind": "main", "sessions-1-starts_at": "28/06/2024 08:30", "sessions-1-ends_at": "28/06/2024 11:30",
-        "sessions-1-location": "Hội trường UBND tỉnh Khánh Hòa",
-        "deadlines-0-kind": "focal_contacts", "deadlines-0-tier": "district", "deadlines-0-due_at": "20/06/2024 00:00",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def post_new(client, data, headers=None):
-    page = client.get("/events/new", headers=headers).get_data(as_text=True)
-    return client.post("/events/new", data={**data, "csrf_token": csrf_from(page)}, headers=headers)
-
-
-def field_block(html: str, name: str) -> str:
-    """The `.field` container that holds the input called `name`, HTML entities decoded."""
-    blocks = re.split(r'(?=<div class="field)', unescape(html))
-    return next(b for b in blocks if f'name="{name}"' in b)
-
+from factories import EN, csrf_from, field_block, form_values, new_event_form, post_new
 
 def test_organizer_creates_an_event_through_the_form(organizer_client):
     response = post_new(organizer_client, new_event_form())
@@ -166,7 +124,7 @@ def test_unknown_event_is_404_in_pages_and_api(organizer_client):
 
 
 def test_audit_log_page_lists_changes_for_organizers_only(organizer_client, client, nd49, make_user):
-    from conftest import login
+    from factories import login
 
     page = organizer_client.get("/events/nd49-2024").get_data(as_text=True)
     organizer_client.post("/events/nd49-2024/publish", data={"csrf_token": csrf_from(page)})

@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from conftest import ROOT, csrf_from, login
+from factories import ROOT, login
 
 EN = {"Accept-Language": "en"}
 
@@ -109,7 +109,8 @@ def test_an_event_on_a_structure_without_units_is_not_published_and_nothing_look
 
 
 def test_the_structure_cannot_change_once_published(app, org, client):
-    from coordinator.events.plans import PlanInvalid, read_plan_file, shift_plan
+    from coordinator.events.plans import read_plan_file, shift_plan
+    from coordinator.problems import Invalid
     from coordinator.events.services import apply_plan, get_event
 
     slug = load_shifted(app, "example-2025-two-tier.toml", date(2027, 3, 1))
@@ -117,9 +118,9 @@ def test_the_structure_cannot_change_once_published(app, org, client):
     plan = shift_plan(read_plan_file(ROOT / "schedules" / "example-2025-two-tier.toml"), date(2027, 3, 1))
     plan = plan.model_copy(update={"unit_structure": "2024"})
     with app.app_context():
-        with pytest.raises(PlanInvalid) as raised:
+        with pytest.raises(Invalid) as raised:
             apply_plan(plan)
-        assert "unit_structure" in str([e.path for e in raised.value.errors])
+        assert "unit_structure" in str([p.field for p in raised.value.problems])
         assert get_event(slug).unit_structure == "2025"
 
 
@@ -232,7 +233,7 @@ def test_cancelling_needs_a_reason_which_the_mail_carries_with_the_event_name(ap
 
 
 def test_an_event_created_from_the_form_gets_the_default_reminder_plan(organizer_client):
-    from test_events_pages import new_event_form, post_new
+    from factories import new_event_form, post_new
 
     response = post_new(organizer_client, new_event_form(**{
         "sessions-0-starts_at": "27/06/2027 14:00", "sessions-0-ends_at": "27/06/2027 17:00",
@@ -383,7 +384,7 @@ def test_progress_is_filtered_to_the_provinces_behind(organizer_client, client, 
 # --- 11. a document request from the form, with several file slots ----------------------------------
 
 def test_a_document_request_from_the_form_asks_for_several_files(organizer_client, app):
-    from test_events_pages import new_event_form, post_new
+    from factories import new_event_form, post_new
 
     from coordinator.events.services import get_event
 

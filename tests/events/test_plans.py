@@ -272,20 +272,21 @@ def test_a_session_of_exactly_24_hours_is_accepted(cli, tmp_path):
 def test_the_24_hour_rule_counts_real_hours_and_is_translated(app):
     from flask_babel import force_locale
 
-    from coordinator.events.plans import PlanInvalid, parse_plan, read_plan_file
+    from coordinator.events.plans import parse_plan, read_plan_file
+    from coordinator.problems import Invalid
 
     data = read_plan_file(ND49).model_dump()
     # 25 wall-clock hours in Asia/Ho_Chi_Minh, given once with +07:00 and once as UTC: 25 real hours.
     data["sessions"][1]["starts_at"] = "2024-06-28T08:30:00+07:00"
     data["sessions"][1]["ends_at"] = "2024-06-29T02:30:00Z"
-    with pytest.raises(PlanInvalid) as exc:
+    with pytest.raises(Invalid) as exc:
         parse_plan(data)
-    [error] = exc.value.errors
-    assert error.path == "sessions[1].ends_at" and error.params == {"hours": "25"}
+    [error] = exc.value.problems
+    assert error.field == "sessions[1].ends_at" and error.msg.params == {"hours": "25"}
     with app.test_request_context(), force_locale("vi"):
         from flask_babel import gettext
 
-        assert error.localized() == gettext(error.template, hours="25")
+        assert error.localized() == gettext(error.msg.template, hours="25")
 
 
 def test_moving_a_session_to_more_than_24_hours_is_refused(client, auth, cli):
@@ -300,7 +301,7 @@ def test_moving_a_session_to_more_than_24_hours_is_refused(client, auth, cli):
 
 
 def test_the_organizers_form_refuses_a_session_over_24_hours_beside_its_end(organizer_client):
-    from test_events_pages import EN, field_block, new_event_form, post_new
+    from factories import EN, field_block, new_event_form, post_new
 
     response = post_new(organizer_client, new_event_form(**{"sessions-1-ends_at": "28/07/2024 11:30"}), headers=EN)
     assert response.status_code == 400

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD, csrf_from, login
+from factories import PASSWORD, csrf_from, login
 
 EN = {"Accept-Language": "en"}
 B = "b@example.gov.vn"

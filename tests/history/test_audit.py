@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
 
-from conftest import PASSWORD, ROOT, login
+from factories import PASSWORD, ROOT, login
 from test_audit_translations import T
 
 SLUG = "nd49-2024"
@@ -210,7 +210,7 @@ def test_event_update_names_what_changed(app, world):
 
 
 def test_event_change_keys_in_words(app):
-    from coordinator.history.sentences import _event_change
+    from coordinator.history.event_sentences import _event_change
 
     with app.test_request_context(headers=EN):
         assert [_event_change(c) for c in ("title", "tier:commune", "session-added:rehearsal", "deadline:endpoints:province",

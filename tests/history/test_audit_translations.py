@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from factories import ROOT
 
 T = {
     # who acted, when no user did
@@ -246,9 +246,11 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 @pytest.fixture(scope="module")
 def audit_msgids(tmp_path_factory) -> set[str]:
-    """The msgids of coordinator/audit/ and templates/audit/, extracted as babel.cfg does."""
+    """The msgids of coordinator/audit/ and coordinator/history/ (recording the log, and reading it
+    back as sentences) and templates/audit/, extracted as babel.cfg does."""
     cfg = tmp_path_factory.mktemp("audit-i18n") / "babel.cfg"
-    cfg.write_text("[python: coordinator/audit/**.py]\n[jinja2: templates/audit/**.html]\nextensions = jinja2.ext.i18n\n")
+    cfg.write_text("[python: coordinator/audit/**.py]\n[python: coordinator/history/**.py]\n"
+                   "[jinja2: templates/audit/**.html]\nextensions = jinja2.ext.i18n\n")
     out = cfg.parent / "audit.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(cfg), "-k", "_l",
                     "-k", "lazy_gettext", "-k", "N_", "--omit-header", "-o", str(out), "."],

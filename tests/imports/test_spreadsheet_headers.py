@@ -15,7 +15,7 @@ from html import unescape
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from conftest import csrf_from, form_values, login
+from factories import form_values, login
 
 SLUG = "nd49-2024"
 KH, NHA_TRANG, VINH_PHUOC, HA_NOI = "56", "568", "22333", "01"

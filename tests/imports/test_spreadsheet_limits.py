@@ -243,23 +243,23 @@ def _data_rows(n: int) -> list[list[str]]:
 
 def test_exactly_max_rows_data_rows_are_read_and_one_more_is_refused(app):
     from coordinator.imports import endpoints_io
-    from coordinator.imports.endpoints_io import ImportInvalid, read_rows
+    from coordinator.imports.endpoints_io import Invalid, read_rows
 
     assert endpoints_io.MAX_ROWS == 100_000
     rows = _data_rows(endpoints_io.MAX_ROWS)
     with app.app_context():
         read = read_rows("x.csv", _csv(rows, title="Danh sách điểm cầu tỉnh Khánh Hòa"))
         assert len(read) == 100_000 and read[-1][0] == 100_002  # title row 1, header row 2
-        with pytest.raises(ImportInvalid) as refused:
+        with pytest.raises(Invalid) as refused:
             read_rows("x.csv", _csv(rows + _data_rows(1)))
-    error = refused.value.errors[0]
+    error = refused.value.problems[0]
     assert error.row == 100_002 and error.msg.params == {"max": 100_000, "number": 100_002}
     assert "more than 100000 data rows" in error.msg.text and "header is not counted" in error.msg.text
 
 
 def test_header_rows_are_not_counted_in_an_xlsx_either(app, monkeypatch):
     from coordinator.imports import rows as upload_rows
-    from coordinator.imports.endpoints_io import ImportInvalid, read_rows
+    from coordinator.imports.endpoints_io import Invalid, read_rows
 
     monkeypatch.setattr(upload_rows, "MAX_ROWS", 3)  # where read_rows reads it
     # A title, a header with a merged group over a second header row, a numbering row, 3 data rows.
@@ -273,20 +273,20 @@ def test_header_rows_are_not_counted_in_an_xlsx_either(app, monkeypatch):
         assert [n for n, _ in read] == [5, 6, 7]
         read = read_rows("x.xlsx", xlsx_of(sheet_xml(sheet + [[], [], []])))  # empty rows after: not data
         assert len(read) == 3
-        with pytest.raises(ImportInvalid) as refused:
+        with pytest.raises(Invalid) as refused:
             read_rows("x.xlsx", xlsx_of(sheet_xml(sheet + [data[3]])))
-    assert refused.value.errors[0].row == 8
+    assert refused.value.problems[0].row == 8
 
 
 def test_the_accounts_import_counts_its_limit_the_same_way(app, monkeypatch):
     from coordinator.accounts import sheets
-    from coordinator.imports.endpoints_io import ImportInvalid
+    from coordinator.problems import Invalid
 
     assert sheets.MAX_ROWS == 20_000
     lines = ["Email,Vai trò"] + [f"u{i}@example.gov.vn,Trực kỹ thuật" for i in range(sheets.MAX_ROWS)]
     with app.app_context():
         upload_ = sheets.read_upload("x.csv", ("\r\n".join(lines) + "\r\n").encode())
         assert len(upload_.rows) == 20_000
-        with pytest.raises(ImportInvalid) as refused:
+        with pytest.raises(Invalid) as refused:
             sheets.read_upload("x.csv", ("\r\n".join(lines + ["one@example.gov.vn,Trực kỹ thuật"]) + "\r\n").encode())
-    assert refused.value.errors[0].row == 20_002
+    assert refused.value.problems[0].row == 20_002

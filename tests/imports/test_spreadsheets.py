@@ -9,7 +9,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from conftest import csrf_from, login
+from factories import csrf_from, login
 
 SLUG = "nd49-2024"
 KH, NHA_TRANG, CAM_RANH, VINH_PHUOC, HA_NOI, BA_DINH = "56", "568", "569", "22333", "01", "001"
@@ -528,7 +528,7 @@ def test_deadline_fulfilment_is_what_refresh_would_compute(client, people, app):
 
     from sqlalchemy import select
 
-    from conftest import ROOT
+    from factories import ROOT
     from coordinator.deadlines.models import DeadlineFulfilment
     from coordinator.deadlines.services import refresh
     from coordinator.events.plans import DeadlineSpec, read_plan_file

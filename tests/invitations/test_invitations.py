@@ -10,7 +10,7 @@ import icalendar
 import pytest
 import vobject
 
-from conftest import csrf_from, login
+from factories import PROVINCE_CONTACTS, csrf_from, login, publish, register
 from fakes.smtp_server import SmtpServer
 
 KH, NHA_TRANG, CAM_RANH = "56", "568", "569"
@@ -35,33 +35,10 @@ def org(make_user, token_for, nd49):
     return token_for("org@example.gov.vn")
 
 
-PROVINCE_CONTACTS = [
-    {"name": "Đỗ Thị Hồng Ánh", "position": "Chuyên viên", "phone": "0905 111 222",
-     "email": "Hong.Anh@KhanhHoa.example.gov.vn", "role": "technical"},
-    {"name": "Nguyễn Văn Đức", "position": "Phó Giám đốc Sở", "phone": "0913 123 456",
-     "email": "duc.nv@khanhhoa.example.gov.vn", "role": "chair"},
-    {"name": "Lê Văn Không Thư", "phone": "0983 000 111", "role": "attendee"},  # no email: no invitation
-]
-
-
-def register(client, headers, unit_code, contacts, **fields):
-    body = {"unit_code": unit_code, "name": f"Phòng họp trực tuyến {unit_code}", "address": "Số 1 Trần Phú, Nha Trang",
-            "protocol": "sip", "dial": f"diemcau-{unit_code}@10.56.0.10", "contacts": contacts, **fields}
-    response = client.post("/api/v1/events/nd49-2024/endpoints", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 def dispatch(cli):
     result = cli("outbox", "dispatch", "--once")
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def publish(client, headers):
-    response = client.post("/api/v1/events/nd49-2024/publish", headers=headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def counts(client, headers):
@@ -408,7 +385,7 @@ def test_calendar_feeds(app, client, org, make_user):
 
     # The contact's feed is the link in their invitation.
     with app.app_context():
-        from coordinator.invitations.feeds import contact_feed_url
+        from coordinator.invitations.feed_links import contact_feed_url
         from coordinator.events.services import get_event
 
         url = contact_feed_url(get_event("nd49-2024"), endpoint["contacts"][0]["id"])

@@ -14,9 +14,11 @@ from html import unescape
 import pytest
 from sqlalchemy import select, update
 
-from conftest import login
+from factories import login
 from fakes.smtp_server import SmtpServer, free_port
-from test_invitations import KH, PROVINCE_CONTACTS, publish, register
+from factories import PROVINCE_CONTACTS, publish, register
+
+KH = "56"  # Khánh Hòa
 
 UTC = timezone.utc
 SLUG = "nd49-2024"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fakes.smtp_server import SmtpServer
+from fakes.smtp_server import TEST_CERT, SmtpServer
 
 UTC = timezone.utc
 
@@ -113,8 +113,6 @@ def test_dispatch_in_several_processes_sends_each_message_once(cli, smtp, publis
 
 
 def _use(app, monkeypatch, server, **config):
-    from fakes.smtp_server import TEST_CERT
-
     settings = {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_TIMEOUT": 5.0,
                 "SMTP_STARTTLS": False, "SMTP_SSL": False, "SMTP_USERNAME": "", "SMTP_PASSWORD": "",
                 "SMTP_CA_FILE": str(TEST_CERT), **config}
@@ -151,7 +149,7 @@ def test_implicit_tls_and_an_untrusted_certificate(app, monkeypatch, published):
         with app.app_context():
             stats = dispatch_due()
             assert stats.retried == 2 and "CERTIFICATE_VERIFY_FAILED" in stats.errors[0]
-            monkeypatch.setitem(app.config, "SMTP_CA_FILE", str(__import__("smtp_server").TEST_CERT))
+            monkeypatch.setitem(app.config, "SMTP_CA_FILE", str(TEST_CERT))
             assert dispatch_due(now=datetime.now(UTC) + timedelta(hours=2)).sent == 2
         assert len(server.received) == 2 and all(r.tls for r in server.received)
     finally:

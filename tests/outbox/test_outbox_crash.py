@@ -398,7 +398,7 @@ def test_a_lookup_that_fails_holds_the_sms_and_one_refused_resends_it_counted(sm
 
 
 def test_the_outbox_page_shows_the_messages_in_doubt(sms_app, tw, fan_out, client, make_user, monkeypatch):
-    from conftest import login, vi
+    from factories import login
 
     app = sms_app
     monkeypatch.setitem(app.config, "SMS_TIMEOUT", 0.4)

@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from conftest import ROOT, csrf_from, form_values, login
+from factories import ROOT, csrf_from, form_values, login
 
 EN = {"Accept-Language": "en"}
 ORGANIZER = "organizer@example.gov.vn"

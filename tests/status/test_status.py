@@ -382,7 +382,7 @@ def test_the_incident_page_lists_and_exports_every_incident(app, client, operato
 
     from openpyxl import load_workbook
 
-    from conftest import login
+    from factories import login
 
     client.post(f"/api/v1/events/{SLUG}/checks", headers=operator, json={"checks": [
         {"endpoint_id": live[live["district"]], "state": "failed"}, {"endpoint_id": live["01"], "state": "failed"}]})

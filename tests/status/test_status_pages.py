@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from conftest import csrf_from, form_values, login, vi
+from factories import csrf_from, form_values, login, vi
 
 UTC = timezone.utc
 SLUG = "nd49-2024"

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
-from conftest import login
+from factories import login
 
 EN = {"Accept-Language": "en"}
 ORGANIZER = "organizer@example.gov.vn"

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
-from conftest import csrf_from, form_values, login
+from factories import csrf_from, form_values, login
 from fakes.tcp_proxy import TcpProxy
 
 SLUG = "nd49-2024"

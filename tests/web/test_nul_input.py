@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import form_values, login
+from factories import form_values, login
 
 EN = {"Accept-Language": "en"}
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import login
+from factories import login
 
 
 def _csp(response) -> dict[str, str]:

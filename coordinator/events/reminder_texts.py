@@ -1,4 +1,6 @@
-"""Reminder texts: `{placeholder}` templates, checked when saved and filled when a reminder fires.
+"""Reminder texts: `{placeholder}` templates, checked when saved (a plan file or the organizer's
+form: `events.plans`; a rule's page or the API: `reminders.rules`) and filled when a reminder fires
+(`reminders.services`). Here, below both, because events checks them and may not import reminders.
 
 The placeholders a rule may use depend on its anchor: a session reminder names the session, its
 local time, the recipient's endpoint and a one-tap confirmation link; a deadline reminder names

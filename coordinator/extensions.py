@@ -11,6 +11,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -58,6 +60,18 @@ def _sqlite_concurrency(dbapi_connection, connection_record) -> None:
         cursor.close()
 
 
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint(conn, name) -> None:
+    """The SQLite driver begins a transaction only before an INSERT, UPDATE or DELETE (reads run
+    outside one, so a writer never fails on a stale read snapshot). A SAVEPOINT that is a
+    transaction's first write would open the transaction itself, and its RELEASE would commit,
+    whatever the caller did next: begin the transaction first."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
+
+
 # After a bulk write, PostgreSQL plans with the statistics it had before (autovacuum refreshes
 # them only later): the first national roll-up after an import of 11,000 endpoints took 2.5 s
 # instead of 20 ms (a nested loop chosen for "empty" tables). Big writers refresh them at once.
@@ -74,3 +88,10 @@ def refresh_statistics(*tables: str) -> None:
     with db.engine.connect() as conn:
         conn.execute(text("ANALYZE " + ", ".join(tables)))
         conn.commit()
+
+
+def dialect_insert(dialect: str | None = None):
+    """The INSERT construct of the database in use (of `dialect`, else of the session's bind), the
+    one with ON CONFLICT DO NOTHING / DO UPDATE: PostgreSQL's or SQLite's."""
+    name = dialect or db.session.get_bind().dialect.name
+    return postgresql_insert if name == "postgresql" else sqlite_insert

@@ -112,7 +112,6 @@ class Case:
     grows: tuple[str, ...] = ()  # tables the receivers add rows to
     observe: Callable | None = None  # (session, data) -> truthy when the receivers' change is there
     commits: bool = True  # the sender commits (a preview does not)
-    sqlite_bug: str = ""  # a known way in which SQLite (pysqlite) commits part of the transaction early
 
 
 CASES: dict[str, Case] = {}
@@ -133,8 +132,6 @@ def test_receivers_never_commit(name, app, request):
     data = request.getfixturevalue(c.data)
     with app.app_context():
         before = row_counts(db.session)
-        if c.sqlite_bug and db.engine.dialect.name == "sqlite":
-            request.applymarker(pytest.mark.xfail(reason=c.sqlite_bug, strict=True))
     with watched(observe=(lambda session: c.observe(session, data)) if c.observe else None) as watch:
         if c.commits:
             with pytest.raises(SenderCommitted):
@@ -306,13 +303,11 @@ def _dossier_met(session, deadline_id) -> bool:
         DeadlineFulfilment.deadline_id == deadline_id, DeadlineFulfilment.fulfilled_at.is_not(None))) == 1
 
 
-# pysqlite opens a transaction only before INSERT/UPDATE/DELETE: a SAVEPOINT as the first write runs
-# outside any, and its RELEASE commits what it wrote (reminders/confirmations.py: the Confirmation
-# rows) whatever becomes of the rest of the transaction.
-EARLY_SAVEPOINT = "SQLite: the first write is a SAVEPOINT, whose RELEASE commits the Confirmation rows"
+# On SQLite these two once failed: a SAVEPOINT as the transaction's first write (the Confirmation
+# rows of reminders/confirmations.py) committed on its RELEASE (coordinator.extensions._sqlite_savepoint).
 
 
-@case("readiness_confirmed", "ahead", grows=("confirmations", "status_events"), sqlite_bug=EARLY_SAVEPOINT)
+@case("readiness_confirmed", "ahead", grows=("confirmations", "status_events"))
 def tap_the_confirmation_link(app, session_id):
     from coordinator.endpoints.models import Contact
     from coordinator.reminders import links
@@ -323,7 +318,7 @@ def tap_the_confirmation_link(app, session_id):
         confirm_link(links.token(session_id, contact_id))
 
 
-@case("sms_received", "ahead", grows=("confirmations", "status_events"), sqlite_bug=EARLY_SAVEPOINT)
+@case("sms_received", "ahead", grows=("confirmations", "status_events"))
 def answer_ok_by_sms(app, session_id):
     from twilio.request_validator import RequestValidator
 

@@ -6,27 +6,14 @@ import hashlib
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import force_locale, get_translations
-from jinja2 import Environment, select_autoescape
+from flask_babel import force_locale
 
 from coordinator.accounts import links
 from coordinator.auth.labels import ROLE_LABELS
+from coordinator.i18n import mail_environment
 from coordinator.outbox import mime
 from coordinator.outbox.models import OutboxMessage
 from coordinator.timeutil import format_local
-
-
-def _environment(lang: str) -> Environment:
-    """A Jinja environment with `lang`'s catalog installed, one per app and language."""
-    envs = current_app.extensions.setdefault("account_mail_templates", {})
-    env = envs.get(lang)
-    if env is None:
-        env = Environment(loader=current_app.jinja_env.loader, extensions=["jinja2.ext.i18n"],
-                          autoescape=select_autoescape(["html"]), auto_reload=False)
-        with force_locale(lang):
-            env.install_gettext_translations(get_translations(), newstyle=True)
-        envs[lang] = env
-    return env
 
 
 def compose(row: OutboxMessage) -> mime.OutgoingEmail:
@@ -39,7 +26,7 @@ def compose(row: OutboxMessage) -> mime.OutgoingEmail:
            "expires": format_local(datetime.fromisoformat(p["expires_at"]), zone),
            "login_url": current_app.config["PUBLIC_BASE_URL"] + "/login",
            "set": p["purpose"] == "set", "hours": int(links.LIFETIME.total_seconds() // 3600)}
-    env = _environment(lang)
+    env = mail_environment(lang)
     text = env.get_template("auth/mail/password.txt").render(**ctx)
     html = env.get_template("auth/mail/password.html").render(**ctx)
     domain = current_app.config["MAIL_FROM_ADDRESS"].rpartition("@")[2] or "localhost"

@@ -29,7 +29,7 @@ from coordinator.endpoints.rules import (CONTACT_TEXT, ENDPOINT_FIELDS, ENDPOINT
                                          clean_contact, clean_endpoint, formula_error)
 from coordinator.events.models import Event
 from coordinator.events.windows import ensure_open
-from coordinator.extensions import db
+from coordinator.extensions import db, dialect_insert
 from coordinator.messages import N_, Message
 from coordinator.problems import Invalid, Problem
 from coordinator.units.models import Unit
@@ -57,11 +57,7 @@ def touch_registry(event_id: int) -> None:
     if db.session.execute(update(table).where(table.c.event_id == event_id)
                           .values(version=table.c.version + 1)).rowcount:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    db.session.execute(insert(table).values(event_id=event_id, version=1).on_conflict_do_update(
+    db.session.execute(dialect_insert()(table).values(event_id=event_id, version=1).on_conflict_do_update(
         index_elements=["event_id"], set_={"version": table.c.version + 1}))
 
 

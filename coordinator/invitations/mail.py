@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from flask import current_app
-from flask_babel import force_locale, get_translations
+from flask_babel import force_locale
 from flask_babel import gettext as _
-from jinja2 import Environment, select_autoescape
 
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
 from coordinator.events.models import Event
 from coordinator.invitations import calendar
 from coordinator.invitations.models import CANCEL
+from coordinator.i18n import mail_environment
 from coordinator.outbox import mime
 from coordinator.outbox.senders import office_sender
 from coordinator.outbox.models import OutboxMessage
@@ -59,23 +59,8 @@ def _context(payload: dict) -> dict:
             "tier_label": str(TIER_LABELS.get(payload.get("tier", ""), ""))}
 
 
-def _environment(lang: str) -> Environment:
-    """A Jinja environment for the mail templates with `lang`'s catalog installed once, so that the
-    dozens of `_()` of a message are plain lookups (Flask-Babel resolves the request's locale on
-    every call: a quarter of the cost of a message at national scale). One per app and language."""
-    envs = current_app.extensions.setdefault("mail_templates", {})
-    env = envs.get(lang)
-    if env is None:
-        env = Environment(loader=current_app.jinja_env.loader, extensions=["jinja2.ext.i18n"],
-                          autoescape=select_autoescape(["html"]), auto_reload=False)
-        with force_locale(lang):
-            env.install_gettext_translations(get_translations(), newstyle=True)
-        envs[lang] = env
-    return env
-
-
 def render(template: str, lang: str, **context) -> str:
-    return _environment(lang).get_template(template).render(**context)
+    return mail_environment(lang).get_template(template).render(**context)
 
 
 def subject(payload: dict, ctx: dict) -> str:

@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import case, create_engine, delete, func, select, text, update
 from sqlalchemy.pool import NullPool
 
-from coordinator.extensions import db
+from coordinator.extensions import db, dialect_insert
 from coordinator.outbox.models import PENDING, SENDING, UNCERTAIN, OutboxDispatcher, OutboxMessage
 from coordinator.leases.leader import DISPATCHER_LOCK_CLASS, close_quietly
 from coordinator.timeutil import utcnow
@@ -116,11 +116,7 @@ class ProcessDispatcher:
         together, so a live process's claims always have their row."""
         table = OutboxDispatcher.__table__
         now = utcnow()
-        if self.postgres:
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        stmt = upsert(table).values(id=self.token, host=socket.gethostname()[:255], pid=os.getpid(),
+        stmt = dialect_insert("postgresql" if self.postgres else "sqlite")(table).values(id=self.token, host=socket.gethostname()[:255], pid=os.getpid(),
                                     lock_key=self.lock_key, started_at=now, heartbeat_at=now)
         # Several lanes of this process claim at once: one row, whichever writes first.
         session.execute(stmt.on_conflict_do_update(index_elements=[table.c.id], set_={"heartbeat_at": now}))

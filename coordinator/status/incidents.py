@@ -30,12 +30,12 @@ from coordinator.audit.models import AuditEntry
 from coordinator.endpoints.models import Contact, Endpoint
 from coordinator.endpoints.phones import PhoneError, parse_phone
 from coordinator.events.models import PUBLISHED, Event, EventSession
-from coordinator.extensions import db
+from coordinator.extensions import db, dialect_insert
 from coordinator.outbox import services as outbox
 from coordinator.sms.services import opted_out_among
 from coordinator.status import texts
 from coordinator.status.models import Incident, IncidentDigest
-from coordinator.units.models import ROOT_CODE, Unit
+from coordinator.units.models import ROOT_CODE, Unit, province_code
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,6 @@ def in_window(session: EventSession, now: datetime) -> bool:
     before = timedelta(seconds=current_app.config["STATUS_WINDOW_BEFORE_SECONDS"])
     return session.starts_at - before <= now <= session.ends_at
 
-
-def _insert_dialect():
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
-
-
-def _province(path: str) -> str:
-    parts = path.strip("/").split("/")
-    return parts[1] if len(parts) > 1 else ROOT_CODE
 
 
 def _local_hhmm(now: datetime, tz: str) -> str:
@@ -96,7 +84,7 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
         for eid, name, protocol, path, tier in db.session.execute(
                 select(Endpoint.id, Endpoint.name, Endpoint.protocol, Unit.path, Unit.tier)
                 .join(Unit, Endpoint.unit_id == Unit.id).where(Endpoint.id.in_(ids[i:i + CHUNK]))):
-            info[eid] = (name, protocol or "", _province(path), tier)
+            info[eid] = (name, protocol or "", province_code(path), tier)
     rows = [{"event_id": event.id, "endpoint_id": eid, "session_id": session.id, "open_key": f"{eid}:{session.id}",
              "cause": cause, "detail": (detail or "")[:2000], "layer": layer or "", "code": code,
              "protocol": info[eid][1], "province_code": info[eid][2], "tier": info[eid][3], "opened_at": now,
@@ -106,7 +94,7 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
     # One pipelined executemany; a concurrent opener's row wins quietly (ON CONFLICT DO NOTHING on
     # the open key). Ours are then the open ones of these endpoints opened at `now`: RETURNING over
     # a thousand-row VALUES costs more to compile than the insert itself.
-    db.session.execute(_insert_dialect()(table).on_conflict_do_nothing(index_elements=["open_key"]), rows)
+    db.session.execute(dialect_insert()(table).on_conflict_do_nothing(index_elements=["open_key"]), rows)
     opened: dict[int, int] = {}  # endpoint -> incident
     ids = [r["endpoint_id"] for r in rows]
     for i in range(0, len(ids), CHUNK):
@@ -203,7 +191,7 @@ def focal_phones(event: Event, provinces: set[str]) -> dict[str, set[str]]:
     marked = base.where(Contact.focal.is_(True), or_(*[Unit.path.startswith(f"/{ROOT_CODE}/{p}/") for p in provinces]))
     for stmt in (own, marked):
         for path, phone in db.session.execute(stmt):
-            code = _province(path)
+            code = province_code(path)
             if code in out:
                 out[code].add(phone)
     return out

@@ -17,7 +17,7 @@ from coordinator.status import versions
 from coordinator.status.models import EndpointStatus, Incident, StatusEvent
 from coordinator.status.rule import CONNECTED, DEGRADED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
-from coordinator.units.models import ROOT_CODE, Unit
+from coordinator.units.models import ROOT_CODE, Unit, province_code
 
 FILTERS = ("failed", "unknown", "not_confirmed", "confirmed_unreachable", "hosting", "incident")
 SORTS = ("code", "worst")
@@ -28,10 +28,6 @@ def current_session(event: Event, now: datetime | None = None) -> EventSession |
     """The session operators are watching: the one under way, else the next, else the last."""
     return versions.choose_session(event.sessions, now or utcnow())
 
-
-def _province_code(path: str) -> str:
-    parts = path.strip("/").split("/")
-    return parts[1] if len(parts) > 1 else ROOT_CODE
 
 
 def _province_prefix():
@@ -91,7 +87,7 @@ def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
     tiles = {code: _tile(code, name) for code, name in provinces.items()}
     total = _tile("", "")
     for path, state, n, confirmed, oldest in rows:
-        code = _province_code(path)
+        code = province_code(path)
         tile = tiles.setdefault(code, _tile(code, code))
         for t in (tile, total):
             t["endpoints"] += n
@@ -161,7 +157,7 @@ def _rows(event: Event, session: EventSession, where, *, limit: int | None = Non
                                     endpoint_id=eid) if incident_id is not None else None)
         out.append({"id": eid, "name": name, "protocol": protocol, "dial": dial, "unit_code": code, "unit": unit_name,
                     "tier": tier, "depth": path.strip("/").count("/"), "state": status.state if status else UNKNOWN,
-                    "status": status, "hosted": n_hosted or 0, "incident": incident, "province": _province_code(path)})
+                    "status": status, "hosted": n_hosted or 0, "incident": incident, "province": province_code(path)})
     return out
 
 

@@ -16,13 +16,13 @@ from sqlalchemy import bindparam, func, insert, literal, select, update
 
 from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import Event, EventSession
-from coordinator.extensions import BULK_ROWS, db, refresh_statistics
+from coordinator.extensions import BULK_ROWS, db, dialect_insert, refresh_statistics
 from coordinator.status import incidents, rule, versions
 from coordinator.status.incidents import in_window  # the escalation window (re-exported)
 from coordinator.status.models import READY, SOURCES, EndpointStatus, StatusEvent, StatusVersion
 from coordinator.status.rule import CONNECTED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
-from coordinator.units.models import Unit
+from coordinator.units.models import Unit, province_code
 
 PEOPLE = ("operator", "self", "sms")
 LEAF_TIER = "commune"  # shown on its province's grouped page only as counts
@@ -55,18 +55,6 @@ def _blank(endpoint_id: int, session_id: int, province: str, tier: str) -> dict:
             "probe_layer": "", "probe_code": None, "probe_rtt_ms": None, "probe_target": "", "probe_failures": 0,
             "evidence_at": None, "evidence_source": "", "evidence_by": ""}
 
-
-def _dialect_insert():
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
-
-
-def _province(path: str) -> str:
-    parts = path.strip("/").split("/")
-    return parts[1] if len(parts) > 1 else parts[0]
 
 
 @dataclass
@@ -110,10 +98,10 @@ class Batch:
         if absent:
             raise StatusError(f"no endpoint {absent[0]} in event {event.slug}")
         if found:
-            blanks = [_blank(eid, session.id, _province(path), tier) for eid, (path, tier) in sorted(found.items())]
+            blanks = [_blank(eid, session.id, province_code(path), tier) for eid, (path, tier) in sorted(found.items())]
             for row in blanks:
                 del row["id"]
-            db.session.execute(_dialect_insert()(TABLE).on_conflict_do_nothing(
+            db.session.execute(dialect_insert()(TABLE).on_conflict_do_nothing(
                 index_elements=["endpoint_id", "session_id"]), blanks)
             batch.created = len(blanks)
         columns = [TABLE.c[c] for c in ("id", "endpoint_id", "session_id", "province_code", "tier") + ALL]

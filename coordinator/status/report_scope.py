@@ -15,7 +15,7 @@ from coordinator.endpoints.models import Endpoint
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
 from coordinator.status.models import STATES, EndpointStatus
-from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, Unit
+from coordinator.units.models import PATH_SEPARATOR, ROOT_CODE, Unit, province_code
 
 CONNECTED, DEGRADED, FAILED, UNKNOWN = STATES
 TO_FIX = (FAILED, DEGRADED, UNKNOWN)
@@ -76,9 +76,7 @@ class Scope:
         return self.central_name if code == ROOT_CODE else self.provinces.get(code, code)
 
 
-def province_of(path: str) -> str:
-    parts = path.strip(PATH_SEPARATOR).split(PATH_SEPARATOR)
-    return parts[1] if len(parts) > 1 else ROOT_CODE
+province_of = province_code  # the reports' name for it
 
 
 def share(part: int, whole: int) -> float | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from coordinator.endpoints.models import RegistryVersion
 from coordinator.events.models import Event, EventSession
-from coordinator.extensions import db
+from coordinator.extensions import db, dialect_insert
 from coordinator.leases.models import SchedulerLease
 from coordinator.status.models import EndpointStatus, ProbeSweep, StatusVersion
 from coordinator.timeutil import UTCDateTime, utcnow
@@ -82,11 +82,7 @@ def _insert_missing(session_id: int, codes: list[str]) -> None:
     dialect = db.session.get_bind().dialect.name
     rows = [{"session_id": session_id, "province_code": c, "version": 0, "head_version": 0, "tile_version": 0}
             for c in codes]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    db.session.execute(insert(StatusVersion.__table__).values(rows).on_conflict_do_nothing())
+    db.session.execute(dialect_insert(dialect)(StatusVersion.__table__).values(rows).on_conflict_do_nothing())
 
 
 def touch_all(session_id: int, province_codes: list[str]) -> None:

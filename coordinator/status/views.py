@@ -33,7 +33,7 @@ from coordinator.status.labels import (CAUSE_LABELS, FILTER_LABELS, FLAG_CHOICES
                                        SORT_LABELS, SOURCE_LABELS, STATE_LABELS)
 from coordinator.status.models import STATES
 from coordinator.timeutil import to_local, utcnow
-from coordinator.units.models import ROOT_CODE
+from coordinator.units.models import ROOT_CODE, province_code
 from coordinator.units.services import get_unit
 from coordinator.events.lookup import event_or_404
 
@@ -150,17 +150,13 @@ def _national(event, session, sort: str, fp) -> dict:
 def _unit_data(event, unit, session, filter_: str, page: int, fp) -> dict:
     """A unit's counts (all its endpoints, whatever the filter), its rows (a page, or grouped by
     child unit), its newest open incidents, freshness."""
-    province = None if unit.tier == "central" else _province_of(unit.path)
+    province = None if unit.tier == "central" else province_code(unit.path)
     return {"summary": status.summary(event, unit, session), "view": status.unit_page(event, unit, session, filter_,
                                                                                      page),
             "incidents": status.open_incidents(event, session, province=province, limit=INCIDENT_BOX)
             if province else status.open_incidents(event, session, limit=INCIDENT_BOX),
             "freshness": status.freshness(fp), "base_depth": unit.path.strip("/").count("/")}
 
-
-def _province_of(path: str) -> str:
-    parts = path.strip("/").split("/")
-    return parts[1] if len(parts) > 1 else ROOT_CODE
 
 
 def _live_attrs(event, session, etag: str, **args) -> dict:
@@ -227,7 +223,7 @@ def live(slug: str):
         found = status.unit_path(slug, code)
         if found is None or (scope is not None and not found[0].startswith(scope)):
             abort(404)
-        province = ROOT_CODE if found[0].count("/") <= 2 else _province_of(found[0])
+        province = ROOT_CODE if found[0].count("/") <= 2 else province_code(found[0])
         grouped = not filter_ and found[1]
     elif current_user.role == COORDINATOR:
         abort(404)  # the national picture is not a coordinator's
@@ -283,7 +279,7 @@ def unit(slug: str, code: str):
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()
     page = _page()
-    province = ROOT_CODE if unit_.tier == "central" else _province_of(unit_.path)
+    province = ROOT_CODE if unit_.tier == "central" else province_code(unit_.path)
     fp = _fingerprint_or_404(slug, session.kind, province, not filter_ and status.has_grandchildren(unit_.id))
     etag = _tag(fp, code, filter_, int(wall), _sort(wall), page)
     ancestors, parent = [], unit_.parent

@@ -33,6 +33,13 @@ ROOT_CODE = "TW"  # "Trung ương": the central root above the provinces, in eve
 PATH_SEPARATOR = "/"
 
 
+def province_code(path: str) -> str:
+    """The code of the province a unit's path lies in: "/TW/56/568/22333/" -> "56"; the central
+    root "/TW/" -> ROOT_CODE."""
+    parts = path.strip(PATH_SEPARATOR).split(PATH_SEPARATOR)
+    return parts[1] if len(parts) > 1 else ROOT_CODE
+
+
 class Unit(db.Model):
     """An administrative unit of one structure (2024: province/district/commune; 2025: province/commune).
 

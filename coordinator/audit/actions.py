@@ -2,7 +2,8 @@
 
 Recorded by `audit.record()` (services) and by bulk inserts into `AuditEntry.__table__`
 (`status/incidents.py`: `incident.open`, `incident.digest`). An action missing here still
-shows (as its code, in a generic sentence): add it here and a sentence in `sentences.py`.
+shows (as its code, in a generic sentence): add it here and a sentence in
+`coordinator/history/sentences.py`.
 """
 from __future__ import annotations
 

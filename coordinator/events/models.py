@@ -213,7 +213,7 @@ class ReminderRule(db.Model):
     offset_seconds: Mapped[int] = mapped_column()
     channel: Mapped[str] = mapped_column(String(8))
     audience: Mapped[str] = mapped_column(String(32))
-    #: The message, with placeholders ({event}, {session}, …: reminders.templates) filled in per recipient.
+    #: The message, with placeholders ({event}, {session}, …: events.reminder_texts) filled in per recipient.
     template: Mapped[str] = mapped_column(Text)
     #: Send the SMS without Vietnamese diacritics (GSM-7: 160 characters per segment instead of 70).
     strip_diacritics: Mapped[bool] = mapped_column(default=False)

@@ -29,6 +29,7 @@ run: $(VENV)/.runtime
 	$(FLASK) schedules load schedules/example-2025-two-tier.toml \
 	  --shift-to $$($(PY) -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=21))')
 	$(FLASK) events demo-registrations nd49-2024 --province 56
+	$(FLASK) events demo-live --province 56
 	@echo "Demo logins:"
 	@$(FLASK) users demo
 	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl+C stops the web server and the scheduler)"

@@ -6,7 +6,7 @@ file and, when reachable, a fresh PostgreSQL schema.
     .venv/bin/python bench/dashboard_national.py [--pg URL] [--only sqlite|pg] [--limit N]
                                                  [--workers N] [--requests N] [--seconds S]
                                                  [--threads N] [--batch-size N] [--ports N]
-                                                 [--profile]
+                                                 [--search-requests N] [--profile]
 
 Setup (timed, not an aim): the 2024 national list (one endpoint per unit, 11,368 endpoints, two
 contacts each) imported into nd49, its connectivity test moved to start 10 minutes ago (the session
@@ -39,6 +39,14 @@ every request opens one, /healthz's too):
       silent dials' failures in a row reach PROBE_FAILURES_TO_ESCALATE=3 (sooner for those the
       seed had failing), so the second and third sweeps open ~1,000 incidents each and queue
       their SMS. Also timed: the command's start-up alone (`probes sweep --help`).
+  (6) search (issue 16): GET /api/v1/events/<slug>/search?q= over the national tree, --search-requests
+      sequential requests cycling through a mix of what operators type: a contact's phone as written
+      ("0983 000 123", "0983.000.123", "+84983000123"), a unit's name with and without diacritics, its
+      code, a room's name, a dial address, a contact's name, and broad words ("phong hop", "xa"):
+      p50 and p95 overall and per kind (aim: p95 under 50 ms); the first search after a change of
+      the registration (each worker builds its index again), in-process; the search and the
+      dashboard's feed of what changed (`status.feed.changes`), in-process. Checks that the phone,
+      code and dial searches find their endpoint first.
 Also printed: the roll-up, the ETag check and the province view in-process (no HTTP), which
 separates the product's own time from the server and client; --profile adds cProfile's top
 functions of the roll-up, its 304, the province view and a single check-in (in-process, after the
@@ -616,6 +624,187 @@ def sweep_phase(url: str, info: dict, args, figures: dict, failures: list[str]) 
                    sweep_timeouts=timeouts)
 
 
+# --- search and what changed (issue 16) ----------------------------------------------------------------
+
+def search_queries(info: dict, n: int) -> list[tuple[str, str, str]]:
+    """n searches as operators type them: (kind, q, the unit code expected first, or "" when the
+    search is ambiguous by nature), drawn from the seeded registration."""
+    from sqlalchemy import select
+
+    from coordinator.endpoints.models import Contact, Endpoint
+    from coordinator.extensions import db
+    from coordinator.text import fold
+    from coordinator.units.models import Unit
+
+    rows = db.session.execute(select(Endpoint.id, Endpoint.name, Endpoint.dial, Unit.code, Unit.name)
+                              .join(Unit, Endpoint.unit_id == Unit.id)
+                              .where(Endpoint.event_id == info["event_id"]).order_by(Endpoint.id)).all()
+    people = {eid: (name, phone) for eid, name, phone in db.session.execute(
+        select(Contact.endpoint_id, Contact.name, Contact.phone).join(Endpoint, Contact.endpoint_id == Endpoint.id)
+        .where(Endpoint.event_id == info["event_id"], Contact.role == "technical"))}
+    db.session.rollback()
+    rng = random.Random(16)
+
+    def national(e164):  # +84983000123 -> 0983000123
+        return "0" + e164[3:]
+
+    def written(e164, sep):  # "0983 000 123"
+        n = national(e164)
+        return sep.join((n[:4], n[4:7], n[7:]))
+
+    kinds = [
+        ("phone 0983 000 123", lambda r, p: (written(p[1], " "), r[3])),
+        ("phone 0983.000.123", lambda r, p: (written(p[1], "."), r[3])),
+        ("phone +84983000123", lambda r, p: (p[1], r[3])),
+        ("unit name", lambda r, p: (r[4], "")),
+        ("unit name, no diacritics", lambda r, p: (fold(r[4]), "")),
+        ("unit code", lambda r, p: (r[3], r[3])),
+        ("room name", lambda r, p: (fold(r[1]), "")),
+        ("dial address", lambda r, p: (r[2].split("@")[-1].split("/")[-1], r[3])),
+        ("contact name", lambda r, p: (p[0], "")),
+        ("broad: phong hop", lambda r, p: ("phong hop", "")),
+        ("broad: xa", lambda r, p: ("xa", "")),
+    ]
+    out = []
+    for i in range(n):
+        row = rng.choice(rows)
+        kind, make = kinds[i % len(kinds)]
+        q, expected = make(row, people.get(row[0], ("", "+84000000000")))
+        out.append((kind, q, expected))
+    return out
+
+
+def search_phase(app, client: Client, info: dict, args, figures: dict, check) -> None:
+    """(6) the search over HTTP (gunicorn), and in-process: the index's build, a search, the feed."""
+    from coordinator.events.models import EventSession
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.status import feed, search as finder
+
+    path = f"/api/v1/events/{SLUG}/search"
+    queries = search_queries(info, args.search_requests)
+    for kind, q, _ in queries[:4 * args.workers]:  # every worker builds its index once (timed below)
+        client.http.get(client.base + path, params={"q": q}, timeout=60)
+    samples, by_kind, wrong, sizes = [], {}, [], []
+    for kind, q, expected in queries:
+        started = time.perf_counter()
+        response = client.http.get(client.base + path, params={"q": q}, timeout=60)
+        took = time.perf_counter() - started
+        samples.append(took)
+        by_kind.setdefault(kind, []).append(took)
+        items = response.json().get("items", []) if response.status_code == 200 else None
+        if items is None or (expected and (not items or items[0]["unit_code"] != expected)):
+            wrong.append((kind, q, response.status_code, items[:1] if items else items))
+        else:
+            sizes.append(len(items))
+    line(f"(6) GET search, {len(samples)} queries (mixed)", f"{ms(samples)}   ({sum(sizes) / max(1, len(sizes)):.1f} "
+         f"results on average, at most {finder.LIMIT})")
+    for kind, values in by_kind.items():
+        line(f"    {kind}", ms(values))
+    check(not wrong, f"phone, code and dial searches find their endpoint first ({len(wrong)} wrong: {wrong[:3]})")
+
+    with app.app_context():
+        event = get_event(SLUG)
+        session = db.session.get(EventSession, info["session_id"])
+        builds = []
+        for _ in range(3):
+            finder.forget()
+            started = time.perf_counter()
+            finder.search(event, "0983 000 123", session=session)
+            builds.append(time.perf_counter() - started)
+        in_proc = []
+        for kind, q, _ in queries:
+            started = time.perf_counter()
+            finder.search(event, q, session=session)
+            in_proc.append(time.perf_counter() - started)
+        feeds = []
+        for _ in range(max(10, args.requests // 10)):
+            started = time.perf_counter()
+            feed.changes(event, session)
+            feeds.append(time.perf_counter() - started)
+        db.session.remove()
+    line("    in-process: the first search after a change", f"{ms(builds)}   (the index built: "
+         f"{len(info['ids']):,} endpoints and their contacts)")
+    line("    in-process: status.search.search", ms(in_proc))
+    line("    in-process: status.feed.changes (national)", ms(feeds))
+    figures.update(search=samples, search_build=builds, search_ip=in_proc, feed_ip=feeds)
+
+
+# --- broadcast SMS (issue 16) ---------------------------------------------------------------------------
+
+BROADCAST_TEXT = "{event}: điểm cầu {endpoint} chưa kết nối. Đề nghị vào phòng họp ngay."
+
+
+def broadcast_phase(app, info: dict, figures: dict, failures: list[str]) -> None:
+    """(7) a broadcast to every technical contact in the country (one per endpoint: ~11,400 mobiles),
+    in-process through the product's services: the preview (the audience, every recipient's text
+    with its own endpoint's name, encoding and segments: `broadcasts.services.preview`, three times),
+    the same as the API's dry run (`POST /api/v1/events/<slug>/broadcasts`, test client), and the
+    enqueue (`send_prepared`: the broadcast row, one outbox row per mobile keyed
+    `broadcast:<id>:<phone>`, the audit entry, the commit). Aims: preview under 1 s, enqueue under
+    3 s. Checks: every technical mobile is a recipient once, the outbox holds exactly one row per
+    recipient under the broadcast's keys; then Stop drops them all (timed), so nothing is sent."""
+    from sqlalchemy import func, select
+
+    from coordinator.auth.permissions import SystemActor
+    from coordinator.broadcasts import services as broadcasts
+    from coordinator.endpoints.models import Contact, Endpoint
+    from coordinator.events.services import get_event
+    from coordinator.extensions import db
+    from coordinator.outbox.models import OutboxMessage
+
+    actor = SystemActor("bench")
+    data = {"session": None, "filter": {"roles": ["technical"]}, "template": BROADCAST_TEXT}
+    headers = {"Authorization": f"Bearer {info['token']}"}
+    with app.app_context():
+        mobiles = db.session.scalar(select(func.count(func.distinct(Contact.phone))).join(
+            Endpoint, Contact.endpoint_id == Endpoint.id).where(
+            Endpoint.event_id == info["event_id"], Contact.role == "technical", Contact.phone_type == "mobile"))
+        previews = []
+        for _ in range(3):
+            started = time.perf_counter()
+            p = broadcasts.preview(get_event(SLUG), data, actor)
+            previews.append(time.perf_counter() - started)
+            db.session.rollback()
+        line("(7) broadcast preview, every technical contact", f"min {min(previews):.2f} s  max {max(previews):.2f} s  "
+             f"({len(p.recipients):,} recipients, {len(p.audience.unreachable):,} unreachable, {p.encoding}, "
+             f"{p.segments} segments at most, {p.segments_total:,} in all)")
+        if len(p.recipients) != mobiles:
+            failures.append(f"broadcast: {len(p.recipients):,} recipients, expected {mobiles:,} technical mobiles")
+        db.session.remove()
+    client = app.test_client()
+    started = time.perf_counter()
+    response = client.post(f"/api/v1/events/{SLUG}/broadcasts", headers=headers, json={**data, "dry_run": True})
+    dry = time.perf_counter() - started
+    line("    the API's dry run (test client)", f"{dry:.2f} s  ({response.status_code}, "
+         f"{response.get_json().get('recipients', 0):,} recipients)")
+    if response.status_code != 200:
+        failures.append(f"broadcast dry run: {response.status_code} {response.get_json()}")
+    with app.app_context():
+        p = broadcasts.preview(get_event(SLUG), data, actor)
+        started = time.perf_counter()
+        b = broadcasts.send_prepared(p, actor)
+        enqueue = time.perf_counter() - started
+        prefix = broadcasts.key_prefix(b.id)
+        rows, keys = db.session.execute(select(func.count(), func.count(func.distinct(OutboxMessage.recipient)))
+                                        .where(OutboxMessage.key.startswith(prefix))).one()
+        line("    enqueue (send_prepared: rows, audit, commit)", f"{enqueue:.2f} s  ({b.recipients:,} SMS queued, "
+             f"{rows:,} outbox rows, {keys:,} distinct numbers, {enqueue / max(1, b.recipients) * 1e6:.0f} µs/SMS)")
+        if not (rows == keys == b.recipients == len(p.recipients)):
+            failures.append(f"broadcast: {rows:,} rows, {keys:,} numbers, {b.recipients:,} queued, "
+                            f"{len(p.recipients):,} recipients")
+        started = time.perf_counter()
+        dropped = broadcasts.stop(b, actor)
+        stop = time.perf_counter() - started
+        line("    stop (every queued SMS dropped)", f"{stop:.2f} s  ({dropped:,} dropped)")
+        if dropped != b.recipients:
+            failures.append(f"broadcast stop: {dropped:,} dropped of {b.recipients:,}")
+        db.session.remove()
+    figures.update(broadcast_preview=min(previews), broadcast_preview_max=max(previews), broadcast_dry_run=dry,
+                   broadcast_enqueue=enqueue, broadcast_stop=stop, broadcast_recipients=len(p.recipients))
+    line("    aims", f"preview {max(previews):.2f} s (< 1 s), enqueue {enqueue:.2f} s (< 3 s)")
+
+
 # --- one database ------------------------------------------------------------------------------------
 
 def run(label: str, url: str, args, summary: list[dict], failures: list[str]) -> None:
@@ -674,6 +863,8 @@ def run(label: str, url: str, args, summary: list[dict], failures: list[str]) ->
                   f"the province view lists its {info['province_endpoints']:,} endpoints")
             figures.update(health=health, full=full, not_modified=not_modified, unit=unit,
                            province=f"{info['province']} ({info['province_endpoints']:,} endpoints)")
+
+            search_phase(app, client, info, args, figures, check)
 
             # (4) ingest, and throughput of the baseline and of the 304 poll with the same threads
             ids = info["ids"]
@@ -757,6 +948,7 @@ def run(label: str, url: str, args, summary: list[dict], failures: list[str]) ->
 
         # (5) the sweep, as an operator runs it.
         sweep_phase(url, info, args, figures, mine)
+        broadcast_phase(app, info, figures, mine)  # (7)
         db.session.remove()
         db.engine.dispose()
     summary.append(figures)
@@ -802,6 +994,12 @@ def print_summary(summary: list[dict], args) -> None:
           if len(f.get("sweeps", [])) > n else "-",
           lambda f, n=n: f"total {f['sweeps'][n]['wall']:.2f} s, {f['sweeps'][n]['incidents']:,} inc."
           if len(f.get("sweeps", [])) > n else "-", "") for n in range(3)]
+    rows += [
+        ("search p50 / p95 (mixed queries)", lat("search"), lat("health"), "p95 < 50 ms"),
+        ("  first search after a change (in-proc.)", lat("search_build"), "", ""),
+        ("  in-process search p50 / p95", lat("search_ip"), "", ""),
+        ("feed of what changed, in-process", lat("feed_ip"), "", ""),
+    ]
     for f in summary:
         threads = f.get("threads", args.threads)
         print(f"\n== summary: {f['database']} (gunicorn -w {args.workers}; throughput with {threads} client "
@@ -824,6 +1022,8 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=50, help="UDP ports of the SIP farm (a fifth silent)")
     parser.add_argument("--probe-timeout", type=float, default=2.0, help="PROBE_TIMEOUT_SECONDS")
     parser.add_argument("--probe-concurrency", type=int, default=500, help="PROBE_CONCURRENCY")
+    parser.add_argument("--search-requests", type=int, default=440,
+                        help="sequential searches of the search phase (a mix of 11 kinds)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the roll-up, its 304, the province view and a single check in-process")
     run_national(parser.parse_args(), run, print_both)

@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 
 from coordinator import demo
 from coordinator.accounts.cli import users_cli
+from coordinator.broadcasts.cli import broadcast_cli
 from coordinator.cliutil import refused
 from coordinator.events.cli import events_cli, schedules_cli
 from coordinator.events.lookup import event_or_fail
@@ -26,7 +27,8 @@ from coordinator.scheduling.cli import scheduler_cli
 from coordinator.sms.cli import sms_cli
 from coordinator.units.cli import units_cli
 
-GROUPS = (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli, reminders_cli, sms_cli, probes_cli)
+GROUPS = (units_cli, schedules_cli, users_cli, events_cli, scheduler_cli, outbox_cli, reminders_cli, sms_cli, probes_cli,
+          broadcast_cli)
 
 
 @click.command("demo")
@@ -52,8 +54,23 @@ def events_demo_registrations(slug: str, province: str) -> None:
     click.echo(f"{slug}: demo endpoints registered for {done.province.name} and its {done.districts} districts")
 
 
+@click.command("demo-live")
+@with_appcontext
+@click.option("--province", default="56", show_default=True, help="Province code to fill in.")
+def events_demo_live(province: str) -> None:
+    """A published rehearsal whose connectivity test started 30 minutes ago (for three hours), with
+    the demo endpoints of a province and three of them marked failed by an operator: incidents to
+    acknowledge, search and broadcast from the first minute of a demo. Idempotent."""
+    with refused(demo.UnknownProvince):
+        live = demo.create_demo_live_event(province=province)
+    if not live.created:
+        click.echo(f"{live.event.slug}: already there")
+        return
+    click.echo(f"{live.event.slug}: connectivity test under way; failed: {', '.join(live.failed) or 'none'}")
+
+
 # (group, command) for the commands defined here.
-COMMANDS = ((users_cli, users_demo), (events_cli, events_demo_registrations))
+COMMANDS = ((users_cli, users_demo), (events_cli, events_demo_registrations), (events_cli, events_demo_live))
 
 
 def register_cli(app: Flask) -> None:

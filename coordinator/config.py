@@ -239,6 +239,9 @@ def load_config(instance_path: Path) -> dict:
         # national operators' mobiles (comma-separated) get a national digest when set.
         "ESCALATION_DIGEST_SECONDS": float(os.environ.get("ESCALATION_DIGEST_SECONDS", "600")),
         "ESCALATION_NATIONAL_PHONES": os.environ.get("ESCALATION_NATIONAL_PHONES", ""),
+        # An incident nobody acknowledged within this many seconds is escalated once more by SMS (the
+        # province's focal contacts, or the event's duty phones); 0 turns that escalation off.
+        "INCIDENT_ACK_SECONDS": float(os.environ.get("INCIDENT_ACK_SECONDS", "300")),
         # A tile's colour follows its share of endpoints reachable: green from, amber from.
         "STATUS_GREEN_SHARE": float(os.environ.get("STATUS_GREEN_SHARE", "0.95")),
         "STATUS_AMBER_SHARE": float(os.environ.get("STATUS_AMBER_SHARE", "0.80")),

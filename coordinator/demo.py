@@ -1,17 +1,27 @@
-"""The demo data of a fresh installation (`make run`): demo accounts, and demo endpoints with their
-contacts for one province of an event. Idempotent, callable without a CLI (the commands
-`flask users demo` and `flask events demo-registrations` print what these return)."""
+"""The demo data of a fresh installation (`make run`): demo accounts, demo endpoints with their
+contacts for one province of an event, and a rehearsal whose connectivity test is under way with
+a few incidents open (so the operations room has something to work on). Idempotent, callable
+without a CLI (`flask users demo`, `flask events demo-registrations` and `flask events demo-live`
+print what these return)."""
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from coordinator.auth.permissions import SystemActor
 from coordinator.auth.services import create_user, get_user_by_email
+from coordinator.config import PROJECT_ROOT
 from coordinator.endpoints import services as endpoints
 from coordinator.events.models import Event
+from coordinator.events.plans import parse_plan
+from coordinator.events.services import apply_plan, get_event, publish
 from coordinator.extensions import db
+from coordinator.status import services as status
+from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit
 from coordinator.units.services import get_unit
 
@@ -98,3 +108,53 @@ def register_demo_endpoints(event: Event, province: str = "56") -> DemoRegistrat
             for commune in endpoints.may_host(event, unit)[:2]:
                 endpoints.attend_at_parent(event, commune, actor=actor)
     return DemoRegistrations(province=root, districts=len(children))
+
+
+LIVE_SLUG = "dien-tap-nd49"
+LIVE_PLAN = PROJECT_ROOT / "schedules" / "nd49-2024.toml"
+
+
+@dataclass
+class DemoLive:
+    event: Event
+    created: bool
+    failed: list[str]  # the units whose endpoint an operator's check marked failed (incidents opened)
+
+
+def create_demo_live_event(now: datetime | None = None, province: str = "56") -> DemoLive:
+    """A rehearsal of nd49 whose connectivity test is under way now (started 30 minutes ago, for
+    three hours), published, with the demo endpoints of `province` registered and an operator's
+    check marking three district endpoints failed: the operations room has incidents to work from
+    the first minute of a demo. Idempotent: an existing rehearsal is left as it is."""
+    now = now or utcnow()
+    existing = get_event(LIVE_SLUG)
+    if existing is not None:
+        return DemoLive(existing, False, [])
+    data = tomllib.loads(LIVE_PLAN.read_text(encoding="utf-8"))
+    zone = ZoneInfo(data["timezone"])
+    start = (now - timedelta(minutes=30)).astimezone(zone).replace(second=0, microsecond=0, tzinfo=None)
+    data["slug"] = LIVE_SLUG
+    data["title"] = "Diễn tập: " + data["title"]
+    data["short_title"] = "Diễn tập " + data.get("short_title", "")
+    for session in data["sessions"]:
+        if session["kind"] == "connectivity_test":
+            session["starts_at"], session["ends_at"] = start, start + timedelta(hours=3)
+        else:
+            session["starts_at"] = start + timedelta(days=1)
+            session["ends_at"] = start + timedelta(days=1, hours=3)
+    data["deadlines"] = []
+    data["reminders"] = []
+    actor = SystemActor()
+    event = apply_plan(parse_plan(data), actor=actor).event
+    register_demo_endpoints(event, province)
+    publish(event, actor=actor)
+    session = next(s for s in event.sessions if s.kind == "connectivity_test")
+    failed = []
+    root = get_unit(event.unit_structure, province)
+    for unit in db.session.scalars(select(Unit).where(Unit.parent_id == root.id).order_by(Unit.code).limit(3)):
+        endpoint = endpoints.endpoint_of_unit(event, unit)
+        if endpoint is not None:
+            status.record(endpoint, session, "operator", "failed", note="Mất tín hiệu hình (dữ liệu demo)",
+                          actor_label="demo")
+            failed.append(unit.name)
+    return DemoLive(event, True, failed)

@@ -18,6 +18,7 @@ from coordinator.api.setup import init_api
 from coordinator.auth import setup as auth_setup
 from coordinator.accounts.views import bp as accounts_bp
 from coordinator.auth.views import bp as auth_bp
+from coordinator.broadcasts.views import bp as broadcasts_bp
 from coordinator.cli import register_cli
 from coordinator.config import PROJECT_ROOT, check_shared_storage, load_config
 from coordinator.documents.views import bp as documents_bp
@@ -33,6 +34,7 @@ from coordinator.probes.views import bp as probes_bp
 from coordinator.reminders.views import bp as reminders_bp
 from coordinator.reports.views import bp as reports_bp
 from coordinator.sms.views import bp as sms_bp
+from coordinator.status.ops_views import bp as status_ops_bp
 from coordinator.status.report_views import bp as status_reports_bp
 from coordinator.status.views import bp as status_bp
 from coordinator.timeutil import alembic_render_item
@@ -99,6 +101,8 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(status_bp)
     app.register_blueprint(probes_bp)
     app.register_blueprint(status_reports_bp)
+    app.register_blueprint(status_ops_bp)
+    app.register_blueprint(broadcasts_bp)
     init_api(app)
     init_faults(app)  # 503 when the database does not answer, 413 in the reader's language
     wiring.connect()  # the packages' receivers of domain signals, their composers and backends

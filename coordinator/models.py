@@ -12,3 +12,4 @@ from coordinator.reminders.models import Confirmation, ReminderRun  # noqa: F401
 from coordinator.sms.models import SmsOptOut  # noqa: F401
 from coordinator.leases.models import SchedulerLease  # noqa: F401
 from coordinator.status.models import EndpointStatus, Incident, StatusEvent  # noqa: F401
+from coordinator.broadcasts.models import Broadcast  # noqa: F401

@@ -5,6 +5,7 @@ process (tests, the dispatcher's children) connect once."""
 from __future__ import annotations
 
 from coordinator.accounts import handlers as accounts
+from coordinator.broadcasts import handlers as broadcasts
 from coordinator.deadlines import handlers as deadlines
 from coordinator.deadlines import listing as deadline_listing
 from coordinator.documents import handlers as documents
@@ -17,7 +18,7 @@ from coordinator.sms import handlers as sms
 from coordinator.status import handlers as status
 
 PACKAGES = (outbox, accounts, sms, status, deadlines, deadline_listing, documents, invitations, invitation_parts,
-            reminders, history)
+            reminders, broadcasts, history)
 
 
 def connect() -> None:

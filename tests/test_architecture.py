@@ -42,6 +42,7 @@ LAYERS: list[set[str]] = [
     {"documents"},
     {"invitations"},
     {"reminders"},
+    {"broadcasts"},  # broadcast SMS to a filtered audience
     {"imports"},  # the registration spreadsheet
     {"history"},  # the audit log read back as sentences
     {"reports"},

@@ -41,3 +41,23 @@ def test_demo_endpoints_of_a_province_are_registered_once(app, nd49):
         assert counts() == first  # idempotent
         with pytest.raises(demo.UnknownProvince, match="no province 99"):
             demo.register_demo_endpoints(event, "99")
+
+
+def test_the_live_demo_has_a_connectivity_test_under_way_with_incidents_to_work(app, nd49, cli, client):
+    """`make run`'s rehearsal: its connectivity test is under way now, three district endpoints are
+    marked failed by an operator, and the operator finds their open incidents through the API."""
+    from datetime import datetime, timezone
+
+    result = cli("events", "demo-live", "--province", "56")
+    assert result.exit_code == 0, result.output
+    assert "dien-tap-nd49: connectivity test under way; failed: " in result.output
+    assert cli("events", "demo-live").output.strip() == "dien-tap-nd49: already there"
+    with app.app_context():
+        event = get_event(demo.LIVE_SLUG)
+        test = next(s for s in event.sessions if s.kind == "connectivity_test")
+        now = datetime.now(timezone.utc)
+        assert event.status == "published" and test.starts_at <= now < test.ends_at
+        demo.create_demo_users()
+    login(client, "operator@demo.gov.vn", demo.DEMO_PASSWORD)
+    body = client.get(f"/api/v1/events/{demo.LIVE_SLUG}/incidents?state=open").get_json()
+    assert len(body["items"]) == 3 and {i["state"] for i in body["items"]} == {"open"}

@@ -7,7 +7,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from coordinator.api import API_PREFIX, api, endpoints, error_body, events, imports, registration, reminders, status
-from coordinator.api import units, users
+from coordinator.api import broadcasts, incidents, ops, units, users
 from coordinator.extensions import csrf
 
 # Each resource blueprint and its URL prefix.
@@ -19,7 +19,10 @@ BLUEPRINTS = (
     (registration.blp, f"{API_PREFIX}/events"),
     (reminders.blp, f"{API_PREFIX}/events"),
     (status.blp, API_PREFIX),
+    (ops.blp, API_PREFIX),
+    (incidents.blp, API_PREFIX),
     (users.blp, f"{API_PREFIX}/users"),
+    (broadcasts.blp, API_PREFIX),
 )
 
 

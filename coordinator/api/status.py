@@ -16,7 +16,8 @@ from coordinator.events.models import SESSION_KINDS
 from coordinator.extensions import db
 from coordinator.status import services as status
 from coordinator.status.labels import CAUSE_LABELS, LAYER_LABELS, label
-from coordinator.status.models import CONFIRMATION_CHANNELS, INCIDENT_CAUSES, PROBE_LAYERS, STATES
+from coordinator.status.models import (CONFIRMATION_CHANNELS, ESCALATION_LEVELS, INCIDENT_CAUSES, INCIDENT_STATES,
+                                       PROBE_LAYERS, RESOLUTIONS, STATES)
 from coordinator.status.rule import REACHABILITY
 from coordinator.timeutil import iso_local, utcnow
 from coordinator.units.models import TIERS
@@ -131,6 +132,10 @@ class UnitEndpoint(ma.Schema):
                                    else None)
     confirmed_unreachable = ma.fields.Function(lambda r: bool(r["status"] and r["status"].confirmed_at
                                                               and r["state"] == "failed"))
+    heard_at = ma.fields.Function(lambda r: iso_local(r["status"].heard_at, r["status"].session_tz)
+                                  if r["status"] and r["status"].heard_at else None, metadata={
+        "description": "when it was last heard from by any source (a probe it answered, an operator who saw or heard "
+                       "it, a confirmation); null: never in this session"})
 
 
 class StatusReport(ma.Schema):
@@ -146,7 +151,8 @@ class StatusQuery(ma.Schema):
     unit = ma.fields.String(metadata={"description": "a unit code: that unit's endpoints and their subtree's"})
     session = ma.fields.String(metadata=SESSION_KIND)
     filter = ma.fields.String(validate=ma.validate.OneOf(status.FILTERS))
-    sort = ma.fields.String(validate=ma.validate.OneOf(status.SORTS), metadata={"description": "worst: least reachable first"})
+    sort = ma.fields.String(validate=ma.validate.OneOf(status.SORTS), metadata={
+        "description": "the national tiles: worst: least reachable first; silent: most endpoints never heard from first"})
 
 
 def session_for(event, kind: str | None):
@@ -326,10 +332,50 @@ class IncidentQuery(ma.Schema):
     province = ma.fields.String(metadata={"description": "a province code"})
     tier = ma.fields.String(validate=ma.validate.OneOf(TIERS))
     cause = ma.fields.String(validate=ma.validate.OneOf(INCIDENT_CAUSES))
-    open = ma.fields.String(load_default="true", validate=ma.validate.OneOf(("true", "false", "all")), metadata={
-        "description": "true: open only (default); false: resolved only; all"})
+    open = ma.fields.String(load_default=None, validate=ma.validate.OneOf(("true", "false", "all")), metadata={
+        "description": "true: not resolved (open or acknowledged; the default without `state`); false: resolved "
+                       "only; all"})
+    state = ma.fields.String(validate=ma.validate.OneOf(INCIDENT_STATES), metadata={
+        "description": "open (nobody acknowledged it), acknowledged (it has an owner) or resolved; given, `open` "
+                       "applies only when given too"})
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_ID))
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=1000))
+
+
+class Person(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String(metadata={"description": "the account's name, else its email"})
+    email = ma.fields.String()
+
+
+class Note(ma.Schema):
+    id = ma.fields.Integer()
+    at = ma.fields.Function(lambda n: iso_local(n["at"], n["tz"]))
+    by = ma.fields.String(metadata={"description": "who wrote it (name or email)"})
+    author_id = ma.fields.Integer(allow_none=True)
+    text = ma.fields.String()
+
+
+class ResolutionSchema(ma.Schema):
+    how = ma.fields.String(metadata={"enum": list(RESOLUTIONS), "description": "recovered: the endpoint was "
+                                     "connected again; by_hand: someone resolved it, with `reason`"})
+    reason = ma.fields.String()
+    by = ma.fields.Nested(Person, allow_none=True)
+
+
+def _local(key):
+    return ma.fields.Function(lambda i: iso_local(i[key], i["tz"]) if i.get(key) else None)
+
+
+def prepared(item: dict, tz: str, now) -> dict:
+    """An item of `status.list_incidents` ready for IncidentItem: the event's zone and the time
+    (ages), its notes' zone, its resolution as one object."""
+    item["tz"], item["now"] = tz, now
+    for note in item.get("notes") or []:
+        note["tz"] = tz
+    item["resolution_out"] = ({"how": item["resolution"], "reason": item["resolution_reason"],
+                               "by": item["resolved_by"]} if item["resolution"] else None)
+    return item
 
 
 class IncidentItem(ma.Schema):
@@ -341,7 +387,9 @@ class IncidentItem(ma.Schema):
     province_code = ma.fields.String()
     province = ma.fields.Function(lambda i: {"code": i["province_code"], "name": i["province"]})
     tier = ma.fields.String()
-    state = ma.fields.Function(lambda i: "resolved" if i["resolved_at"] else "open")
+    state = ma.fields.String(metadata={"enum": list(INCIDENT_STATES), "description":
+                                       "open: nobody on it yet; acknowledged: `owner` works it; resolved"})
+    owner = ma.fields.Nested(Person, allow_none=True, metadata={"description": "who works it (null while open)"})
     cause = ma.fields.String(metadata={"enum": list(INCIDENT_CAUSES)})
     cause_text = ma.fields.Function(lambda i: label(CAUSE_LABELS, i["cause"]), metadata={
         "description": "the cause in the user's language"})
@@ -353,6 +401,14 @@ class IncidentItem(ma.Schema):
     resolved_at = ma.fields.Function(lambda i: iso_local(i["resolved_at"], i["tz"]) if i["resolved_at"] else None)
     age_seconds = ma.fields.Function(lambda i: round(((i["resolved_at"] or i["now"]) - i["opened_at"]).total_seconds()))
     notified = ma.fields.Integer(metadata={"description": "SMS queued for this incident to the endpoint's people"})
+    acknowledged_at = _local("acknowledged_at")
+    resolution = ma.fields.Nested(ResolutionSchema, attribute="resolution_out", allow_none=True,
+                                  metadata={"description": "how it was resolved (null while it is not)"})
+    escalated_at = _local("escalated_at")
+    escalation = ma.fields.String(metadata={
+        "enum": ["", *ESCALATION_LEVELS], "description": "nobody acknowledged it within INCIDENT_ACK_SECONDS: "
+        "escalated to the province's focal contacts, the event's duty phones, or nobody (empty: not escalated)"})
+    notes = ma.fields.List(ma.fields.Nested(Note), metadata={"description": "oldest first"})
 
 
 class IncidentPage(ma.Schema):
@@ -371,16 +427,17 @@ class EventIncidents(MethodView):
     @blp.response(200, IncidentPage)
     def get(self, query, slug):
         """The session's incidents, newest first, filtered and paginated on the server (a
-        coordinator: its province's only)."""
+        coordinator: its province's only), each with its state (open, acknowledged, resolved), owner,
+        resolution, escalation and notes; `state` filters by it. Worked with POST
+        /incidents/<id>/ack, /assign, /resolve, /notes."""
         event = event_or_404(slug)
         session = session_for(event, query.get("session"))
-        open_ = {"true": True, "false": False, "all": None}[query["open"]]
+        open_ = {"true": True, "false": False, "all": None, None: None if query.get("state") else True}[query["open"]]
         items, total = status.list_incidents(event, session, scope=scope_path(current_user, event.unit_structure),
                                              province=query.get("province"), tier=query.get("tier"),
-                                             cause=query.get("cause"), open_=open_, page=query["page"],
-                                             per_page=query["per_page"])
+                                             cause=query.get("cause"), open_=open_, state=query.get("state"),
+                                             page=query["page"], per_page=query["per_page"])
         now = utcnow()
-        for item in items:
-            item["tz"], item["now"] = event.timezone, now
+        items = [prepared(item, event.timezone, now) for item in items]
         return {"session": session, "items": items, "total": total, "page": query["page"],
                 "per_page": query["per_page"]}

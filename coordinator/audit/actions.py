@@ -1,7 +1,8 @@
 """Every action the code records in the audit log, in words, grouped by family for the filter.
 
 Recorded by `audit.record()` (services) and by bulk inserts into `AuditEntry.__table__`
-(`status/incidents.py`: `incident.open`, `incident.digest`). An action missing here still
+(`status/incidents.py`: `incident.open`, `incident.digest`, `incident.resolve` of a recovery;
+`status/overdue.py`: `incident.escalate`). An action missing here still
 shows (as its code, in a generic sentence): add it here and a sentence in
 `coordinator/history/sentences.py`.
 """
@@ -30,6 +31,11 @@ FAMILIES: dict[str, tuple] = {
     "incidents": (_l("Incidents"), {
         "incident.open": _l("Incident opened"),
         "incident.digest": _l("Incident digest sent"),
+        "incident.ack": _l("Incident acknowledged"),
+        "incident.assign": _l("Incident reassigned"),
+        "incident.note": _l("Note on an incident"),
+        "incident.escalate": _l("Incident escalated (nobody acknowledged it)"),
+        "incident.resolve": _l("Incident resolved"),
     }),
     "reminders": (_l("Reminders"), {
         "reminder.create": _l("Reminder added"),
@@ -58,11 +64,16 @@ FAMILIES: dict[str, tuple] = {
         "user.password_set": _l("Password set"),
         "user.login": _l("Signed in"),
         "user.sessions_revoke": _l("Sessions ended"),
+        "user.preferences": _l("Dashboard alert turned on or off"),
         "token.issue": _l("API token issued"),
     }),
     "sms": (_l("SMS"), {
         "sms.opt_out": _l("SMS stopped for a number"),
         "sms.opt_in": _l("SMS allowed again"),
+    }),
+    "broadcasts": (_l("Broadcast SMS"), {
+        "broadcast.send": _l("Broadcast SMS sent"),
+        "broadcast.stop": _l("Broadcast SMS stopped"),
     }),
     "units": (_l("Units"), {
         "units.load": _l("Administrative units loaded"),

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, column, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, column, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coordinator.extensions import db
@@ -59,6 +59,9 @@ class User(UserMixin, db.Model):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     #: Email and name, lower-case and without diacritics: "nguyen van" finds "Nguyễn Văn A".
     search_text: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    #: The status dashboards beep and count new incidents in the title bar for this person (off until
+    #: they turn it on; remembered across browsers).
+    alert_sound: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     unit: Mapped[Unit | None] = relationship()
 

@@ -36,6 +36,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "status.view": ALL_ROLES,
     "status.check": frozenset({ADMIN, ORGANIZER, OPERATOR, COORDINATOR}),
     "probes.run": frozenset({ADMIN, ORGANIZER, OPERATOR}),
+    # Broadcast SMS to a filtered audience: organizers and operators nationally, a coordinator
+    # within its province (the filter's unit checked against its scope).
+    "broadcasts.send": frozenset({ADMIN, ORGANIZER, OPERATOR, COORDINATOR}),
     # Accounts: admins manage every account; organizers those of coordinators and operators
     # (they onboard the provinces and the duty staff), never admins' or organizers' (see
     # `assignable_roles`, `can_manage_account`).

@@ -303,3 +303,16 @@ def user_for_token(token: str) -> User | None:
         db.session.commit()
     return row.user
 
+
+
+def set_alert_sound(user: User, on: bool) -> bool:
+    """The person's choice of a sound and a title-bar count when a new incident opens on the
+    status dashboards (off until they turn it on), saved and audited; returns it. Saving what is
+    already saved changes nothing and records nothing."""
+    on = bool(on)
+    if user.alert_sound == on:
+        return on
+    user.alert_sound = on
+    audit.record("user.preferences", "user", user.id, actor=user, alert_sound=on)
+    db.session.commit()
+    return on

@@ -157,6 +157,8 @@ def save_many(event: Event, registrations: list[Registration], fields: tuple[str
         db.session.execute(insert(Contact.__table__), new_contacts)
     if changed_contacts:
         db.session.execute(update(Contact), changed_contacts)
+    if (new_contacts or changed_contacts) and not (new_endpoints or changed_endpoints):
+        touch_registry(event.id)  # a contact is part of its endpoint's registration (the search reads them)
     # Every endpoint changed (its fields, its contacts, a unit it hosted left) moves its version;
     # updated_at keeps dating its own fields.
     new_ids = {endpoint_ids[e["unit_id"]] for e in new_endpoints}

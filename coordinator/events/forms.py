@@ -111,6 +111,9 @@ class EventForm(FlaskForm):
     organizer_email = EmailField(_l("Contact email"),
                                  validators=[Optional(), Email(message=_l("Not a valid email address."))])
     organizer_phone = StringField(_l("Contact phone"))
+    duty_phones = TextAreaField(_l("Duty phones"), render_kw={"rows": 2},
+                                description=_l("Mobiles of the officers on duty, one per line: an incident nobody "
+                                               "acknowledges in time is texted to them."))
     tiers = FieldList(FormField(TierRowForm), min_entries=4, max_entries=4)
     sessions = FieldList(FormField(SessionRowForm), min_entries=3, max_entries=3)
     deadlines = FieldList(FormField(DeadlineRowForm), min_entries=3, max_entries=6)
@@ -153,6 +156,7 @@ class EventForm(FlaskForm):
                            **({"required_files": parse_files(f.files.data)} if (f.files.data or "").strip() else {})}
                           for _, f in rows["deadlines"]],
             "reminders": reminders or [],
+            "duty_phones": [p.strip() for p in re.split(r"[\n,;]", self.duty_phones.data or "") if p.strip()],
         }
         index = {name: {plan_i: form_i for plan_i, (form_i, _) in enumerate(r)} for name, r in rows.items()}
         return data, index
@@ -171,6 +175,8 @@ class EventForm(FlaskForm):
         return leftover
 
     def _field_for(self, path: str, index):
+        if path == "duty_phones" or path.startswith("duty_phones["):
+            return self.duty_phones
         if path.startswith("organizer."):
             return getattr(self, "organizer_" + path.split(".", 1)[1], None)
         m = re.match(r"^(tiers|sessions|deadlines)\[(\d+)\](?:\.(\w+))?(?:\[.*)?$", path)

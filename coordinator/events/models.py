@@ -89,6 +89,9 @@ class Event(db.Model):
     organizer_office: Mapped[str] = mapped_column(String(255), default="")
     organizer_email: Mapped[str] = mapped_column(String(255), default="")
     organizer_phone: Mapped[str] = mapped_column(String(32), default="")
+    #: The duty officers' mobiles (E.164): an incident nobody acknowledged within
+    #: INCIDENT_ACK_SECONDS goes to them when its province's focal contacts cannot be the next level.
+    duty_phones: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: The IANA zone the event's times are given and shown in.
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     #: Which administrative structure the event's units come from ("2024" or "2025").

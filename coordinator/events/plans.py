@@ -10,7 +10,7 @@ import re
 import tomllib
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from flask import current_app, has_app_context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 from coordinator.events.models import (DEADLINE_KINDS, REMINDER_AUDIENCES, REMINDER_CHANNELS, SESSION_KINDS, Deadline,
                                        Event, EventSession, ReminderRule, TierRole)
 from coordinator.events import reminder_texts
-from coordinator.fields import TextRule, clean_text, rule
+from coordinator.fields import TextRule, clean_text, max_length_of, rule
 from coordinator.messages import N_, Message
 from coordinator.problems import Invalid, Problem
 from coordinator.timeutil import is_valid_timezone
@@ -121,6 +121,9 @@ class ReminderSpec(_Strict):
     active: bool = True
 
 
+MAX_DUTY_PHONES = 20
+
+
 class PlanSpec(_Strict):
     slug: str
     title: str = Field(min_length=1)
@@ -135,6 +138,9 @@ class PlanSpec(_Strict):
     sessions: list[SessionSpec] = Field(min_length=1)
     deadlines: list[DeadlineSpec] = []
     reminders: list[ReminderSpec] = []
+    # The duty officers' mobiles: an incident nobody acknowledged in time, past its province's
+    # focal contacts, is texted to them (stored as E.164).
+    duty_phones: list[str] = []
 
     @field_validator("slug")
     @classmethod
@@ -159,6 +165,38 @@ TEXT_RULES: dict[tuple[str, str], TextRule] = {
     ("DeadlineSpec", "title"): rule(Deadline.title), ("DeadlineSpec", "description"): rule(Deadline.description, multiline=True),
     ("ReminderSpec", "template"): rule(ReminderRule.template, multiline=True),
 }
+
+
+# How a duty phone is read: (text) -> (E.164, None) or (None, why not). `events` sits below
+# `endpoints` and cannot parse phones itself: the reader is registered by a higher package
+# (`status.handlers`: `endpoints.phones` behind it). Without one, duty phones are kept as typed.
+_duty_phone_reader: Callable[[str], tuple[str | None, Message | None]] | None = None
+
+
+def register_duty_phone_reader(reader: Callable[[str], tuple[str | None, Message | None]]) -> None:
+    """Registering the same reader twice is a no-op; another one is a ValueError."""
+    global _duty_phone_reader
+    if _duty_phone_reader is not None and _duty_phone_reader is not reader:
+        raise ValueError("a duty phone reader is registered already")
+    _duty_phone_reader = reader
+
+
+def read_duty_phones(values: list[str]) -> tuple[list[str], list[Problem]]:
+    """The duty phones of a plan, each cleaned like any text and read by the registered reader:
+    (the phones to store, without repeats; the problems, each at `duty_phones[i]`)."""
+    phones: list[str] = []
+    problems: list[Problem] = []
+    if len(values) > MAX_DUTY_PHONES:
+        problems.append(plan_problem("duty_phones", N_("at most %(n)s duty phones"), {"n": MAX_DUTY_PHONES}))
+    for i, raw in enumerate(values):
+        text, problem = clean_text(raw, TextRule(max_length_of(Event.organizer_phone)))
+        if problem is None and _duty_phone_reader is not None:
+            text, problem = _duty_phone_reader(text)
+        if problem is not None:
+            problems.append(Problem(f"duty_phones[{i}]", problem))
+        elif text and text not in phones:
+            phones.append(text)
+    return phones, problems
 
 
 def plan_problem(path: str, template: str, params: dict[str, Any] | None = None) -> Problem:
@@ -229,6 +267,8 @@ def parse_plan(data: dict[str, Any]) -> PlanSpec:
     except ValidationError as exc:
         raise Invalid([_from_pydantic(err) for err in exc.errors()]) from None
     problems = _semantic_errors(plan)
+    plan.duty_phones, phone_problems = read_duty_phones(plan.duty_phones)
+    problems += phone_problems
     if problems:
         raise Invalid(problems)
     tz = plan.timezone

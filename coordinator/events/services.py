@@ -161,6 +161,7 @@ def _sync(event: Event, plan: PlanSpec) -> list[str]:
         ("organizer_office", plan.organizer.office),
         ("organizer_email", plan.organizer.email),
         ("organizer_phone", plan.organizer.phone),
+        ("duty_phones", list(plan.duty_phones)),
     ):
         if getattr(event, attr, None) != value:
             setattr(event, attr, value)
@@ -281,6 +282,7 @@ def plan_of(event: Event) -> PlanSpec:
                                                 audience=r.audience, template=r.template,
                                                 strip_diacritics=r.strip_diacritics, active=r.active)
                    for r in event.reminder_rules],
+        duty_phones=list(event.duty_phones or []),
     )
 
 

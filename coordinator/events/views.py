@@ -49,6 +49,7 @@ def _form_data(event) -> dict:
         "description": plan.description, "timezone": plan.timezone, "unit_structure": plan.unit_structure,
         "organizer_name": plan.organizer.name, "organizer_office": plan.organizer.office,
         "organizer_email": plan.organizer.email, "organizer_phone": plan.organizer.phone,
+        "duty_phones": "\n".join(plan.duty_phones),
         "tiers": [t.__dict__ for t in plan.tiers],
         "sessions": [s.__dict__ for s in plan.sessions],
         "deadlines": [{**d.__dict__, "files": files_text([f.__dict__ for f in d.required_files])}

@@ -100,6 +100,13 @@ def user_login(r: Render) -> str:
     return _("%(who)s signed in", who=r.who)
 
 
+def user_preferences(r: Render) -> str:
+    """alert_sound: the sound and title-bar count for new incidents on the dashboards, on or off."""
+    if r.d.get("alert_sound"):
+        return _("%(who)s turned on the sound and title-bar count for new incidents", who=r.who)
+    return _("%(who)s turned off the sound and title-bar count for new incidents", who=r.who)
+
+
 def user_sessions_revoke(r: Render) -> str:
     if r.e.actor_id is not None and str(r.e.actor_id) == r.e.object_id:
         sentence = _("%(who)s signed out on every device", who=r.who)

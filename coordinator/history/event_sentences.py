@@ -155,6 +155,40 @@ def incident_digest(r: Render) -> str:
              event=r.event, incidents=number(r.d.get("incidents", 0)), recipients=number(r.d.get("recipients", 0)))
 
 
+def incident_ack(r: Render) -> str:
+    return _("%(who)s acknowledged incident #%(incident)s of %(endpoint)s during %(session)s: they own it",
+             who=r.who, incident=r.d.get("incident", "?"), endpoint=r.endpoint(), session=r.session(r.d.get("session")))
+
+
+def incident_assign(r: Render) -> str:
+    return _("%(who)s gave incident #%(incident)s of %(endpoint)s to %(owner)s", who=r.who,
+             incident=r.d.get("incident", "?"), endpoint=r.endpoint(), owner=r.d.get("owner_label") or "?")
+
+
+def incident_note(r: Render) -> str:
+    return _("%(who)s wrote on incident #%(incident)s of %(endpoint)s: %(text)s", who=r.who,
+             incident=r.d.get("incident", "?"), endpoint=r.endpoint(), text=quoted(r.d.get("text") or ""))
+
+
+def incident_escalate(r: Render) -> str:
+    level = r.d.get("level")
+    whom = {"province": _("the province's focal contacts"), "duty": _("the event's duty phones")}.get(level)
+    if whom is None:
+        return _("Nobody acknowledged incident #%(incident)s of %(endpoint)s in time, and there was nobody to "
+                 "escalate it to", incident=r.d.get("incident", "?"), endpoint=r.endpoint())
+    return _("Nobody acknowledged incident #%(incident)s of %(endpoint)s in time: escalated to %(whom)s "
+             "(%(n)s SMS)", incident=r.d.get("incident", "?"), endpoint=r.endpoint(), whom=whom,
+             n=number(r.d.get("recipients", 0)))
+
+
+def incident_resolve(r: Render) -> str:
+    if r.d.get("how") == "recovered":
+        return _("%(endpoint)s was connected again: incident #%(incident)s resolved (seen by %(who)s)",
+                 endpoint=r.endpoint(), incident=r.d.get("incident", "?"), who=r.who)
+    return _("%(who)s resolved incident #%(incident)s of %(endpoint)s: %(reason)s", who=r.who,
+             incident=r.d.get("incident", "?"), endpoint=r.endpoint(), reason=quoted(r.d.get("reason") or ""))
+
+
 def _rule_extras(values: dict) -> list[str | None]:
     return [
         _("text: %(text)s", text=quoted(values["template"])) if values.get("template") else None,

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 
 from coordinator.audit.actions import action_label
 from coordinator.history import account_sentences as accounts
+from coordinator.history import broadcast_sentences as broadcasts
 from coordinator.history import event_sentences as events
 from coordinator.history.names import Names, details_of
 from coordinator.history.words import Render, capitalised, raw, with_extras
@@ -53,6 +54,11 @@ RENDERERS: dict[str, Callable[[Render], str]] = {
     "event.copy_registrations": events.copy_registrations,
     "incident.open": events.incident_open,
     "incident.digest": events.incident_digest,
+    "incident.ack": events.incident_ack,
+    "incident.assign": events.incident_assign,
+    "incident.note": events.incident_note,
+    "incident.escalate": events.incident_escalate,
+    "incident.resolve": events.incident_resolve,
     "reminder.create": events.reminder_create,
     "reminder.update": events.reminder_update,
     "reminder.delete": events.reminder_delete,
@@ -73,10 +79,13 @@ RENDERERS: dict[str, Callable[[Render], str]] = {
     "user.password_set": accounts.user_password_set,
     "user.login": accounts.user_login,
     "user.sessions_revoke": accounts.user_sessions_revoke,
+    "user.preferences": accounts.user_preferences,
     "token.issue": accounts.token_issue,
     "sms.opt_out": accounts.sms_opt_out,
     "sms.opt_in": accounts.sms_opt_in,
     "units.load": accounts.units_load,
+    "broadcast.send": broadcasts.broadcast_send,
+    "broadcast.stop": broadcasts.broadcast_stop,
 }
 
 

@@ -57,6 +57,7 @@ EVENT_FIELDS = {
     "organizer_office": _l("organizer's office"),
     "organizer_email": _l("organizer's email"),
     "organizer_phone": _l("organizer's phone"),
+    "duty_phones": _l("duty phones"),
 }
 USER_FIELDS = {"name": _l("name"), "role": _l("role"), "unit": _l("unit")}
 RULE_FIELDS = {

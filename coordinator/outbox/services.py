@@ -93,6 +93,18 @@ def supersede(keys: Iterable[str]) -> None:
                            .values(status=SUPERSEDED), execution_options={"synchronize_session": False})
 
 
+def drop_pending(event_id: int | None, key_prefix: str, reason: str) -> int:
+    """Messages not sent yet whose key starts with `key_prefix` (a broadcast being stopped) are never
+    sent: superseded, with `reason` as their last error. A message already claimed by a dispatcher
+    (`sending`) is not taken back. In the caller's transaction; returns how many were dropped."""
+    stmt = update(OutboxMessage).where(OutboxMessage.status == PENDING,
+                                       OutboxMessage.key.startswith(key_prefix, autoescape=True))
+    if event_id is not None:
+        stmt = stmt.where(OutboxMessage.event_id == event_id)
+    return db.session.execute(stmt.values(status=SUPERSEDED, last_error=reason),
+                              execution_options={"synchronize_session": False}).rowcount
+
+
 
 def claim(now: datetime, limit: int, channels: Iterable[str] | None = None) -> tuple[str, list[OutboxMessage]]:
     """Take up to `limit` due messages for this dispatcher and commit the claim; returns the claim's
@@ -336,10 +348,14 @@ def doubt_counts(event_id: int | None = None, channel: str | None = None) -> dic
     return counts
 
 
-def status_counts(event_id: int | None = None, channel: str | None = None) -> dict[str, int]:
+def status_counts(event_id: int | None = None, channel: str | None = None, *,
+                  key_prefix: str | None = None) -> dict[str, int]:
+    """Messages per status (of one event, channel, and keys starting with `key_prefix`)."""
     stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     if event_id is not None:
         stmt = stmt.where(OutboxMessage.event_id == event_id)
+    if key_prefix:
+        stmt = stmt.where(OutboxMessage.key.startswith(key_prefix, autoescape=True))
     if channel:
         stmt = stmt.where(OutboxMessage.channel == channel)
     counts = {status: 0 for status in (PENDING, SENDING, SENT, FAILED, SUPERSEDED)}

@@ -96,10 +96,13 @@ def sweep_probes() -> None:
 
 
 def status_tick() -> None:
-    """Every STATUS_TICK_SECONDS: operators' holds that ended give way to the probes, and the
-    incident digests whose escalation window has passed go out."""
+    """Every STATUS_TICK_SECONDS: operators' holds that ended give way to the probes, the
+    incident digests whose escalation window has passed go out, and incidents nobody acknowledged
+    within INCIDENT_ACK_SECONDS are escalated once more."""
     assert _app is not None, "bind() first"
     with _app.app_context():
-        released, digests = status.tick()
-        if released or digests:
-            log.info("status: %s holds ended, %s digests sent", released, digests)
+        done = status.tick()
+        released, digests = done
+        if released or digests or done.escalated:
+            log.info("status: %s holds ended, %s digests sent, %s unacknowledged incidents escalated", released,
+                     digests, done.escalated)

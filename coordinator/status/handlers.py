@@ -4,6 +4,7 @@ Receivers run inside the sender's transaction and never commit."""
 from __future__ import annotations
 
 from coordinator import signals
+from coordinator.events import plans
 from coordinator.status import services as status
 
 
@@ -17,3 +18,5 @@ def on_readiness_confirmed(session, *, endpoint_ids, channel, at, actor_label=""
 def connect() -> None:
     """Connect this package's receivers and registrations (idempotent)."""
     signals.readiness_confirmed.connect(on_readiness_confirmed)
+    # The event's duty phones are read as every phone is (endpoints.phones), which events cannot import.
+    plans.register_duty_phone_reader(status.read_duty_phone)

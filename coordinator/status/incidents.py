@@ -11,7 +11,9 @@
   window wait for its end (the scheduler's `status.tick` sends them). Incidents that recover before
   their digest is due are never reported.
 - The national operators (ESCALATION_NATIONAL_PHONES) get a national digest the same way, when set.
-- An endpoint connected again closes its incident; that sends nothing.
+- An endpoint connected again resolves its incident (reason "recovered"); that sends nothing.
+  People work incidents too (acknowledge, reassign, resolve by hand, notes: `lifecycle`); one
+  nobody acknowledged in time is escalated once more (`overdue`).
 
 Opening is one INSERT … ON CONFLICT (open_key) DO NOTHING RETURNING per thousand incidents (a
 concurrent opener wins quietly), with the outbox rows and audit entries written in bulk.
@@ -34,7 +36,7 @@ from coordinator.extensions import db, dialect_insert
 from coordinator.outbox import services as outbox
 from coordinator.sms.services import opted_out_among
 from coordinator.status import texts
-from coordinator.status.models import Incident, IncidentDigest
+from coordinator.status.models import EndpointStatus, Incident, IncidentDigest, IncidentState, Resolution
 from coordinator.units.models import ROOT_CODE, Unit, province_code
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,9 @@ def open_for(session: EventSession, failures: list[tuple[int, str, str, str, int
     # dropped with one read of the session's open incidents, not thousands of conflicting inserts.
     already = set(open_among(session, list(wanted)))
     wanted = {eid: f for eid, f in wanted.items() if eid not in already}
+    # Failed probes of an outage someone resolved by hand open nothing; an operator's "failed" does.
+    settled = settled_by_hand(session, [eid for eid, f in wanted.items() if f[1] == "probe"])
+    wanted = {eid: f for eid, f in wanted.items() if eid not in settled}
     if not wanted:
         return []
     event = session.event
@@ -214,18 +219,45 @@ def open_among(session: EventSession, endpoint_ids: list[int]) -> dict[int, int]
 
 
 def resolve_for(session: EventSession, endpoint_ids: list[int], now: datetime, changes,
-                provinces: dict[int, str]) -> int:
-    """Close the open incidents of these endpoints (connected again). No SMS."""
+                provinces: dict[int, str], by: str = "probe") -> int:
+    """Resolve the open incidents (acknowledged or not) of these endpoints: connected again,
+    reason "recovered", an audit entry each (`by`: who saw it connected). No SMS. One resolved by
+    hand meanwhile by someone else is left as they resolved it."""
     if not endpoint_ids:
         return 0
     open_ = open_among(session, endpoint_ids)
     closing = sorted(open_.values())
+    closed: list[tuple[int, int]] = []
+    table = Incident.__table__
     for i in range(0, len(closing), CHUNK):
-        db.session.execute(update(Incident).where(Incident.id.in_(closing[i:i + CHUNK]))
-                           .values(resolved_at=now, open_key=None), execution_options={"synchronize_session": False})
+        closed += db.session.execute(
+            update(table).where(table.c.id.in_(closing[i:i + CHUNK]), table.c.resolved_at.is_(None))
+            .values(resolved_at=now, open_key=None, state=IncidentState.RESOLVED, resolution=Resolution.RECOVERED)
+            .returning(table.c.id, table.c.endpoint_id)).all()
     for e in open_:
         changes.add(provinces[e], True)
-    return len(closing)
+    if closed:
+        db.session.execute(insert(AuditEntry.__table__), [
+            {"at": now, "actor_id": None, "actor_label": by, "action": "incident.resolve", "object_type": "endpoint",
+             "object_id": str(eid), "details": {"incident": iid, "session": session.kind, "event": session.event.slug,
+                                                "how": Resolution.RECOVERED}}
+            for iid, eid in closed])
+    return len(closed)
+
+
+def settled_by_hand(session: EventSession, endpoint_ids: list[int]) -> set[int]:
+    """Endpoints whose incident was resolved by hand during the outage they are still in (their
+    state has not changed since): failed probes do not open it again."""
+    found: set[int] = set()
+    ids = sorted(set(endpoint_ids))
+    status = EndpointStatus.__table__
+    for i in range(0, len(ids), CHUNK):
+        found.update(db.session.scalars(
+            select(Incident.endpoint_id).join(status, (status.c.endpoint_id == Incident.endpoint_id)
+                                              & (status.c.session_id == Incident.session_id))
+            .where(Incident.session_id == session.id, Incident.endpoint_id.in_(ids[i:i + CHUNK]),
+                   Incident.resolution == Resolution.BY_HAND, Incident.resolved_at >= status.c.changed_at)))
+    return found
 
 
 # --- digests -------------------------------------------------------------------------------------

@@ -43,8 +43,27 @@ LAYER_LABELS = {
     "unsupported": _l("cannot be probed"),
 }
 CAUSE_LABELS = {"operator": _l("reported failed"), "probe": _l("probes failed")}
+INCIDENT_STATE_LABELS = {"open": _l("Open: nobody on it"), "acknowledged": _l("Acknowledged"),
+                         "resolved": _l("Resolved")}
+# The incident list's state filter ("" : open or acknowledged).
+INCIDENT_CHOICE_LABELS = {"": _l("Not resolved"), "open": _l("Open: nobody on it"),
+                          "acknowledged": _l("Acknowledged"), "resolved": _l("Resolved"), "all": _l("All")}
+ESCALATION_LABELS = {"province": _l("the province's focal contacts"), "duty": _l("the event's duty phones"),
+                     "nobody": _l("nobody (no one to reach)")}
 FLAG_CHOICES = (("yes", _l("Yes")), ("no", _l("No")), ("", _l("Not checked")))
-SORT_LABELS = {"code": _l("By code"), "worst": _l("Worst first")}
+SORT_LABELS = {"code": _l("By code"), "worst": _l("Worst first"), "silent": _l("Longest silent first")}
+# What a search found an endpoint by (status.search).
+MATCH_LABELS = {
+    "code": _l("unit code"),
+    "whole_phone": _l("contact's phone"),
+    "unit": _l("unit name"),
+    "room": _l("room"),
+    "dial": _l("dial address"),
+    "dial_part": _l("part of a dial address"),
+    "contact": _l("contact"),
+    "hosted": _l("unit attending there"),
+    "phone": _l("part of a phone number"),
+}
 
 
 def label(table: dict, key: str | None) -> str:

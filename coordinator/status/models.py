@@ -55,6 +55,32 @@ class ConfirmedVia(StrEnum):
     SMS = "sms"
 
 
+class IncidentState(StrEnum):
+    """Where an incident is in its life: nobody on it yet, acknowledged by an operator (its owner),
+    or resolved (the endpoint connected again, or by hand with a reason)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Resolution(StrEnum):
+    """How an incident was resolved: the endpoint was connected again, or someone closed it by hand."""
+
+    RECOVERED = "recovered"
+    BY_HAND = "by_hand"
+
+
+class EscalationLevel(StrEnum):
+    """Whom an incident nobody acknowledged in time was escalated to: the province's focal contacts
+    (the first SMS went to the endpoint's own contacts), the event's duty phones, or nobody (no one
+    to reach: still recorded, once)."""
+
+    PROVINCE = "province"
+    DUTY = "duty"
+    NOBODY = "nobody"
+
+
 class SweepOrigin(StrEnum):
     """What started a sweep of probes: the scheduler, `flask probes sweep`, or an operator probing one
     endpoint from its page."""
@@ -74,6 +100,9 @@ EVENT_STATES = (*STATES, READY)
 PROBE_LAYERS = tuple(ProbeLayer)
 CONFIRMATION_CHANNELS = tuple(ConfirmedVia)
 SWEEP_ORIGINS = tuple(SweepOrigin)
+INCIDENT_STATES = tuple(IncidentState)
+RESOLUTIONS = tuple(Resolution)
+ESCALATION_LEVELS = tuple(EscalationLevel)
 
 
 class StatusEvent(db.Model):
@@ -128,6 +157,9 @@ class EndpointStatus(db.Model):
                       Index("ix_endpoint_status_session", "session_id", "probed_at"),
                       Index("ix_endpoint_status_province", "session_id", "province_code"),
                       Index("ix_endpoint_status_hold", "hold_until"),
+                      # The feed of what changed: the newest changes and confirmations of a session.
+                      Index("ix_endpoint_status_changed", "session_id", "changed_at"),
+                      Index("ix_endpoint_status_confirmed", "session_id", "confirmed_at"),
                       CheckConstraint(column("tier", String).in_(("", *TIERS)), name="tier"),
                       CheckConstraint(column("state", String).in_(STATES), name="state"),
                       CheckConstraint(column("source", String).in_(("", *DECIDING_SOURCES)), name="source"),
@@ -195,18 +227,28 @@ class EndpointStatus(db.Model):
     evidence_source: Mapped[str] = mapped_column(String(16), default="")
     #: Who gave it: the operator's email (or "operator"), or "probe".
     evidence_by: Mapped[str] = mapped_column(String(255), default="")
+    #: When it was last heard from, by any source: a probe it answered (connected or degraded), an
+    #: operator who saw or heard it (connected or degraded), a contact's confirmation. A probe that
+    #: timed out or an operator's "failed" is silence. None: never heard in this session.
+    heard_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Incident(db.Model):
     """An endpoint that failed during the test or the session, from the failure until it is
-    connected again. Its own technical contacts are texted once; its province's focal contacts get
-    one digest per province and escalation window for all of the province's new incidents."""
+    connected again (or resolved by hand). Its own technical contacts are texted once; its
+    province's focal contacts get one digest per province and escalation window for all of the
+    province's new incidents. An operator acknowledges it (and owns it); one nobody acknowledged
+    within INCIDENT_ACK_SECONDS is escalated once more (`status.overdue`)."""
 
     __tablename__ = "incidents"
     __table_args__ = (Index("ix_incidents_session", "session_id", "resolved_at"),
                       Index("ix_incidents_endpoint", "endpoint_id", "session_id"),
                       Index("ix_incidents_session_opened", "session_id", "opened_at"),
                       Index("ix_incidents_digest", "session_id", "province_code", "digest_id"),
+                      Index("ix_incidents_overdue", "session_id", "state", "escalated_at"),
+                      CheckConstraint(column("state", String).in_(INCIDENT_STATES), name="state"),
+                      CheckConstraint(column("resolution", String).in_(("", *RESOLUTIONS)), name="resolution"),
+                      CheckConstraint(column("escalation", String).in_(("", *ESCALATION_LEVELS)), name="escalation"),
                       CheckConstraint(column("cause", String).in_(INCIDENT_CAUSES), name="cause"),
                       CheckConstraint(column("layer", String).in_(("", *PROBE_LAYERS)), name="layer"),
                       CheckConstraint(column("protocol", String).in_(("", *PROTOCOLS)), name="protocol"),
@@ -241,6 +283,41 @@ class Incident(db.Model):
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("incident_digests.id", ondelete="SET NULL"))
     #: The digest that told the national operators about it.
     national_digest_id: Mapped[int | None] = mapped_column(ForeignKey("incident_digests.id", ondelete="SET NULL"))
+    #: Its life: open (nobody on it), acknowledged (an owner), resolved (an IncidentState).
+    state: Mapped[str] = mapped_column(String(16), default=IncidentState.OPEN)
+    #: Who works it: the operator who acknowledged it, or whom it was reassigned to.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: When someone first took it (acknowledged, or was assigned it).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: How it was resolved (a Resolution; "" while it is not).
+    resolution: Mapped[str] = mapped_column(String(16), default="")
+    #: Why, when resolved by hand (what the person wrote).
+    resolution_reason: Mapped[str] = mapped_column(Text, default="")
+    #: Who resolved it by hand (None: the endpoint recovered).
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: When nobody had acknowledged it within INCIDENT_ACK_SECONDS and it was escalated (once).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Whom to (an EscalationLevel; "" before).
+    escalation: Mapped[str] = mapped_column(String(16), default="")
+    #: How many SMS that escalation queued about it.
+    escalated: Mapped[int] = mapped_column(default=0)
+
+
+class IncidentNote(db.Model):
+    """What someone working an incident wrote down (who, when, what), shown with the endpoint's
+    timeline. Append-only."""
+
+    __tablename__ = "incident_notes"
+    __table_args__ = (Index("ix_incident_notes_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: Who wrote it, readable without a user row (a name or an email).
+    author_label: Mapped[str] = mapped_column(String(255), default="")
+    #: The note (coordinator.fields: several lines, at most NOTE_MAX characters).
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IncidentDigest(db.Model):

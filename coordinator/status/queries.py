@@ -1,10 +1,11 @@
 """What the status pages and the API read: the national roll-up, a unit's endpoints (filtered and
 paginated in SQL, a province grouped by district), an endpoint's timeline, the incident list, and
-how fresh it all is. A few grouped queries each, whatever the number of endpoints."""
+how fresh it all is. A few grouped queries each, whatever the number of endpoints. (The incident
+list itself is `incident_list`.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from flask import current_app
@@ -14,14 +15,19 @@ from coordinator.endpoints.models import Endpoint, HostedUnit
 from coordinator.events.models import Event, EventSession
 from coordinator.extensions import db
 from coordinator.status import versions
+from coordinator.status.incident_list import list_incidents, open_incidents  # noqa: F401 (their home since issue 16)
 from coordinator.status.models import EndpointStatus, Incident, StatusEvent
 from coordinator.status.rule import CONNECTED, DEGRADED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
 from coordinator.units.models import ROOT_CODE, Unit, province_code
 
 FILTERS = ("failed", "unknown", "not_confirmed", "confirmed_unreachable", "hosting", "incident")
-SORTS = ("code", "worst")
+SORTS = ("code", "worst", "silent")  # tree order; least reachable first; longest silent first
 PER_PAGE = 100
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_WORST = {FAILED: 0, DEGRADED: 1, UNKNOWN: 2, CONNECTED: 3}
 
 
 def current_session(event: Event, now: datetime | None = None) -> EventSession | None:
@@ -63,7 +69,7 @@ def _finish_tile(tile: dict) -> dict:
 
 def _tile(code: str, name: str) -> dict:
     return {"code": code, "name": name, "endpoints": 0, "confirmed": 0, "confirmed_unreachable": 0,
-            "counts": _counts(), "incidents": 0, "oldest_probe_at": None}
+            "counts": _counts(), "incidents": 0, "oldest_probe_at": None, "never_heard": 0, "oldest_heard_at": None}
 
 
 def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
@@ -74,7 +80,8 @@ def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
     prefix = _province_prefix()
     state_col = func.coalesce(EndpointStatus.state, literal_column(f"'{UNKNOWN}'"))
     rows = db.session.execute(
-        select(prefix, state_col, func.count(), func.count(EndpointStatus.confirmed_at), func.min(EndpointStatus.probed_at))
+        select(prefix, state_col, func.count(), func.count(EndpointStatus.confirmed_at),
+               func.min(EndpointStatus.probed_at), func.count(EndpointStatus.heard_at), func.min(EndpointStatus.heard_at))
         .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id)
         .outerjoin(EndpointStatus, (EndpointStatus.endpoint_id == Endpoint.id) & (EndpointStatus.session_id == session.id))
         .where(Endpoint.event_id == event.id).group_by(prefix, state_col)).all()
@@ -86,13 +93,16 @@ def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
         .group_by(Incident.province_code)).all())
     tiles = {code: _tile(code, name) for code, name in provinces.items()}
     total = _tile("", "")
-    for path, state, n, confirmed, oldest in rows:
+    for path, state, n, confirmed, oldest, heard, oldest_heard in rows:
         code = province_code(path)
         tile = tiles.setdefault(code, _tile(code, code))
         for t in (tile, total):
             t["endpoints"] += n
             t["counts"][state] += n
             t["confirmed"] += confirmed
+            t["never_heard"] += n - heard
+            if oldest_heard is not None and (t["oldest_heard_at"] is None or oldest_heard < t["oldest_heard_at"]):
+                t["oldest_heard_at"] = oldest_heard
             if state == FAILED:
                 t["confirmed_unreachable"] += confirmed
             if oldest is not None and (t["oldest_probe_at"] is None or oldest < t["oldest_probe_at"]):
@@ -105,6 +115,8 @@ def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
     ordered = sorted(tiles.values(), key=lambda t: (t["code"] != ROOT_CODE, t["code"]))
     if sort == "worst":
         ordered.sort(key=lambda t: (not t["endpoints"], t["reachable"], -t["incidents"], t["code"]))
+    elif sort == "silent":  # most endpoints never heard from, then the longest silence
+        ordered.sort(key=lambda t: (not t["endpoints"], -t["never_heard"], t["oldest_heard_at"] or _EPOCH, t["code"]))
     return {"session": session, "provinces": ordered, "total": total}
 
 
@@ -113,7 +125,7 @@ def rollup(event: Event, session: EventSession, sort: str = "code") -> dict:
 _STATUS_COLUMNS = ("state", "source", "changed_at", "hold_until", "checked_at", "check_state", "audio", "video",
                    "content", "note", "checked_by", "confirmed_at", "confirmed_via", "probed_at", "probe_state",
                    "probe_layer", "probe_code", "probe_rtt_ms", "probe_target", "probe_failures", "evidence_at",
-                   "evidence_source", "evidence_by")
+                   "evidence_source", "evidence_by", "heard_at")
 
 
 def _status_join(stmt, session: EventSession):
@@ -134,7 +146,22 @@ def _filter_clause(event: Event, session: EventSession, filter_: str):
     }[filter_]
 
 
-def _rows(event: Event, session: EventSession, where, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+def _order(sort: str) -> tuple:
+    """The rows' order in SQL: tree order ("code"); failed, degraded, not checked, then connected,
+    those with an open incident first ("worst"); never heard from, then the longest silent
+    ("silent")."""
+    if sort == "worst":
+        state = func.coalesce(EndpointStatus.state, UNKNOWN)
+        return (case((state == FAILED, 0), (state == DEGRADED, 1), (state == UNKNOWN, 2), else_=3),
+                case((Incident.id.is_(None), 1), else_=0), Unit.path, Endpoint.id)
+    if sort == "silent":
+        return (case((EndpointStatus.heard_at.is_(None), 0), else_=1), EndpointStatus.heard_at, Unit.path,
+                Endpoint.id)
+    return (Unit.path, Endpoint.id)
+
+
+def _rows(event: Event, session: EventSession, where, *, limit: int | None = None, offset: int = 0,
+          sort: str = "code") -> list[dict]:
     """Endpoints with their facts, the number of units they host and their open incident: one query."""
     columns = [getattr(EndpointStatus, c) for c in _STATUS_COLUMNS]
     hosted = (select(func.count()).select_from(HostedUnit).where(HostedUnit.endpoint_id == Endpoint.id)
@@ -146,7 +173,7 @@ def _rows(event: Event, session: EventSession, where, *, limit: int | None = Non
     # At most one open incident per endpoint and session (its open_key is unique).
     stmt = stmt.outerjoin(Incident, and_(Incident.endpoint_id == Endpoint.id, Incident.session_id == session.id,
                                          Incident.resolved_at.is_(None)))
-    stmt = stmt.where(Endpoint.event_id == event.id, *where).order_by(Unit.path, Endpoint.id)
+    stmt = stmt.where(Endpoint.event_id == event.id, *where).order_by(*_order(sort))
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
     out = []
@@ -229,17 +256,20 @@ class UnitPage:
 
 
 def unit_page(event: Event, unit: Unit, session: EventSession, filter_: str = "", page: int = 1,
-              per_page: int | None = None) -> UnitPage:
+              per_page: int | None = None, sort: str = "code") -> UnitPage:
     """What a unit's page lists. Filtered: the matching endpoints of the subtree, a page at a time.
     Unfiltered, a unit whose children have children (the country, a province of 2024) is grouped:
     its own endpoint, then each child with its own endpoint and the counts of its subtree (a
     district's communes collapsed: Hà Nội's page is 30 rows, not 600). Otherwise (a district, a
-    province of 2025) its endpoints, a page at a time."""
+    province of 2025) its endpoints, a page at a time. `sort` (SORTS) orders the rows, or the groups
+    (by their subtree's share reachable, or its longest silence)."""
     page = max(1, page)
     per_page = per_page or PER_PAGE
     if not filter_ and _has_grandchildren(unit):
         own = _rows(event, session, [Endpoint.unit_id == unit.id])
         groups = _groups(event, session, unit)
+        if sort in ("worst", "silent"):  # groups without any endpoint last
+            groups.sort(key=_group_order[sort])
         return UnitPage(own, groups, len(groups), 1, max(1, len(groups)), True)
     where = [Unit.path.startswith(unit.path)]
     if filter_:
@@ -247,12 +277,29 @@ def unit_page(event: Event, unit: Unit, session: EventSession, filter_: str = ""
     total = db.session.scalar(_status_join(select(func.count()).select_from(Endpoint)
                                            .join(Unit, Endpoint.unit_id == Unit.id), session)
                               .where(Endpoint.event_id == event.id, *where))
-    rows = _rows(event, session, where, limit=per_page, offset=(page - 1) * per_page)
+    rows = _rows(event, session, where, limit=per_page, offset=(page - 1) * per_page, sort=sort)
     return UnitPage(rows, [], total, page, per_page, False)
 
 
 def _has_grandchildren(unit: Unit) -> bool:
     return has_grandchildren(unit.id)
+
+
+def _group_share(g: dict) -> float:
+    """The share reachable of a group: its own endpoint and those below it."""
+    own = g["endpoint"]
+    n = g["below"]["endpoints"] + (1 if own else 0)
+    up = g["below"]["counts"][CONNECTED] + g["below"]["counts"][DEGRADED] + (
+        1 if own and own["state"] in (CONNECTED, DEGRADED) else 0)
+    return up / n if n else 1.0
+
+
+_group_order = {
+    "worst": lambda g: (not g["below"]["endpoints"] and g["endpoint"] is None, _group_share(g),
+                        _WORST.get(g["endpoint"]["state"] if g["endpoint"] else UNKNOWN, 2)),
+    "silent": lambda g: (not g["below"]["endpoints"] and g["endpoint"] is None, -g["never_heard"],
+                         g["oldest_heard_at"] or _EPOCH),
+}
 
 
 def has_grandchildren(unit_id: int) -> bool:
@@ -273,11 +320,17 @@ def _groups(event: Event, session: EventSession, unit: Unit) -> list[dict]:
     state = func.coalesce(EndpointStatus.state, UNKNOWN)
     deep = func.length(Unit.path) > literal_column(str(width))
     counts: dict[str, dict] = {}
-    for prefix, st, is_deep, n, confirmed in db.session.execute(
-            _status_join(select(key, state, deep, func.count(), func.count(EndpointStatus.confirmed_at))
+    heard_by: dict[str, list] = {}
+    for prefix, st, is_deep, n, confirmed, heard, oldest_heard in db.session.execute(
+            _status_join(select(key, state, deep, func.count(), func.count(EndpointStatus.confirmed_at),
+                                func.count(EndpointStatus.heard_at), func.min(EndpointStatus.heard_at))
                          .select_from(Endpoint).join(Unit, Endpoint.unit_id == Unit.id), session)
             .where(Endpoint.event_id == event.id, Unit.path.startswith(unit.path), func.length(Unit.path) >= width)
             .group_by(key, state, deep)):
+        silence = heard_by.setdefault(prefix, [0, None])  # the group's own endpoint and those below
+        silence[0] += n - heard
+        if oldest_heard is not None and (silence[1] is None or oldest_heard < silence[1]):
+            silence[1] = oldest_heard
         if not is_deep:
             continue
         c = counts.setdefault(prefix, {"endpoints": 0, "counts": _counts(), "confirmed": 0})
@@ -289,7 +342,9 @@ def _groups(event: Event, session: EventSession, unit: Unit) -> list[dict]:
     for uid, code, name, tier, path in children:
         sub = counts.get(path, {"endpoints": 0, "counts": _counts(), "confirmed": 0})
         n = sub["endpoints"]
+        never, oldest_heard = heard_by.get(path, (0, None))
         groups.append({"code": code, "name": name, "tier": tier, "endpoint": own.get(code), "below": sub,
+                       "never_heard": never, "oldest_heard_at": oldest_heard,
                        "below_reachable": round((sub["counts"][CONNECTED] + sub["counts"][DEGRADED]) / n, 4) if n
                        else 0.0})
     return groups
@@ -330,49 +385,6 @@ def open_incident_count(session: EventSession, endpoint_ids: list[int]) -> int:
     """How many of these endpoints (at most 1,000) have an incident open in `session`."""
     return db.session.scalar(select(func.count()).select_from(Incident).where(
         Incident.session_id == session.id, Incident.resolved_at.is_(None), Incident.endpoint_id.in_(endpoint_ids[:1000])))
-
-
-def list_incidents(event: Event, session: EventSession, *, scope: str | None = None, province: str | None = None,
-                   tier: str | None = None, cause: str | None = None, open_: bool | None = True, page: int = 1,
-                   per_page: int = 50) -> tuple[list[dict], int]:
-    """Incidents newest first with their endpoint, unit, province; filters and pages in SQL.
-    `scope`: a coordinator's subtree path."""
-    where = [Incident.session_id == session.id]
-    if province:
-        where.append(Incident.province_code == province)
-    if tier:
-        where.append(Incident.tier == tier)
-    if cause:
-        where.append(Incident.cause == cause)
-    if open_ is True:
-        where.append(Incident.resolved_at.is_(None))
-    elif open_ is False:
-        where.append(Incident.resolved_at.is_not(None))
-    base = (select(Incident, Endpoint.name, Unit.code, Unit.name).join(Endpoint, Incident.endpoint_id == Endpoint.id)
-            .join(Unit, Endpoint.unit_id == Unit.id).where(*where))
-    counted = select(func.count()).select_from(Incident).where(*where)
-    if scope is not None:
-        base = base.where(Unit.path.startswith(scope))
-        counted = (select(func.count()).select_from(Incident).join(Endpoint, Incident.endpoint_id == Endpoint.id)
-                   .join(Unit, Endpoint.unit_id == Unit.id).where(*where, Unit.path.startswith(scope)))
-    total = db.session.scalar(counted)
-    page = max(1, page)
-    found = db.session.execute(base.order_by(Incident.opened_at.desc(), Incident.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    names = dict(db.session.execute(select(Unit.code, Unit.name).where(
-        Unit.structure == event.unit_structure, Unit.tier.in_(("central", "province")))).all())
-    items = [{"incident": i, "id": i.id, "endpoint_id": i.endpoint_id, "endpoint": name, "unit_code": code,
-              "unit": unit_name, "province_code": i.province_code, "province": names.get(i.province_code, ""),
-              "tier": i.tier, "cause": i.cause, "layer": i.layer, "code": i.code, "detail": i.detail,
-              "opened_at": i.opened_at, "resolved_at": i.resolved_at, "notified": i.notified,
-              "digest_id": i.digest_id} for i, name, code, unit_name in found]
-    return items, total
-
-
-def open_incidents(event: Event, session: EventSession, province: str | None = None, limit: int = 10) -> list[dict]:
-    """The newest open incidents (the dashboards' box): `limit` of them, in SQL."""
-    items, _ = list_incidents(event, session, province=province, open_=True, per_page=limit)
-    return items
 
 
 # --- freshness ------------------------------------------------------------------------------------------

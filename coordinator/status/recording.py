@@ -20,7 +20,7 @@ from coordinator.extensions import BULK_ROWS, db, dialect_insert, refresh_statis
 from coordinator.status import incidents, rule, versions
 from coordinator.status.incidents import in_window  # the escalation window (re-exported)
 from coordinator.status.models import READY, SOURCES, EndpointStatus, StatusEvent, StatusVersion
-from coordinator.status.rule import CONNECTED, FAILED, STATES, UNKNOWN
+from coordinator.status.rule import CONNECTED, DEGRADED, FAILED, STATES, UNKNOWN
 from coordinator.timeutil import utcnow
 from coordinator.units.models import Unit, province_code
 
@@ -31,7 +31,10 @@ CHUNK = 500
 
 TABLE = EndpointStatus.__table__
 DERIVED = ("state", "source", "changed_at", "hold_until", "last_event_id", "evidence_at", "evidence_source",
-           "evidence_by")
+           "evidence_by", "heard_at")
+# What tells that an endpoint is alive (`heard_at`): a probe it answered, an operator who saw or
+# heard it, a contact's confirmation. A probe's timeout and an operator's "failed" are silence.
+HEARD_STATES = (CONNECTED, DEGRADED, READY)
 OBSERVATION = ("checked_at", "check_state", "audio", "video", "content", "note", "checked_by")
 READINESS = ("confirmed_at", "confirmed_via")
 REACHABILITY = ("probed_at", "probe_state", "probe_layer", "probe_code", "probe_rtt_ms", "probe_target",
@@ -53,7 +56,7 @@ def _blank(endpoint_id: int, session_id: int, province: str, tier: str) -> dict:
             "checked_at": None, "check_state": "", "audio": None, "video": None, "content": None, "note": "",
             "checked_by": "", "confirmed_at": None, "confirmed_via": "", "probed_at": None, "probe_state": "",
             "probe_layer": "", "probe_code": None, "probe_rtt_ms": None, "probe_target": "", "probe_failures": 0,
-            "evidence_at": None, "evidence_source": "", "evidence_by": ""}
+            "evidence_at": None, "evidence_source": "", "evidence_by": "", "heard_at": None}
 
 
 
@@ -129,6 +132,11 @@ class Batch:
         if row["evidence_at"] is None and s.starts_at <= self.now <= s.ends_at and rule.is_evidence(source, state):
             row["evidence_at"], row["evidence_source"], row["evidence_by"] = self.now, source, by
 
+    def heard(self, row: dict, state: str) -> None:
+        """The endpoint was heard from now (any source), if `state` says it is alive."""
+        if state in HEARD_STATES:
+            row["heard_at"] = self.now
+
     def write(self, columns: tuple[str, ...]) -> None:
         """Update the rows' `columns` and the derived ones (one executemany); note what changed."""
         updates = []
@@ -143,13 +151,13 @@ class Batch:
                                .values(**{c: bindparam(f"_{c}") for c in update_columns}), updates,
                                execution_options={"synchronize_session": False})
 
-    def follow_incidents(self, failures: list[tuple[int, str, str, str, int | None]]) -> int:
+    def follow_incidents(self, failures: list[tuple[int, str, str, str, int | None]], by: str = "probe") -> int:
         """Open the incidents of `failures` (endpoint, cause, detail, layer, code) and resolve those
-        of endpoints now shown connected; returns how many opened."""
+        of endpoints now shown connected (`by`: who saw them connected); returns how many opened."""
         opened = incidents.open_for(self.session, failures, self.now, self.changes)
         connected = [eid for eid, row in self.rows.items() if row["state"] == CONNECTED]
         incidents.resolve_for(self.session, connected, self.now, self.changes, {
-            eid: self.rows[eid]["province_code"] for eid in connected})
+            eid: self.rows[eid]["province_code"] for eid in connected}, by=by)
         return len(opened)
 
     def finish(self, commit: bool = True) -> None:
@@ -270,13 +278,14 @@ def _checks(event: Event, session: EventSession, checks: list[dict], *, actor, n
             row["note"] = c["note"]
         batch.derive(row)
         batch.evidence(row, "operator", c["state"], label)
+        batch.heard(row, c["state"])
         last[c["endpoint_id"]] = c
     for event_id, endpoint_id in ids:
         batch.rows[endpoint_id]["last_event_id"] = event_id
     failures = [(endpoint_id, "operator", c["note"], "", None) for endpoint_id, c in last.items()
                 if c["state"] == FAILED and batch.rows[endpoint_id]["state"] == FAILED and in_window(session, now)]
     batch.write(OBSERVATION)
-    batch.follow_incidents(failures)
+    batch.follow_incidents(failures, by=label)
     batch.finish(commit)
     return [i for i, _ in ids], events
 
@@ -298,6 +307,7 @@ def confirm_ready(event: Event, session: EventSession, endpoint_ids: list[int], 
         if row["confirmed_at"] is None:
             row["confirmed_at"], row["confirmed_via"] = now, via
             first += 1
+        batch.heard(row, READY)
         batch.derive(row)  # unchanged by readiness; a hold may have ended meanwhile
     for event_id, endpoint_id in ids:
         batch.rows[endpoint_id]["last_event_id"] = event_id
@@ -358,6 +368,7 @@ def record_probes(event: Event, session: EventSession, results, now: datetime | 
                                          actor_label="probe"))
         batch.derive(row)
         batch.evidence(row, "probe", r.state, "probe")
+        batch.heard(row, r.state)
         if window and row["state"] == FAILED and row["source"] == "probe" and row["probe_failures"] >= threshold:
             failures.append((r.key, "probe", f"{row['probe_failures']} probes failed in a row: {r.detail}", r.layer,
                              r.code))

@@ -77,3 +77,17 @@ def digest_text(*, hhmm: str, place: str, total: int, by_tier: dict[str, int], l
     tiers = tier_summary(by_tier)
     text = f"SỰ CỐ {hhmm} {place}: {total} điểm cầu mất kết nối" + (f" ({tiers})" if tiers else "") + f", xem: {link}"
     return fit(text, shorten=place)
+
+
+def overdue_text(*, hhmm: str, minutes: int, place: str, endpoints: list[str], total: int, link: str) -> str:
+    """The escalation of incidents nobody acknowledged in time, to the next level up (once):
+    "CHƯA AI NHẬN XỬ LÝ 08:40: sự cố điểm cầu X (Khánh Hòa) quá 5 phút chưa có người nhận. Xem: <link>"."""
+    if total == 1:
+        name = endpoints[0]
+        named = name if name.lower().startswith("điểm cầu") else f"điểm cầu {name}"
+        text = f"CHƯA AI NHẬN XỬ LÝ {hhmm}: sự cố {named} ({place}) quá {minutes} phút chưa có người nhận. Xem: {link}"
+        return fit(text, shorten=name)
+    names = ", ".join(endpoints[:2]) + ("…" if total > 2 else "")
+    text = (f"CHƯA AI NHẬN XỬ LÝ {hhmm}: {total} sự cố ({place}) quá {minutes} phút chưa có người nhận: {names}; "
+            f"xem: {link}")
+    return fit(text, shorten=names)

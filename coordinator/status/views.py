@@ -11,7 +11,8 @@ per ETag and kept in the shared cache for every worker; responses are gzipped.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template, request,
+                   url_for)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -28,14 +29,18 @@ from coordinator.endpoints.forms import PROTOCOL_LABELS, ROLE_LABELS
 from coordinator.endpoints.phones import national
 from coordinator.events.labels import SESSION_LABELS, TIER_LABELS
 from coordinator.extensions import cache
-from coordinator.status import incident_views, services as status
-from coordinator.status.labels import (CAUSE_LABELS, FILTER_LABELS, FLAG_CHOICES, LAYER_LABELS, REACHABILITY_LABELS,
+from coordinator.status import feed, incident_views, services as status
+from coordinator.status.labels import (CAUSE_LABELS, ESCALATION_LABELS, FILTER_LABELS, FLAG_CHOICES,
+                                       INCIDENT_CHOICE_LABELS, INCIDENT_STATE_LABELS, LAYER_LABELS, REACHABILITY_LABELS,
                                        SORT_LABELS, SOURCE_LABELS, STATE_LABELS)
 from coordinator.status.models import STATES
 from coordinator.timeutil import to_local, utcnow
 from coordinator.units.models import ROOT_CODE, province_code
 from coordinator.units.services import get_unit
 from coordinator.events.lookup import event_or_404
+from coordinator.web.downloads import named
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 bp = Blueprint("status", __name__)
 
@@ -48,6 +53,8 @@ def _labels():
             "LAYER_LABELS": LAYER_LABELS, "CAUSE_LABELS": CAUSE_LABELS, "TIER_LABELS": TIER_LABELS,
             "SESSION_LABELS": SESSION_LABELS, "PROTOCOL_LABELS": PROTOCOL_LABELS, "ROLE_LABELS": ROLE_LABELS,
             "REACHABILITY_LABELS": REACHABILITY_LABELS, "SORT_LABELS": SORT_LABELS, "STATES": STATES,
+            "INCIDENT_STATE_LABELS": INCIDENT_STATE_LABELS, "INCIDENT_CHOICE_LABELS": INCIDENT_CHOICE_LABELS,
+            "ESCALATION_LABELS": ESCALATION_LABELS,
             "national_phone": national, "reachability": status.reachability}
 
 
@@ -121,6 +128,12 @@ def _sort(wall: bool) -> str:
     return value if value in status.SORTS else ("worst" if wall else "code")
 
 
+def _unit_sort() -> str:
+    """A unit's rows: tree order unless asked otherwise (worst first, longest silent first)."""
+    value = request.args.get("sort")
+    return value if value in status.SORTS else "code"
+
+
 def _page() -> int:
     try:
         return max(1, int(request.args.get("page", 1)))
@@ -141,18 +154,21 @@ def _release_holds() -> None:
 
 # --- what the pages show ------------------------------------------------------------------------------
 
-def _national(event, session, sort: str, fp) -> dict:
+def _national(event, session, sort: str, fp, wall: bool = False) -> dict:
     return {"report": status.rollup(event, session, sort=sort), "sort": sort,
             "incidents": status.open_incidents(event, session, limit=INCIDENT_BOX),
-            "freshness": status.freshness(fp), "help_rule": True}
+            "freshness": status.freshness(fp), "help_rule": True,
+            "feed": {"incidents": feed.newest_incidents(event, session)} if wall else feed.changes(event, session)}
 
 
-def _unit_data(event, unit, session, filter_: str, page: int, fp) -> dict:
+def _unit_data(event, unit, session, filter_: str, page: int, fp, sort: str = "code", wall: bool = False) -> dict:
     """A unit's counts (all its endpoints, whatever the filter), its rows (a page, or grouped by
-    child unit), its newest open incidents, freshness."""
+    child unit, in the order asked), its newest open incidents, what changed, freshness."""
     province = None if unit.tier == "central" else province_code(unit.path)
     return {"summary": status.summary(event, unit, session), "view": status.unit_page(event, unit, session, filter_,
-                                                                                     page),
+                                                                                     page, sort=sort),
+            "sort": sort, "feed": {"incidents": feed.newest_incidents(event, session, unit)} if wall
+            else feed.changes(event, session, unit),
             "incidents": status.open_incidents(event, session, province=province, limit=INCIDENT_BOX)
             if province else status.open_incidents(event, session, limit=INCIDENT_BOX),
             "freshness": status.freshness(fp), "base_depth": unit.path.strip("/").count("/")}
@@ -204,7 +220,7 @@ def dashboard(slug: str):
     return render_template("status/dashboard.html", event=event, session=session, wall=wall,
                            live=_live_attrs(event, session, etag, wall=1 if wall else None,
                                             sort=sort if sort != ("worst" if wall else "code") else None),
-                           **_national(event, session, sort, fp))
+                           **_national(event, session, sort, fp, wall))
 
 
 @bp.get("/events/<slug>/status/live")
@@ -215,7 +231,7 @@ def live(slug: str):
     code = request.args.get("unit") or ""
     filter_ = _filter(request.args.get("filter"))
     wall = _wall()
-    sort = _sort(wall)
+    sort = _sort(wall) if not code else _unit_sort()
     page = _page()
     scope = scope_path(current_user, status.structure_of(slug)) if current_user.role == COORDINATOR else None
     province, grouped = None, False
@@ -249,10 +265,10 @@ def _render_fragment(slug, fp, code, filter_, wall, sort, page) -> str:
     session = session_or_404(event, fp.session_kind)
     if not code:
         return render_template("status/_national.html", event=event, session=session, wall=wall,
-                               **_national(event, session, sort, fp))
+                               **_national(event, session, sort, fp, wall))
     unit = _unit_or_404(event, code)
     return render_template("status/_unit.html", event=event, session=session, unit=unit, filter_=filter_,
-                           wall=wall, **_unit_data(event, unit, session, filter_, page, fp))
+                           wall=wall, **_unit_data(event, unit, session, filter_, page, fp, sort, wall))
 
 
 @bp.get("/events/<slug>/status/incidents")
@@ -269,6 +285,33 @@ def incidents_export(slug: str, fmt: str):
     return incident_views.export(slug, fmt)
 
 
+@bp.get("/events/<slug>/status/incidents/live")
+@require("status.view")
+def incidents_live(slug: str):
+    """The incident list's rows alone, for the page's script (304 while unchanged)."""
+    return incident_views.live(slug)
+
+
+@bp.post("/events/<slug>/status/incidents/<int:incident_id>/<any(ack, resolve, notes, assign):action>")
+@require("status.check")
+def incident_action(slug: str, incident_id: int, action: str):
+    """Acknowledge, resolve (with a reason), note or reassign an incident from a page."""
+    return incident_views.act(slug, incident_id, action)
+
+
+@bp.get("/events/<slug>/status/<code>/snapshot.xlsx")
+@require("status.view")
+def snapshot(slug: str, code: str):
+    """Every endpoint of the unit's subtree as it is now, as .xlsx."""
+    event = event_or_404(slug)
+    unit_ = _unit_or_404(event, code)
+    session = session_or_404(event, request.args.get("session"))
+    _release_holds()
+    now = utcnow()
+    return named(Response(status.snapshot_xlsx(event, unit_, session, now), mimetype=XLSX),
+                 status.snapshot_filename(event, unit_, now))
+
+
 @bp.get("/events/<slug>/status/<code>")
 @require("status.view")
 def unit(slug: str, code: str):
@@ -281,7 +324,8 @@ def unit(slug: str, code: str):
     page = _page()
     province = ROOT_CODE if unit_.tier == "central" else province_code(unit_.path)
     fp = _fingerprint_or_404(slug, session.kind, province, not filter_ and status.has_grandchildren(unit_.id))
-    etag = _tag(fp, code, filter_, int(wall), _sort(wall), page)
+    sort = _unit_sort()
+    etag = _tag(fp, code, filter_, int(wall), sort, page)
     ancestors, parent = [], unit_.parent
     while parent is not None:  # at most three: district, province, centre
         ancestors.insert(0, parent)
@@ -289,8 +333,9 @@ def unit(slug: str, code: str):
     return render_template("status/province.html", event=event, session=session, unit=unit_, ancestors=ancestors,
                            filter_=filter_, wall=wall,
                            live=_live_attrs(event, session, etag, unit=code, filter=filter_ or None,
-                                            wall=1 if wall else None, page=page if page > 1 else None),
-                           **_unit_data(event, unit_, session, filter_, page, fp))
+                                            wall=1 if wall else None, page=page if page > 1 else None,
+                                            sort=sort if sort != "code" else None),
+                           **_unit_data(event, unit_, session, filter_, page, fp, sort, wall))
 
 
 @bp.get("/events/<slug>/status/endpoints/<int:endpoint_id>")
@@ -307,12 +352,29 @@ def endpoint(slug: str, endpoint_id: int):
 
 
 def _endpoint_page(event, endpoint_, session, form, code: int = 200):
-    events = status.timeline(endpoint_.id, session.id)
+    # The timeline: what was said of the endpoint, and the notes on its incidents, newest first.
+    events = sorted(status.timeline(endpoint_.id, session.id) + status.endpoint_notes(endpoint_.id, session.id),
+                    key=lambda e: e.created_at, reverse=True)
     contacts = {f"contact:{c.id}": c.name for c in endpoint_.contacts}
+    etag = incident_views.endpoint_tag(event, endpoint_, session)
+    live = {"url": url_for("status.endpoint_incident", slug=event.slug, endpoint_id=endpoint_.id,
+                           session=session.kind), "etag": f'W/"{etag}"', "poll": _poll_seconds(),
+            "at": to_local(utcnow(), event.timezone).strftime("%H:%M:%S")}
     return render_template("status/endpoint.html", event=event, endpoint=endpoint_, session=session, form=form,
                            current=status.status_of(endpoint_.id, session.id), events=events, contacts=contacts,
-                           incident=status.open_incident_of(endpoint_.id, session.id),
-                           hold_minutes=round(current_app.config["STATUS_HUMAN_HOLD_SECONDS"] / 60)), code
+                           incident=status.open_incident_of(endpoint_.id, session.id), live=live,
+                           hold_minutes=round(current_app.config["STATUS_HUMAN_HOLD_SECONDS"] / 60),
+                           **incident_views.block_context(event, endpoint_, session)), code
+
+
+@bp.get("/events/<slug>/status/endpoints/<int:endpoint_id>/incident")
+@require("status.view")
+def endpoint_incident(slug: str, endpoint_id: int):
+    """The endpoint page's incident block alone, for the page's script (304 while unchanged)."""
+    event = event_or_404(slug)
+    endpoint_ = endpoint_or_404(event, endpoint_id)
+    session = session_or_404(event, request.args.get("session"))
+    return incident_views.endpoint_live(event, endpoint_, session)
 
 
 @bp.post("/events/<slug>/status/endpoints/<int:endpoint_id>/check")

@@ -49,7 +49,7 @@ def world(app, nd49):
     coordinator account; and the entries other services write (incidents, runs, documents...)."""
     from coordinator.audit import services as audit
     from coordinator.audit.models import AuditEntry
-    from coordinator.auth.services import create_user, issue_token
+    from coordinator.auth.services import create_user, issue_token, set_alert_sound
     from coordinator.deadlines.services import set_closed
     from coordinator.endpoints import services as endpoints
     from coordinator.events.services import get_event, move_session, publish
@@ -89,6 +89,7 @@ def world(app, nd49):
         db.session.commit()
         b = create_user("b@example.gov.vn", PASSWORD, "coordinator", unit_code="56", display_name="Trần Thị B", actor=a)
         issue_token(b, "máy chủ tỉnh")
+        set_alert_sound(a, True)  # the dashboards' alert for new incidents, turned on
         # The accounts service (in progress on another branch) records these:
         audit.record("user.update", "user", b.id, actor=a, email=b.email, via="page", changes={
             "name": ["Trần Thị B", "Trần Thị Bích"], "role": ["coordinator", "operator"], "unit": ["2024:56", None]})
@@ -123,6 +124,11 @@ def world(app, nd49):
         audit.record("event.copy_registrations", "event", event.id, actor=a, event=slug, source="nd49-2024", copied=3,
                      contacts=4, review=2)
         audit.record("units.load", "unit_structure", "2025", actor_label="cli", inserted=3321, updated=0)
+        audit.record("broadcast.send", "broadcast", 1, actor=a, event=slug, session="connectivity_test", unit="56",
+                     filter={"unit": "56", "tier": None, "states": ["failed"], "confirmed": None, "roles": ["technical"]},
+                     template="{event}: điểm cầu {endpoint} chưa kết nối", strip_diacritics=False, recipients=120,
+                     unreachable=4, segments_total=240, encoding="UCS-2")
+        audit.record("broadcast.stop", "broadcast", 1, actor=a, event=slug, unit="56", dropped=80, sent=40)
         audit.record("event.finish", "event", slug, actor_label="scheduler")
         db.session.commit()
         now = datetime.now(timezone.utc)
@@ -137,6 +143,22 @@ def world(app, nd49):
              "object_id": slug, "details": {"scope": "56", "session": "connectivity_test", "incidents": 125, "recipients": 4}},
             {"at": now, "actor_id": None, "actor_label": "escalation", "action": "incident.digest", "object_type": "event",
              "object_id": slug, "details": {"scope": "national", "session": "main", "incidents": 1250, "recipients": 2}}])
+        # The life of an incident (issue 16), on an endpoint of Hồ Chí Minh City no longer registered:
+        # escalated, acknowledged, reassigned, noted, resolved.
+        gone = 990001
+        db.session.execute(insert(AuditEntry.__table__), [
+            {"at": now, "actor_id": None, "actor_label": "escalation", "action": "incident.escalate",
+             "object_type": "endpoint", "object_id": str(gone),
+             "details": {"incident": 43, "session": "main", "event": slug, "level": "province", "recipients": 2,
+                         "province": "79"}}])
+        audit.record("incident.ack", "endpoint", gone, actor=a, incident=43, event=slug, unit="79", session="main",
+                     owner=a.id, owner_label="Nguyễn Văn A")
+        audit.record("incident.assign", "endpoint", gone, actor=a, incident=43, event=slug, unit="79", session="main",
+                     owner=b.id, owner_label="Trần Thị B", previous=a.id)
+        audit.record("incident.note", "endpoint", gone, actor=b, incident=43, event=slug, unit="79", session="main",
+                     note=1, text="Đã gọi anh Hùng, đang khởi động lại codec")
+        audit.record("incident.resolve", "endpoint", gone, actor=b, incident=43, event=slug, unit="79", session="main",
+                     reason="Xã dự tại điểm cầu huyện", how="by_hand")
         db.session.commit()
         from coordinator.events.services import cancel
 
@@ -478,7 +500,8 @@ def test_filter_by_unit_code_or_name(organizer):
     kh = actions_on(page(organizer, unit="56", n=200))
     assert sorted(set(kh)) == sorted({"endpoint.create", "endpoint.update", "endpoint.delete", "incident.open",
                                       "incident.digest", "document.upload", "document.replace", "document.delete",
-                                      "document.contact", "user.create", "session.confirm"})
+                                      "document.contact", "user.create", "session.confirm", "broadcast.send",
+                                      "broadcast.stop"})
     assert kh.count("incident.open") == 1 and kh.count("incident.digest") == 1
     # typed as a name, with or without diacritics and its tier word
     assert actions_on(page(organizer, unit="tinh khanh hoa", n=200)) == kh

@@ -239,6 +239,12 @@ T = {
     "History": "Lịch sử thay đổi",
     "Nothing recorded for this endpoint yet.": "Chưa có thao tác nào với điểm cầu này.",
     "All of it in the audit log": "Xem đầy đủ trong nhật ký thao tác",
+    # the dashboards' alert for new incidents (issue 16)
+    "Dashboard alert turned on or off": "Bật hoặc tắt âm báo trên bảng theo dõi",
+    "%(who)s turned on the sound and title-bar count for new incidents":
+        "%(who)s đã bật âm báo và số đếm trên thanh tiêu đề khi có sự cố mới",
+    "%(who)s turned off the sound and title-bar count for new incidents":
+        "%(who)s đã tắt âm báo và số đếm trên thanh tiêu đề khi có sự cố mới",
 }
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

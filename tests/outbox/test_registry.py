@@ -18,7 +18,7 @@ OUTBOX = Path(__file__).resolve().parents[2] / "coordinator" / "outbox"
 
 def test_every_kind_and_channel_has_what_the_dispatcher_asks_for(app):
     known = registry.registered()
-    assert set(known["composers"]) == {"invitation", "reminder", "reminder-cancel", "incident", "account"}
+    assert set(known["composers"]) == {"invitation", "reminder", "reminder-cancel", "incident", "account", "broadcast"}
     assert set(known["backends"]) == {"email", "sms"}
     assert known["pre_send"]["sms"] == [sms.opted_out_rows]
     assert sms_handlers.on_message_failed in list(signals.message_failed.receivers_for(object()))

@@ -34,6 +34,9 @@ def hanoi(app, nd49, monkeypatch):
     from coordinator.units.services import get_unit
 
     monkeypatch.setitem(app.config, "PROBE_FAILURES_TO_ESCALATE", 1)
+    # These tests are about the first SMS and the digests: nobody's acknowledgement is awaited here
+    # (an incident nobody acknowledges escalates once more: tests/status/test_incident_lifecycle.py).
+    monkeypatch.setitem(app.config, "INCIDENT_ACK_SECONDS", 24 * 3600)
     now = datetime.now(UTC).replace(microsecond=0)
     with app.app_context():
         event = get_event(nd49)

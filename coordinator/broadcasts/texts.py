@@ -23,21 +23,8 @@ MAX_TEMPLATE_CHARS = MAX_SEGMENTS * 153
 def check(template: str) -> Message | None:
     """Why `template` cannot be a broadcast's text, or None (the placeholders filled may still
     make it longer than MAX_SEGMENTS: `services` checks the texts themselves)."""
-    if not template.strip():
-        return Message(N_("the text is empty"))
-    if len(template) > MAX_TEMPLATE_CHARS:
-        return Message(N_("the text is %(n)s characters long; at most %(max)s"),
-                       {"n": len(template), "max": MAX_TEMPLATE_CHARS})
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template) if name is not None]
-    except ValueError:
-        return Message(N_("a '{' or '}' is not closed; write placeholders as {event}, and {{ or }} for a brace"))
-    for name, spec, conv in fields:
-        if name not in PLACEHOLDERS or spec or conv:
-            return Message(N_("unknown placeholder {%(name)s}; a broadcast can use: %(allowed)s"),
-                           {"name": name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else ""),
-                            "allowed": ", ".join("{%s}" % a for a in PLACEHOLDERS)})
-    return None
+    return reminder_texts.check_template(template, PLACEHOLDERS, MAX_TEMPLATE_CHARS,
+                                         N_("unknown placeholder {%(name)s}; a broadcast can use: %(allowed)s"))
 
 
 def used(template: str) -> set[str]:

@@ -24,21 +24,26 @@ def placeholders_for(anchor_kind: str) -> tuple[str, ...]:
 
 def check(template: str, anchor_kind: str) -> Message | None:
     """Why `template` cannot be used for a reminder anchored to a `anchor_kind`, or None."""
+    return check_template(template, placeholders_for(anchor_kind), MAX_TEMPLATE_CHARS,
+                          N_("unknown placeholder {%(name)s}; this reminder can use: %(allowed)s"))
+
+
+def check_template(template: str, allowed: tuple[str, ...], max_chars: int, unknown: str) -> Message | None:
+    """Why `template` cannot be filled with the placeholders `allowed`, or None: empty, longer than
+    `max_chars`, a brace not closed, or a placeholder not allowed (`unknown`: the message naming
+    it, with %(name)s and %(allowed)s). Reminders and broadcasts write their texts the same way."""
     if not template.strip():
         return Message(N_("the text is empty"))
-    if len(template) > MAX_TEMPLATE_CHARS:
-        return Message(N_("the text is %(n)s characters long; at most %(max)s"),
-                       {"n": len(template), "max": MAX_TEMPLATE_CHARS})
-    allowed = placeholders_for(anchor_kind)
+    if len(template) > max_chars:
+        return Message(N_("the text is %(n)s characters long; at most %(max)s"), {"n": len(template), "max": max_chars})
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template) if name is not None]
     except ValueError:
         return Message(N_("a '{' or '}' is not closed; write placeholders as {event}, and {{ or }} for a brace"))
     for name, spec, conv in fields:
         if name not in allowed or spec or conv:
-            return Message(N_("unknown placeholder {%(name)s}; this reminder can use: %(allowed)s"),
-                           {"name": name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else ""),
-                            "allowed": ", ".join("{%s}" % a for a in allowed)})
+            return Message(unknown, {"name": name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else ""),
+                                     "allowed": ", ".join("{%s}" % a for a in allowed)})
     return None
 
 
